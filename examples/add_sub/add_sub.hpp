@@ -1,0 +1,37 @@
+// add_sub.hpp: the add/sub reference backend: for inputs x0, x1, ... it computes
+// accum = x0 + x1 + ... and sub_accum = x0 - x1 - ..., as PyTorch's test custom backend does.
+#pragma once
+#include <ATen/ATen.h>  // the tensor operations
+#include <tbk/tbk.hpp>
+
+#include <stdexcept>  // std::invalid_argument
+#include <vector>     // std::vector
+
+struct add_sub_handle {
+  bool accum, sub_accum;  // which outputs the method returns
+};
+
+struct add_sub_compile {
+  static add_sub_handle compile(const tbk::method_spec& method, const c10::IValue& /*payload*/) {
+    if (method.name() == "forward") return {true, true};
+    if (method.name() == "accum") return {true, false};
+    if (method.name() == "sub_accum") return {false, true};
+    throw std::invalid_argument("cannot lower method '" + method.name() +
+                                "'; supported methods: forward, accum, sub_accum");
+  }
+};
+
+struct add_sub_execute {
+  static std::vector<at::Tensor> execute(const add_sub_handle& handle, const at::Tensor& first,
+                                         tbk::rest<at::Tensor> others) {
+    at::Tensor accum = first, sub_accum = first;
+    for (const at::Tensor& x : others) accum = accum + x, sub_accum = sub_accum - x;
+    if (others.empty()) accum = first.clone(), sub_accum = first.clone();  // never alias an input
+    std::vector<at::Tensor> out;
+    if (handle.accum) out.push_back(accum);
+    if (handle.sub_accum) out.push_back(sub_accum);
+    return out;
+  }
+};
+
+using add_sub_backend = tbk::backend<add_sub_compile, add_sub_execute>;

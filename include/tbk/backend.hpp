@@ -1,0 +1,169 @@
+// tbk/backend.hpp: tbk::backend<Compile, Execute, Availability>, the adapter that implements
+// torch::jit::PyTorchBackendInterface from a compile policy and an execute policy.
+#pragma once
+
+#include <tbk/availability.hpp>
+#include <tbk/compile_spec.hpp>
+#include <tbk/detail/backend_base.hpp>
+#include <tbk/detail/errors.hpp>
+#include <tbk/detail/function_traits.hpp>
+#include <tbk/fwd.hpp>
+#include <tbk/handle.hpp>
+#include <tbk/policy.hpp>
+#include <tbk/signature.hpp>
+
+#include <torch/csrc/jit/api/module.h>  // torch::jit::Module
+
+#include <string>       // std::string
+#include <type_traits>  // std::is_same
+
+namespace tbk {
+namespace detail {
+
+// One object per policy type, owned by the backend instance (one object when Compile and
+// Execute are the same type, so that a stateful policy shares its state between both hooks).
+template <class Compile, class Execute>
+struct policy_objects {
+  Compile compile;
+  Execute execute;
+  Compile& compile_policy() { return compile; }
+  Execute& execute_policy() { return execute; }
+};
+template <class Policy>
+struct policy_objects<Policy, Policy> {
+  Policy both;
+  Policy& compile_policy() { return both; }
+  Policy& execute_policy() { return both; }
+};
+
+// The payload as the type compile takes it.
+template <class Payload>
+decltype(auto) load_payload(const c10::IValue& payload, const error_site& site) {
+  using D = std::decay_t<Payload>;
+  if constexpr (std::is_same<D, torch::jit::Module>::value) {
+    if (!payload.isObject()) {
+      raise(site_name(site) + ": the compile policy takes the payload as a Module, but "
+                              "preprocess produced " + describe(payload));
+    }
+    return torch::jit::Module(payload.toObject());
+  } else {
+    if (!arg_caster<D>::accepts(payload)) {
+      raise(site_name(site) + ": the compile policy takes the payload as " +
+            arg_caster<D>::name() + ", but preprocess produced " + describe(payload));
+    }
+    return arg_caster<D>::load(payload);
+  }
+}
+
+// Turns a bool or a tbk::availability into a tbk::availability.
+inline availability to_availability(bool ok) {
+  return ok ? tbk::available() : tbk::unavailable("its availability policy said no");
+}
+inline availability to_availability(availability a) { return a; }
+
+// The shell tbk::backend derives from when a policy breaks a rule: the static_assert has said
+// what is wrong, and nothing else should pile up errors behind it.
+struct invalid_backend {};
+
+template <class Compile, class Execute, class Availability>
+class backend_impl : public backend_base {
+  using compile_hook = compile_policy_traits<Compile>;
+  using execute_hook = typename execute_policy_traits<Execute>::hook;
+  using signature = typename execute_signature_from<typename execute_hook::result,
+                                                    typename execute_hook::args>::type;
+
+ public:
+  using compile_policy = Compile;
+  using execute_policy = Execute;
+  using availability_policy = Availability;
+  using handle_type = typename compile_hook::handle_type;
+
+  // The execute signature as TorchScript would spell it: "(Tensor, *rest: Tensor) -> Tensor".
+  static std::string execute_signature() { return signature::text(); }
+
+  availability check_availability() override {
+    return to_availability(invoke_hook<&Availability::is_available>(availability_));
+  }
+
+  // Load time: one handle per method named in the compile spec.
+  c10::impl::GenericDict compile(c10::IValue processed,
+                                 c10::impl::GenericDict method_compile_spec) override {
+    c10::impl::GenericDict handles = make_any_dict();
+    for (const auto& entry : method_compile_spec) {
+      const std::string& method = entry.key().toStringRef();
+      const error_site site{display_name(), method};
+      try {
+        using payload_param = param_t<typename compile_hook::hook, 1>;
+        method_spec spec(display_name(), method, entry.value());
+        handles.insert(method, box_handle(method, invoke_hook<&Compile::compile>(
+                                                      policies_.compile_policy(), spec,
+                                                      load_payload<payload_param>(processed, site))));
+      } catch (...) {
+        rethrow_with_site(site, "compile policy");
+      }
+    }
+    return handles;
+  }
+
+  // Call time: typed inputs in, typed result out.
+  c10::impl::GenericList execute(c10::IValue handle, c10::impl::GenericList inputs) override {
+    const auto& box = unbox_handle<handle_type>(handle, display_name());
+    const error_site site{display_name(), box.method};
+    const c10::IValue list(std::move(inputs));
+    try {
+      auto call = [this](const handle_type& h, auto&&... args) -> decltype(auto) {
+        return invoke_hook<&Execute::execute>(policies_.execute_policy(), h,
+                                              std::forward<decltype(args)>(args)...);
+      };
+      return signature::invoke(site, call, box.value, list.toListRef());
+    } catch (...) {
+      rethrow_with_site(site, "execute policy");
+    }
+  }
+
+  // Lowering time: what is pickled into the model. Default: the module itself.
+  static c10::IValue preprocess(const torch::jit::Module& module, const compile_spec& spec) {
+    if constexpr (compile_hook::has_preprocess) {
+      try {
+        return Compile::preprocess(module, spec);
+      } catch (...) {
+        const std::string none;
+        rethrow_with_site(error_site{spec.backend(), none}, "preprocess");
+      }
+    } else {
+      (void)spec;
+      return module._ivalue();
+    }
+  }
+
+ private:
+  policy_objects<Compile, Execute> policies_;
+  Availability availability_;
+};
+
+template <class Compile, class Execute, class Availability, bool Valid>
+struct backend_base_for {
+  using type = backend_impl<Compile, Execute, Availability>;
+};
+template <class Compile, class Execute, class Availability>
+struct backend_base_for<Compile, Execute, Availability, false> {
+  using type = invalid_backend;
+};
+
+}  // namespace detail
+
+// A TorchScript backend made of policies:
+//   Compile:      static Handle compile(const tbk::method_spec&, const c10::IValue& payload);
+//                 optional static c10::IValue preprocess(const torch::jit::Module&,
+//                                                        const tbk::compile_spec&);
+//   Execute:      static Result execute(const Handle&, Params...);
+//   Availability: static bool is_available();  (or returning tbk::availability)
+// Hooks may also be member functions; the backend instance then owns one policy object.
+// Register it with TBK_REGISTER_BACKEND or tbk::register_backend<B>(name) (tbk/register.hpp).
+template <class Compile, class Execute, class Availability>
+class backend final
+    : public detail::backend_base_for<Compile, Execute, Availability,
+                                      detail::check_policies<Compile, Execute, Availability>()>::type {
+};
+
+}  // namespace tbk

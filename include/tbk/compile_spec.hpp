@@ -1,0 +1,170 @@
+// tbk/compile_spec.hpp: compile specs. tbk::spec() builds one for tbk::lower; compile_spec and
+// method_spec are the typed, read-only views a compile policy reads them through.
+#pragma once
+
+#include <tbk/detail/errors.hpp>
+#include <tbk/fwd.hpp>
+#include <tbk/signature.hpp>  // tbk::arg_caster, shared with execute parameters
+
+#include <ATen/core/Dict.h>    // c10::Dict, c10::impl::GenericDict
+#include <ATen/core/ivalue.h>  // c10::IValue
+#include <ATen/core/jit_type.h>  // c10::StringType, c10::AnyType
+
+#include <initializer_list>  // std::initializer_list
+#include <string>            // std::string
+#include <utility>           // std::pair
+#include <vector>            // std::vector
+
+namespace tbk {
+namespace detail {
+
+// PyTorch's own spelling of a compile spec: Dict[str, Any].
+inline c10::impl::GenericDict make_any_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+}
+
+// The options of one method, as given: usually Dict[str, Any], PyTorch's {"": ""} or None.
+// Returns the value stored for `key`, or nullptr. Throws when the options are not a dict.
+inline const c10::IValue* find_option(const c10::IValue& options, const std::string& key,
+                                      const std::string& backend, const std::string& method) {
+  if (options.isNone()) return nullptr;
+  if (!options.isGenericDict()) {
+    raise(backend + "." + method + ": the compile spec of method '" + method +
+          "' should be a dict of options (Dict[str, Any]), got " + describe(options));
+  }
+  const auto dict = options.toGenericDict();
+  const auto found = dict.find(c10::IValue(key));
+  return found == dict.end() ? nullptr : &found->value();
+}
+
+}  // namespace detail
+
+// The compile spec of one lowered method: its name and typed access to its options.
+class method_spec {
+ public:
+  method_spec(std::string backend, std::string method, c10::IValue options)
+      : backend_(std::move(backend)), method_(std::move(method)), options_(std::move(options)) {}
+
+  const std::string& name() const { return method_; }
+  const std::string& backend() const { return backend_; }
+  const c10::IValue& options() const { return options_; }
+
+  bool contains(const std::string& key) const {
+    return detail::find_option(options_, key, backend_, method_) != nullptr;
+  }
+
+  // The option `key` as a T; an error names backend, method and key when it is missing or
+  // of another type.
+  template <class T>
+  T get(const std::string& key) const {
+    const c10::IValue* value = detail::find_option(options_, key, backend_, method_);
+    if (value == nullptr) missing(key, arg_caster<T>::name());
+    return convert<T>(key, *value);
+  }
+
+  // The option `key` as a T, or `fallback` when the spec does not have it.
+  template <class T>
+  T get(const std::string& key, T fallback) const {
+    const c10::IValue* value = detail::find_option(options_, key, backend_, method_);
+    if (value == nullptr) return fallback;
+    return convert<T>(key, *value);
+  }
+
+  // The option names that were given (PyTorch's placeholder key "" left out).
+  std::vector<std::string> keys() const {
+    std::vector<std::string> out;
+    if (!options_.isGenericDict()) return out;
+    for (const auto& entry : options_.toGenericDict()) {
+      if (entry.key().isString() && !entry.key().toStringRef().empty()) {
+        out.push_back(entry.key().toStringRef());
+      }
+    }
+    return out;
+  }
+
+ private:
+  template <class T>
+  T convert(const std::string& key, const c10::IValue& value) const {
+    static_assert(arg_caster<T>::supported,
+                  "method_spec::get<T>: T is not a supported option type; use int64_t, double, "
+                  "bool, std::string, at::Tensor, c10::IValue, or specialize tbk::arg_caster<T>.");
+    if (!arg_caster<T>::accepts(value)) wrong_type(key, arg_caster<T>::name(), value);
+    return T(arg_caster<T>::load(value));
+  }
+
+  [[noreturn]] void missing(const std::string& key, const std::string& expected) const {
+    detail::raise(backend_ + "." + method_ + ": the compile spec of method '" + method_ +
+                  "' needs option '" + key + "' (" + expected + "), which is missing");
+  }
+  [[noreturn]] void wrong_type(const std::string& key, const std::string& expected,
+                               const c10::IValue& got) const {
+    detail::raise(backend_ + "." + method_ + ": compile spec option '" + key + "' of method '" +
+                  method_ + "' should be " + expected + ", got " + detail::describe(got));
+  }
+
+  std::string backend_;
+  std::string method_;
+  c10::IValue options_;
+};
+
+// The whole compile spec of a lowering (what preprocess sees): one method_spec per method.
+class compile_spec {
+ public:
+  compile_spec(std::string backend, c10::impl::GenericDict methods)
+      : backend_(std::move(backend)), methods_(std::move(methods)) {}
+
+  const std::string& backend() const { return backend_; }
+  const c10::impl::GenericDict& dict() const { return methods_; }
+  std::size_t size() const { return methods_.size(); }
+
+  std::vector<std::string> method_names() const {
+    std::vector<std::string> out;
+    for (const auto& entry : methods_) out.push_back(entry.key().toStringRef());
+    return out;
+  }
+
+  bool contains(const std::string& method) const {
+    return methods_.find(c10::IValue(method)) != methods_.end();
+  }
+
+  method_spec method(const std::string& name) const {
+    const auto found = methods_.find(c10::IValue(name));
+    if (found == methods_.end()) {
+      detail::raise(backend_ + ": the compile spec has no method '" + name + "'");
+    }
+    return method_spec(backend_, name, found->value());
+  }
+
+ private:
+  std::string backend_;
+  c10::impl::GenericDict methods_;
+};
+
+// Builds a compile spec for tbk::lower:
+//   tbk::spec().method("forward").method("accum", {{"threads", 4}})
+class spec_builder {
+ public:
+  using option = std::pair<std::string, c10::IValue>;
+
+  spec_builder& method(const std::string& name, std::initializer_list<option> options = {}) {
+    if (name.empty()) detail::raise("tbk::spec: a method name cannot be empty");
+    if (methods_.contains(c10::IValue(name))) {
+      detail::raise("tbk::spec: method '" + name + "' is named twice");
+    }
+    auto dict = detail::make_any_dict();
+    for (const option& o : options) dict.insert_or_assign(o.first, o.second);
+    methods_.insert(name, std::move(dict));
+    return *this;
+  }
+
+  // The Dict[str, Any] that PyTorch's lowering takes.
+  const c10::impl::GenericDict& dict() const { return methods_; }
+  operator const c10::impl::GenericDict&() const { return methods_; }
+
+ private:
+  c10::impl::GenericDict methods_ = detail::make_any_dict();
+};
+
+inline spec_builder spec() { return spec_builder(); }
+
+}  // namespace tbk

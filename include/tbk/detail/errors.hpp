@@ -1,0 +1,84 @@
+// tbk/detail/errors.hpp: how tbk raises errors and names what it received.
+#pragma once
+
+#include <c10/util/Exception.h>  // c10::Error, c10::TypeError
+#include <ATen/core/ivalue.h>    // c10::IValue
+
+#include <exception>  // std::exception, std::rethrow_exception
+#include <sstream>    // std::ostringstream
+#include <string>     // std::string
+
+namespace tbk::detail {
+
+// Where an error happened: the backend name and the method ("" when not per method).
+struct error_site {
+  const std::string& backend;
+  const std::string& method;
+};
+
+// "custom_backend.forward" or "custom_backend".
+inline std::string site_name(const error_site& site) {
+  return site.method.empty() ? site.backend : site.backend + "." + site.method;
+}
+
+// Throws a c10::Error whose what() is exactly `message` (no C++ backtrace appended).
+[[noreturn]] inline void raise(std::string message) {
+  throw c10::Error(std::move(message), "");
+}
+
+// Like raise(), as a c10::TypeError (Python sees a TypeError when called directly).
+[[noreturn]] inline void raise_type_error(std::string message) {
+  throw c10::TypeError(std::move(message), "");
+}
+
+// The message of the exception in flight, whatever its type.
+inline std::string current_exception_text() {
+  try {
+    throw;
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return what.empty() ? std::string("an exception of a std::exception type with an empty message")
+                        : what;
+  } catch (...) {
+    return "an exception that is not a std::exception (policies should throw "
+           "std::exception or c10::Error)";
+  }
+}
+
+// Rethrows the exception in flight as a c10::Error prefixed with the site and the hook
+// ("custom_backend.forward: compile policy failed: ..."). Call it only inside a catch block.
+[[noreturn]] inline void rethrow_with_site(const error_site& site, const char* hook) {
+  std::string text = current_exception_text();
+  std::string prefix = site_name(site) + ": ";
+  // An error tbk already attributed to this site passes through unchanged.
+  if (text.compare(0, prefix.size(), prefix) == 0) raise(std::move(text));
+  raise(prefix + hook + " failed: " + text);
+}
+
+// A short description of a received value, for error messages:
+// "Tensor(dtype=Float, shape=[2, 3])", "int(7)", "str", "None", "List[int]".
+inline std::string describe(const c10::IValue& value) {
+  std::ostringstream out;
+  if (value.isTensor()) {
+    const at::Tensor& t = value.toTensor();
+    if (!t.defined()) return "Tensor(undefined)";
+    out << "Tensor(dtype=" << t.scalar_type() << ", shape=" << t.sizes() << ")";
+  } else if (value.isInt()) {
+    out << "int(" << value.toInt() << ")";
+  } else if (value.isDouble()) {
+    out << "float(" << value.toDouble() << ")";
+  } else if (value.isBool()) {
+    out << "bool(" << (value.toBool() ? "True" : "False") << ")";
+  } else if (value.isNone()) {
+    out << "None";
+  } else if (value.isCapsule()) {
+    out << "Capsule";
+  } else {
+    out << value.type()->annotation_str();
+  }
+  return out.str();
+}
+
+}  // namespace tbk::detail

@@ -1,0 +1,55 @@
+// tbk/register.hpp: registering a tbk backend under a name: TBK_REGISTER_BACKEND in a
+// translation unit of the consumer's build, or tbk::register_backend<B>(name) called explicitly.
+#pragma once
+
+#include <tbk/backend.hpp>
+#include <tbk/detail/registry.hpp>
+
+#include <string>  // std::string
+#include <vector>  // std::vector
+
+namespace tbk {
+namespace detail {
+
+template <class Backend>
+c10::intrusive_ptr<backend_base> make_backend() {
+  return c10::make_intrusive<Backend>();
+}
+
+template <class Backend>
+constexpr void check_registrable() {
+  static_assert(std::is_base_of<backend_base, Backend>::value,
+                "tbk::register_backend<B>: B must be a tbk::backend<Compile, Execute, "
+                "Availability> whose policies pass tbk's checks.");
+}
+
+}  // namespace detail
+
+// Registers Backend's class and its preprocess function with PyTorch under `name`, both or
+// neither. Throws a c10::Error when the name is taken or invalid. Safe under static linking:
+// call it from code that is linked in (static initializers of unreferenced objects are not).
+template <class Backend>
+void register_backend(const std::string& name) {
+  detail::check_registrable<Backend>();
+  detail::register_backend(name, &detail::make_backend<Backend>, &Backend::preprocess);
+}
+
+// The names registered through tbk in this process, in registration order.
+inline std::vector<std::string> registered_backends() { return detail::registered_names(); }
+
+}  // namespace tbk
+
+#define TBK_DETAIL_CONCAT_IMPL(a, b) a##b
+#define TBK_DETAIL_CONCAT(a, b) TBK_DETAIL_CONCAT_IMPL(a, b)
+#define TBK_DETAIL_STRINGIFY_IMPL(x) #x
+#define TBK_DETAIL_STRINGIFY(x) TBK_DETAIL_STRINGIFY_IMPL(x)
+
+// Registers Backend (a type name without unparenthesized commas: use an alias) as `name` when
+// the library or program that contains this line is loaded. A failure is reported as a warning
+// and by tbk::lower / tbk::load, never by ending the process.
+#define TBK_REGISTER_BACKEND(Backend, name)                                                 \
+  static const bool TBK_DETAIL_CONCAT(tbk_detail_registered_, __COUNTER__) =                \
+      (::tbk::detail::check_registrable<Backend>(),                                          \
+       ::tbk::detail::register_at_load((name), &::tbk::detail::make_backend<Backend>,        \
+                                       &Backend::preprocess,                                 \
+                                       __FILE__ ":" TBK_DETAIL_STRINGIFY(__LINE__)))

@@ -1,0 +1,12 @@
+// tbk/tbk.hpp: torch-backend-kit, everything a backend author and its callers use.
+#pragma once
+
+#include <tbk/availability.hpp>
+#include <tbk/backend.hpp>
+#include <tbk/compile_spec.hpp>
+#include <tbk/fwd.hpp>
+#include <tbk/handle.hpp>
+#include <tbk/lower.hpp>
+#include <tbk/policy.hpp>
+#include <tbk/register.hpp>
+#include <tbk/signature.hpp>
