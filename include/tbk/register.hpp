@@ -17,10 +17,22 @@ c10::intrusive_ptr<backend_base> make_backend() {
 }
 
 template <class Backend>
-constexpr void check_registrable() {
-  static_assert(std::is_base_of<backend_base, Backend>::value,
+constexpr bool check_registrable() {
+  constexpr bool ok = std::is_base_of<backend_base, Backend>::value;
+  static_assert(ok,
                 "tbk::register_backend<B>: B must be a tbk::backend<Compile, Execute, "
                 "Availability> whose policies pass tbk's checks.");
+  return ok;
+}
+
+// TBK_REGISTER_BACKEND's worker: registers when the library or program is loaded.
+template <class Backend>
+bool register_at_load(const char* name, const char* where) {
+  if constexpr (check_registrable<Backend>()) {
+    return register_at_load(name, &make_backend<Backend>, &Backend::preprocess, where);
+  } else {
+    return false;
+  }
 }
 
 }  // namespace detail
@@ -30,8 +42,9 @@ constexpr void check_registrable() {
 // call it from code that is linked in (static initializers of unreferenced objects are not).
 template <class Backend>
 void register_backend(const std::string& name) {
-  detail::check_registrable<Backend>();
-  detail::register_backend(name, &detail::make_backend<Backend>, &Backend::preprocess);
+  if constexpr (detail::check_registrable<Backend>()) {
+    detail::register_backend(name, &detail::make_backend<Backend>, &Backend::preprocess);
+  }
 }
 
 // The names registered through tbk in this process, in registration order.
@@ -49,7 +62,5 @@ inline std::vector<std::string> registered_backends() { return detail::registere
 // and by tbk::lower / tbk::load, never by ending the process.
 #define TBK_REGISTER_BACKEND(Backend, name)                                                 \
   static const bool TBK_DETAIL_CONCAT(tbk_detail_registered_, __COUNTER__) =                \
-      (::tbk::detail::check_registrable<Backend>(),                                          \
-       ::tbk::detail::register_at_load((name), &::tbk::detail::make_backend<Backend>,        \
-                                       &Backend::preprocess,                                 \
-                                       __FILE__ ":" TBK_DETAIL_STRINGIFY(__LINE__)))
+      ::tbk::detail::register_at_load<Backend>((name),                                       \
+                                               __FILE__ ":" TBK_DETAIL_STRINGIFY(__LINE__))

@@ -299,6 +299,7 @@ struct execute_signature {
   static c10::impl::GenericList invoke_unchecked(Call& call, const Handle& handle,
                                                  c10::ArrayRef<c10::IValue> args,
                                                  std::index_sequence<I...>) {
+    (void)args;  // unused when execute takes only the handle
     using R = std::decay_t<Result>;
     return result_caster<R>::pack(R(call(handle, load_param<Params, I>(args)...)));
   }

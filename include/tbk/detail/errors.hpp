@@ -47,14 +47,20 @@ inline std::string current_exception_text() {
   }
 }
 
+// Whether `text` is a message tbk already attributed to `site` ("b.m: ..." or "b.m(): ...").
+inline bool attributed_to(const std::string& text, const error_site& site) {
+  const std::string name = site_name(site);
+  return text.size() > name.size() && text.compare(0, name.size(), name) == 0 &&
+         (text[name.size()] == ':' || text[name.size()] == '(');
+}
+
 // Rethrows the exception in flight as a c10::Error prefixed with the site and the hook
-// ("custom_backend.forward: compile policy failed: ..."). Call it only inside a catch block.
+// ("custom_backend.forward: compile policy failed: ..."); an error already attributed to the
+// site passes through as it is. Call it only inside a catch block.
 [[noreturn]] inline void rethrow_with_site(const error_site& site, const char* hook) {
   std::string text = current_exception_text();
-  std::string prefix = site_name(site) + ": ";
-  // An error tbk already attributed to this site passes through unchanged.
-  if (text.compare(0, prefix.size(), prefix) == 0) raise(std::move(text));
-  raise(prefix + hook + " failed: " + text);
+  if (attributed_to(text, site)) throw;
+  raise(site_name(site) + ": " + hook + " failed: " + text);
 }
 
 // A short description of a received value, for error messages:

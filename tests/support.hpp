@@ -1,0 +1,44 @@
+// support.hpp: helpers the unit tests share: scripting a module, catching an error's text.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <torch/script.h>  // torch::jit::Module, torch::jit::load
+
+#include <sstream>  // std::stringstream
+#include <string>   // std::string
+
+namespace tbk_test {
+
+// A scripted module of class `name` with the given TorchScript methods.
+inline torch::jit::Module script(const std::string& source, const std::string& name = "M") {
+  torch::jit::Module m(name);
+  m.define(source);
+  return m;
+}
+
+// Saves `module` into memory and loads it back.
+inline torch::jit::Module round_trip(const torch::jit::Module& module) {
+  std::stringstream bytes;
+  module.save(bytes);
+  return torch::jit::load(bytes);
+}
+
+// The text of the exception `fn` throws; the test fails when it throws none.
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  FAIL_CHECK("expected an exception, but none was thrown");
+  return "<no exception>";
+}
+
+}  // namespace tbk_test
+
+#define CHECK_CONTAINS(text, part)                                   \
+  CHECK_MESSAGE(std::string(text).find(part) != std::string::npos,   \
+                "expected to find \"" << (part) << "\" in:\n" << (text))
