@@ -65,8 +65,7 @@ template <class Compile>
 struct compile_policy_traits {
   using hook = detail::hook_traits<Compile, detail::compile_hook_t>;
   static constexpr bool has_compile = hook::valid;
-  using handle_type = std::decay_t<typename std::conditional_t<has_compile, hook,
-                                                                 detail::function_traits<void (*)()>>::result>;
+  using handle_type = detail::decay_or_void_t<typename hook::result>;
   static constexpr bool has_preprocess = detail::is_detected<detail::preprocess_hook_t, Compile>;
 };
 
@@ -202,13 +201,9 @@ constexpr bool check_execute_policy() {
 template <class Availability>
 constexpr bool check_availability_policy() {
   using hook = hook_traits<Availability, availability_hook_t>;
+  using result = decay_or_void_t<typename hook::result>;
   constexpr bool ok = hook::valid && hook::arity == 0 &&
-                      (std::is_same<std::decay_t<typename std::conditional_t<
-                                        hook::valid, hook, function_traits<void (*)()>>::result>,
-                                    bool>::value ||
-                       std::is_same<std::decay_t<typename std::conditional_t<
-                                        hook::valid, hook, function_traits<void (*)()>>::result>,
-                                    availability>::value) &&
+                      (std::is_same<result, bool>::value || std::is_same<result, availability>::value) &&
                       (!hook::is_member || std::is_default_constructible<Availability>::value);
   static_assert(ok,
                 "tbk::backend: the availability policy (third template argument) needs `static "

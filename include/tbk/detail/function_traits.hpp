@@ -6,9 +6,14 @@
 namespace tbk::detail {
 
 // Primary template: not a single, non-template function (missing, overloaded or a template).
+// Its members are still defined, so that checks on an invalid hook add no errors of their own.
 template <class F>
 struct function_traits {
   static constexpr bool valid = false;
+  static constexpr bool is_member = false;
+  using result = void;
+  using args = std::tuple<>;
+  static constexpr std::size_t arity = 0;
 };
 
 template <class R, class... Args>
