@@ -1,69 +1,118 @@
-// add_sub_run.cpp: the add/sub backend end to end. Without arguments: script a module whose
-// forward(a, b) returns (a + b, a - b), lower it to "custom_backend", save it, load it back,
-// run it and check it. With a path: load that saved model (lowered in C++ or Python), run it
-// and check it. Exits non-zero when a result is wrong.
-#include <torch/script.h>  // torch::jit::load, torch::jit::Module
+// add_sub_run.cpp: the add/sub backend end to end.
+//   add_sub_run [--lite] [--save PATH]   script a module whose forward(a, b) returns
+//       (a + b, a - b) (with accum and sub_accum beside it), lower it to "custom_backend", save
+//       it (to PATH, or a temporary file), load it back, run it and check every result.
+//   add_sub_run [--lite] MODEL.pt        load a saved model (lowered in C++ or Python), run it
+//       and check it.
+// --lite uses the lite interpreter's format (_save_for_mobile / _load_for_mobile).
+// Exits non-zero when a result is wrong or anything fails.
+#include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
+#include <torch/script.h>                  // torch::jit::load, torch::jit::Module
 
 #include <tbk/lower.hpp>
 
 #include <cstdio>      // std::printf
+#include <cstring>     // std::strcmp
 #include <filesystem>  // std::filesystem::temp_directory_path
 #include <string>      // std::string
 
 namespace {
 
-// Runs each add/sub method the model has on random inputs; returns how many results were wrong.
-int run_and_check(torch::jit::Module& model) {
-  int wrong = 0;
+const char* const add_sub_source = R"(
+  def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
+      return a + b, a - b
+  def accum(self, a: Tensor, b: Tensor) -> Tensor:
+      return a + b
+  def sub_accum(self, a: Tensor, b: Tensor) -> Tensor:
+      return a - b
+)";
+
+// Runs each add/sub method the model has on random inputs; returns how many results were
+// wrong. Model is torch::jit::Module or torch::jit::mobile::Module.
+template <class Model>
+int run_and_check(Model& model) {
+  int wrong = 0, checked = 0;
   auto a = torch::randn({2, 3});
   auto b = torch::randn({2, 3});
   auto check = [&](const char* what, const at::Tensor& got, const at::Tensor& want) {
-    bool ok = got.sizes() == want.sizes() && got.dtype() == want.dtype() && torch::allclose(got, want);
-    std::printf("  %-22s %s\n", what, ok ? "ok" : "WRONG");
-    if (!ok) ++wrong;
+    bool ok = got.sizes() == want.sizes() && got.dtype() == want.dtype() && torch::equal(got, want);
+    std::printf("  %-24s %s\n", what, ok ? "ok" : "WRONG");
+    wrong += ok ? 0 : 1;
+    ++checked;
   };
   if (model.find_method("forward")) {
     auto out = model.forward({a, b}).toTuple();
-    check("forward(a, b)[0] = a+b", out->elements()[0].toTensor(), a + b);
-    check("forward(a, b)[1] = a-b", out->elements()[1].toTensor(), a - b);
+    check("forward(a, b)[0] == a+b", out->elements()[0].toTensor(), a + b);
+    check("forward(a, b)[1] == a-b", out->elements()[1].toTensor(), a - b);
   }
   if (model.find_method("accum")) {
-    check("accum(a, b) = a+b", model.run_method("accum", a, b).toTensor(), a + b);
+    check("accum(a, b) == a+b", model.run_method("accum", a, b).toTensor(), a + b);
   }
   if (model.find_method("sub_accum")) {
-    check("sub_accum(a, b) = a-b", model.run_method("sub_accum", a, b).toTensor(), a - b);
+    check("sub_accum(a, b) == a-b", model.run_method("sub_accum", a, b).toTensor(), a - b);
+  }
+  if (checked == 0) {
+    std::printf("  the model has none of forward, accum, sub_accum\n");
+    return 1;
   }
   return wrong;
+}
+
+int usage(const char* program) {
+  std::fprintf(stderr, "usage: %s [--lite] [--save PATH | MODEL.pt]\n", program);
+  return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  if (argc > 2) {
-    std::fprintf(stderr, "usage: %s [MODEL.pt]\n", argv[0]);
-    return 2;
+  bool lite = false;
+  std::string save_path, model_path;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--lite") == 0) {
+      lite = true;
+    } else if (std::strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
+      save_path = argv[++i];
+    } else if (argv[i][0] != '-' && model_path.empty()) {
+      model_path = argv[i];
+    } else {
+      return usage(argv[0]);
+    }
   }
-  std::string path;
-  if (argc == 2) {
-    path = argv[1];
-  } else {
+  if (!save_path.empty() && !model_path.empty()) return usage(argv[0]);
+  const char* format = lite ? "lite interpreter" : "TorchScript";
+
+  if (model_path.empty()) {
     torch::jit::Module m("AddSub");
-    m.define(R"(
-      def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
-          return a + b, a - b
-    )");
-    std::printf("scripted AddSub.forward(a, b) -> (a + b, a - b)\n");
-    auto lowered = tbk::lower(m, "custom_backend", tbk::spec().method("forward"));
-    std::printf("lowered it to backend 'custom_backend'\n");
-    path = (std::filesystem::temp_directory_path() / "tbk_add_sub_model.pt").string();
-    lowered.save(path);
-    std::printf("saved it to %s\n", path.c_str());
+    m.define(add_sub_source);
+    std::printf("scripted AddSub: forward(a, b) -> (a + b, a - b), accum, sub_accum\n");
+    auto lowered = tbk::lower(m, "custom_backend",
+                              tbk::spec().method("forward").method("accum").method("sub_accum"));
+    std::printf("lowered its three methods to backend 'custom_backend'\n");
+    model_path = !save_path.empty() ? save_path
+                 : (std::filesystem::temp_directory_path() /
+                    (lite ? "tbk_add_sub_model.ptl" : "tbk_add_sub_model.pt")).string();
+    if (lite) lowered._save_for_mobile(model_path);
+    else lowered.save(model_path);
+    std::printf("saved it as a %s archive: %s\n", format, model_path.c_str());
   }
-  auto model = torch::jit::load(path);
-  std::printf("loaded %s and ran it:\n", path.c_str());
-  int wrong = run_and_check(model);
-  std::printf(wrong == 0 ? "all results correct\n" : "%d results WRONG\n", wrong);
+
+  int wrong;
+  if (lite) {
+    auto model = torch::jit::_load_for_mobile(model_path);
+    std::printf("loaded %s with the lite interpreter and ran it:\n", model_path.c_str());
+    wrong = run_and_check(model);
+  } else {
+    auto model = torch::jit::load(model_path);
+    std::printf("loaded %s and ran it:\n", model_path.c_str());
+    wrong = run_and_check(model);
+  }
+  if (wrong == 0) std::printf("all results correct\n");
+  else std::printf("%d results WRONG\n", wrong);
   return wrong == 0 ? 0 : 1;
+} catch (const c10::Error& e) {
+  std::fprintf(stderr, "add_sub_run: %s\n", e.what_without_backtrace());
+  return 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "add_sub_run: %s\n", e.what());
   return 1;
