@@ -2,6 +2,8 @@
 // example's own registration library, against eager ATen.
 #include "support.hpp"
 
+#include "add_sub.hpp"  // the example backend itself, for calls below the lowered module
+
 #include <tbk/lower.hpp>
 #include <tbk/register.hpp>
 
@@ -139,11 +141,34 @@ TEST_CASE("lowering a method the add/sub backend does not support names the supp
   CHECK_CONTAINS(text, "supported methods: forward, accum, sub_accum");
 }
 
-TEST_CASE("calling a lowered method with zero inputs is a clear error") {
-  auto lowered = tbk::lower(script("def accum(self) -> Tensor:\n  return torch.zeros(1)\n"),
-                            "custom_backend", tbk::spec().method("accum"));
-  auto text = error_of([&] { lowered.run_method("accum"); });
-  CHECK_CONTAINS(text, "custom_backend.accum(): incompatible inputs for the execute policy");
-  CHECK_CONTAINS(text, "expected at least 1 input, got 0");
-  CHECK_CONTAINS(text, "(Tensor, *rest: Tensor) -> List[Tensor]");
+TEST_CASE("a method with no inputs is refused at lowering, showing both signatures") {
+  auto module = script("def accum(self) -> Tensor:\n  return torch.zeros(1)\n");
+  auto text = error_of([&] { tbk::lower(module, "custom_backend", tbk::spec().method("accum")); });
+  CHECK_CONTAINS(text, "custom_backend.accum: the method's TorchScript signature does not fit the "
+                       "execute policy: the method takes 0 inputs, the execute policy at least 1 "
+                       "input.\n    method:         accum() -> Tensor\n"
+                       "    execute policy: (Tensor, *rest: Tensor) -> List[Tensor]");
+}
+
+TEST_CASE("wrong inputs reaching execute get the pybind11-style message the README shows") {
+  // What a lowered module that escaped the lowering-time checks (e.g. made with another
+  // preprocess) would hit: the backend's own execute, called as PyTorch calls it.
+  auto backend = c10::make_intrusive<add_sub_backend>();
+  backend->set_name("custom_backend");
+  auto handles = backend->compile(c10::IValue(), tbk::spec().method("forward").method("accum"));
+  auto list = [](std::initializer_list<c10::IValue> values) {
+    c10::impl::GenericList out(c10::AnyType::get());
+    for (const auto& v : values) out.push_back(v);
+    return out;
+  };
+  auto text = error_of([&] {
+    backend->execute(handles.at("forward"), list({torch::ones({4}), int64_t(3)}));
+  });
+  CHECK(text ==
+        "custom_backend.forward(): incompatible inputs for the execute policy: inputs[1] should "
+        "be Tensor, got int(3).\nThe execute policy accepts:\n    (Tensor, *rest: Tensor) -> "
+        "List[Tensor]\nInvoked with:\n    (Tensor(dtype=Float, shape=[4]), int(3))");
+  text = error_of([&] { backend->execute(handles.at("accum"), list({})); });
+  CHECK_CONTAINS(text, "custom_backend.accum(): incompatible inputs for the execute policy: "
+                       "expected at least 1 input, got 0");
 }

@@ -143,6 +143,14 @@ struct needs_avx_availability {
 };
 using unavailable_backend = tbk::backend<name_compile, throwing_execute, needs_avx_availability>;
 
+std::atomic<bool> switchable_available{true};
+struct switchable_availability {
+  static tbk::availability is_available() {
+    return switchable_available ? tbk::available() : tbk::unavailable("the device is switched off");
+  }
+};
+using switchable_backend = tbk::backend<name_compile, throwing_execute, switchable_availability>;
+
 // Registers each test backend once per process.
 void register_test_backends() {
   static const bool done = [] {
@@ -154,6 +162,7 @@ void register_test_backends() {
     tbk::register_backend<raw_list_backend>("tbk_test_raw_list");
     tbk::register_backend<throwing_backend>("tbk_test_throwing");
     tbk::register_backend<unavailable_backend>("tbk_test_unavailable");
+    tbk::register_backend<switchable_backend>("tbk_test_switchable");
     return true;
   }();
   (void)done;
@@ -277,13 +286,15 @@ struct compiled {
   c10::impl::GenericDict handles;
 };
 
+// `payload` is what preprocess would have made; a module is checked against the signature.
 template <class Backend>
-compiled compile_directly(const std::string& name, const std::vector<std::string>& methods) {
+compiled compile_directly(const std::string& name, const std::vector<std::string>& methods,
+                          c10::IValue payload = c10::IValue()) {
   auto backend = c10::make_intrusive<Backend>();
   backend->set_name(name);
   tbk::spec_builder spec;
   for (const auto& m : methods) spec.method(m);
-  auto handles = backend->compile(script(scale_source)._ivalue(), spec.dict());
+  auto handles = backend->compile(std::move(payload), spec.dict());
   return {backend, handles};
 }
 
@@ -343,18 +354,60 @@ TEST_CASE("call-time mismatches name backend, method, position, expected and rec
   }
 }
 
-TEST_CASE("a mismatch inside a lowered module reaches the caller with the same message") {
+TEST_CASE("lowering checks each method's TorchScript signature against the execute policy") {
   register_test_backends();
-  // forward's TorchScript signature takes a float where the execute policy wants a Tensor.
-  auto module = script("def forward(self, x: float) -> Tensor:\n  return torch.zeros(1)\n");
-  auto lowered = tbk::lower(module, "tbk_test_scale", tbk::spec().method("forward"));
-  auto text = error_of([&] { lowered.forward({2.5}); });
-  CHECK_CONTAINS(text, "tbk_test_scale.forward(): incompatible inputs for the execute policy: "
-                       "inputs[0] should be Tensor, got float(2.5)");
+  auto lower = [](const std::string& source, const std::string& backend) {
+    return error_of([&] { tbk::lower(script(source), backend, tbk::spec().method("forward")); });
+  };
+  SUBCASE("an argument of another type") {
+    auto text = lower("def forward(self, x: float) -> Tensor:\n  return torch.zeros(1)\n",
+                      "tbk_test_scale");
+    CHECK_CONTAINS(text, "tbk_test_scale.forward: the method's TorchScript signature does not fit "
+                         "the execute policy: argument 'x' (inputs[0]) is float, the execute "
+                         "policy takes Tensor there.\n"
+                         "    method:         forward(x: float) -> Tensor\n"
+                         "    execute policy: (Tensor) -> Tensor");
+  }
+  SUBCASE("too many arguments") {
+    auto text = lower("def forward(self, x: Tensor, y: Tensor) -> Tensor:\n  return x\n",
+                      "tbk_test_scale");
+    CHECK_CONTAINS(text, "the method takes 2 inputs, the execute policy 1 input");
+  }
+  SUBCASE("a tuple where the policy returns one tensor") {
+    auto text = lower("def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n  return x, x\n",
+                      "tbk_test_scale");
+    CHECK_CONTAINS(text, "the method returns 2 output(s), the execute policy 1");
+  }
+  SUBCASE("an int goes where the policy takes a float, as in TorchScript") {
+    CHECK_NOTHROW(tbk::lower(script(R"(
+      def forward(self, x: Tensor, n: int, s: int, flag: bool, label: str,
+                  maybe: Tensor, xs: List[Tensor], anything: int
+                  ) -> Tuple[Tensor, int, float, bool, str]:
+          return x, n, 1.0, flag, label
+    )"), "tbk_test_all_types", tbk::spec().method("forward")));
+  }
+}
+
+TEST_CASE("outputs known only at call time are checked against the method's declaration") {
+  register_test_backends();
+  // The raw list holds (Tensor, int); this method declares (Tensor, float). Lowering cannot
+  // know, so the call says it.
+  auto lowered = tbk::lower(script("def forward(self, a: int, b: int) -> Tuple[Tensor, float]:\n"
+                                   "  return torch.zeros(1), 0.0\n"),
+                            "tbk_test_raw_list", tbk::spec().method("forward"));
+  CHECK_CONTAINS(error_of([&] { lowered.forward({int64_t(1), int64_t(2)}); }),
+                 "tbk_test_raw_list.forward: execute returned int(2) as output 1, but the method "
+                 "declares float");
+  // forward of the add/sub backend returns two tensors; this method declares one.
+  auto one = tbk::lower(script("def forward(self, a: Tensor, b: Tensor) -> Tensor:\n  return a\n"),
+                        "custom_backend", tbk::spec().method("forward"));
+  CHECK_CONTAINS(error_of([&] { one.forward({torch::ones(1), torch::ones(1)}); }),
+                 "custom_backend.forward: execute returned 2 output(s), but the method returns 1");
 }
 
 TEST_CASE("a handle the backend did not make is refused clearly") {
-  auto c = compile_directly<scale_backend>("tbk_test_scale", {"forward"});
+  auto c = compile_directly<scale_backend>("tbk_test_scale", {"forward"},
+                                           script(scale_source)._ivalue());
   auto text = error_of([&] { c.backend->execute(c10::IValue("forward"), inputs({torch::ones(1)})); });
   CHECK_CONTAINS(text, "tbk_test_scale: execute was given a handle (str) that this backend's "
                        "compile did not make");
@@ -404,11 +457,29 @@ TEST_CASE("errors thrown by policies reach the caller prefixed with backend and 
   }
 }
 
-TEST_CASE("an availability policy's reason is reported") {
+TEST_CASE("an unavailable backend says why, at lowering and at load time") {
   register_test_backends();
-  auto c = compile_directly<unavailable_backend>("tbk_test_unavailable", {"forward"});
-  CHECK_FALSE(c.backend->is_available());
-  CHECK(c.backend->check_availability().reason() == "needs AVX-1024");
+  auto backend = c10::make_intrusive<unavailable_backend>();
+  CHECK_FALSE(backend->is_available());
+  CHECK(backend->availability_report().reason() == "needs AVX-1024");
+
+  auto module = script("def forward(self, x: Tensor) -> Tensor:\n  return x\n");
+  CHECK_CONTAINS(error_of([&] {
+                   tbk::lower(module, "tbk_test_unavailable", tbk::spec().method("forward"));
+                 }),
+                 "tbk_test_unavailable is not available: needs AVX-1024");
+
+  switchable_available = true;
+  auto lowered = tbk::lower(module, "tbk_test_switchable", tbk::spec().method("forward"));
+  std::stringstream saved;
+  lowered.save(saved);
+  switchable_available = false;  // as on a machine without the device
+  CHECK_CONTAINS(error_of([&] { torch::jit::load(saved); }),
+                 "tbk_test_switchable is not available: the device is switched off");
+  // The instance made while available keeps its answer: availability is asked once per instance.
+  auto x = torch::ones({2});
+  CHECK(torch::equal(lowered.forward({x}).toTensor(), x));
+  switchable_available = true;
 }
 
 // ---- compile spec views -----------------------------------------------------------------------

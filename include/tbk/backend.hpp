@@ -7,6 +7,7 @@
 #include <tbk/detail/backend_base.hpp>
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/function_traits.hpp>
+#include <tbk/detail/method_schema.hpp>
 #include <tbk/fwd.hpp>
 #include <tbk/handle.hpp>
 #include <tbk/policy.hpp>
@@ -65,8 +66,15 @@ inline availability to_availability(availability a) { return a; }
 // what is wrong, and nothing else should pile up errors behind it.
 struct invalid_backend {};
 
+// Holds the availability policy object in a base that is built before backend_base, which
+// needs its answer.
+template <class Availability>
+struct availability_holder {
+  Availability availability_object;
+};
+
 template <class Compile, class Execute, class Availability>
-class backend_impl : public backend_base {
+class backend_impl : private availability_holder<Availability>, public backend_base {
   using compile_hook = compile_policy_traits<Compile>;
   using execute_hook = typename execute_policy_traits<Execute>::hook;
   using signature = typename execute_signature_from<typename execute_hook::result,
@@ -81,23 +89,48 @@ class backend_impl : public backend_base {
   // The execute signature as TorchScript would spell it: "(Tensor, *rest: Tensor) -> Tensor".
   static std::string execute_signature() { return signature::text(); }
 
-  availability check_availability() override {
-    return to_availability(invoke_hook<&Availability::is_available>(availability_));
+ private:
+  static availability ask_availability(Availability& policy) {
+    try {
+      return to_availability(invoke_hook<&Availability::is_available>(policy));
+    } catch (...) {
+      return tbk::unavailable("its availability policy failed: " + current_exception_text());
+    }
   }
 
-  // Load time: one handle per method named in the compile spec.
+  // The schema of `method` when the payload is a module that has it.
+  static const c10::FunctionSchema* schema_of(const c10::IValue& payload,
+                                              const std::string& method) {
+    if (!payload.isObject()) return nullptr;
+    auto found = torch::jit::Module(payload.toObject()).find_method(method);
+    return found ? &found->function().getSchema() : nullptr;
+  }
+
+ public:
+
+  backend_impl() : backend_base(ask_availability(this->availability_object)) {}
+
+  // Load time: one handle per method named in the compile spec. When the payload is the
+  // module, each method's TorchScript signature is checked against the execute policy first.
   c10::impl::GenericDict compile(c10::IValue processed,
                                  c10::impl::GenericDict method_compile_spec) override {
+    require_available();
     c10::impl::GenericDict handles = make_any_dict();
     for (const auto& entry : method_compile_spec) {
       const std::string& method = entry.key().toStringRef();
       const error_site site{display_name(), method};
       try {
+        std::vector<c10::TypePtr> outputs;
+        if (const c10::FunctionSchema* schema = schema_of(processed, method)) {
+          signature::check_schema(site, *schema);
+          outputs = declared_outputs(*schema);
+        }
         using payload_param = param_t<typename compile_hook::hook, 1>;
         method_spec spec(display_name(), method, entry.value());
-        handles.insert(method, box_handle(method, invoke_hook<&Compile::compile>(
-                                                      policies_.compile_policy(), spec,
-                                                      load_payload<payload_param>(processed, site))));
+        handles.insert(method, box_handle(method, std::move(outputs),
+                                          invoke_hook<&Compile::compile>(
+                                              policies_.compile_policy(), spec,
+                                              load_payload<payload_param>(processed, site))));
       } catch (...) {
         rethrow_with_site(site, "compile policy");
       }
@@ -115,9 +148,23 @@ class backend_impl : public backend_base {
         return invoke_hook<&Execute::execute>(policies_.execute_policy(), h,
                                               std::forward<decltype(args)>(args)...);
       };
-      return signature::invoke(site, call, box.value, list.toListRef());
+      c10::impl::GenericList outputs = signature::invoke(site, call, box.value, list.toListRef());
+      if (!box.outputs.empty()) check_outputs(site, box.outputs, outputs);
+      return outputs;
     } catch (...) {
       rethrow_with_site(site, "execute policy");
+    }
+  }
+
+  // Lowering time, before PyTorch's code generation: checks each method of `module` named in
+  // the spec against the execute policy, whatever preprocess will make of the module.
+  static void check_methods(const std::string& backend, const torch::jit::Module& module,
+                            const c10::impl::GenericDict& spec) {
+    for (const auto& entry : spec) {
+      const std::string& method = entry.key().toStringRef();
+      if (auto m = module.find_method(method)) {
+        signature::check_schema(error_site{backend, method}, m->function().getSchema());
+      }
     }
   }
 
@@ -138,7 +185,6 @@ class backend_impl : public backend_base {
 
  private:
   policy_objects<Compile, Execute> policies_;
-  Availability availability_;
 };
 
 template <class Compile, class Execute, class Availability, bool Valid>

@@ -9,27 +9,33 @@
 
 #include <string>   // std::string
 #include <utility>  // std::move
+#include <vector>   // std::vector
 
 namespace tbk::detail {
 
 // Non-template part of every boxed handle: which method it was compiled for, so that call-time
 // errors can name the method (PyTorch's execute() is only given the handle).
+// The outputs the method declares are kept too (empty when unknown), so that call-time results
+// can be checked against them.
 struct handle_box_base : torch::CustomClassHolder {
-  explicit handle_box_base(std::string method_name) : method(std::move(method_name)) {}
+  handle_box_base(std::string method_name, std::vector<c10::TypePtr> declared_outputs)
+      : method(std::move(method_name)), outputs(std::move(declared_outputs)) {}
   std::string method;
+  std::vector<c10::TypePtr> outputs;
 };
 
 template <class Handle>
 struct handle_box final : handle_box_base {
-  handle_box(std::string method_name, Handle handle)
-      : handle_box_base(std::move(method_name)), value(std::move(handle)) {}
+  handle_box(std::string method_name, std::vector<c10::TypePtr> declared_outputs, Handle handle)
+      : handle_box_base(std::move(method_name), std::move(declared_outputs)),
+        value(std::move(handle)) {}
   Handle value;
 };
 
 template <class Handle>
-c10::IValue box_handle(std::string method, Handle&& handle) {
+c10::IValue box_handle(std::string method, std::vector<c10::TypePtr> outputs, Handle&& handle) {
   return c10::IValue::make_capsule(c10::make_intrusive<handle_box<std::decay_t<Handle>>>(
-      std::move(method), std::forward<Handle>(handle)));
+      std::move(method), std::move(outputs), std::forward<Handle>(handle)));
 }
 
 // The boxed handle inside `handle`'s capsule, or nullptr when `handle` is not a capsule.

@@ -52,6 +52,7 @@ inline void check_lowerable(const torch::jit::Module& module, const std::string&
             "' has no such method (its methods: " + method_names_of(module) + ")");
     }
   }
+  if (method_check_function check = method_checks_of(backend)) check(backend, module, spec);
 }
 
 }  // namespace detail

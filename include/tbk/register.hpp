@@ -29,7 +29,8 @@ constexpr bool check_registrable() {
 template <class Backend>
 bool register_at_load(const char* name, const char* where) {
   if constexpr (check_registrable<Backend>()) {
-    return register_at_load(name, &make_backend<Backend>, &Backend::preprocess, where);
+    return register_at_load(name, &make_backend<Backend>, &Backend::preprocess,
+                            &Backend::check_methods, where);
   } else {
     return false;
   }
@@ -43,7 +44,8 @@ bool register_at_load(const char* name, const char* where) {
 template <class Backend>
 void register_backend(const std::string& name) {
   if constexpr (detail::check_registrable<Backend>()) {
-    detail::register_backend(name, &detail::make_backend<Backend>, &Backend::preprocess);
+    detail::register_backend(name, &detail::make_backend<Backend>, &Backend::preprocess,
+                             &Backend::check_methods);
   }
 }
 

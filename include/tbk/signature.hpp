@@ -4,6 +4,7 @@
 #pragma once
 
 #include <tbk/detail/arguments.hpp>
+#include <tbk/detail/method_schema.hpp>
 #include <tbk/detail/detected.hpp>
 #include <tbk/fwd.hpp>
 
@@ -28,10 +29,23 @@ struct arg_caster {
   static constexpr bool supported = false;
 };
 
+namespace detail {
+template <class Caster>
+using caster_type_t = decltype(Caster::type());
+
+// The TorchScript type a caster stands for; Any when an extension caster does not say.
+template <class T>
+c10::TypePtr type_of() {
+  if constexpr (is_detected<caster_type_t, arg_caster<T>>) return arg_caster<T>::type();
+  else return c10::AnyType::get();
+}
+}  // namespace detail
+
 template <>
 struct arg_caster<at::Tensor> {
   static constexpr bool supported = true;
   static std::string name() { return "Tensor"; }
+  static c10::TypePtr type() { return c10::TensorType::get(); }
   static bool accepts(const c10::IValue& v) { return v.isTensor(); }
   static const at::Tensor& load(const c10::IValue& v) { return v.toTensor(); }
 };
@@ -40,6 +54,7 @@ template <>
 struct arg_caster<int64_t> {
   static constexpr bool supported = true;
   static std::string name() { return "int"; }
+  static c10::TypePtr type() { return c10::IntType::get(); }
   static bool accepts(const c10::IValue& v) { return v.isInt(); }
   static int64_t load(const c10::IValue& v) { return v.toInt(); }
 };
@@ -48,6 +63,7 @@ template <>
 struct arg_caster<double> {
   static constexpr bool supported = true;
   static std::string name() { return "float"; }
+  static c10::TypePtr type() { return c10::FloatType::get(); }
   // An int converts to float, as it does in TorchScript and Python.
   static bool accepts(const c10::IValue& v) { return v.isDouble() || v.isInt(); }
   static double load(const c10::IValue& v) {
@@ -59,6 +75,7 @@ template <>
 struct arg_caster<bool> {
   static constexpr bool supported = true;
   static std::string name() { return "bool"; }
+  static c10::TypePtr type() { return c10::BoolType::get(); }
   static bool accepts(const c10::IValue& v) { return v.isBool(); }
   static bool load(const c10::IValue& v) { return v.toBool(); }
 };
@@ -67,6 +84,7 @@ template <>
 struct arg_caster<std::string> {
   static constexpr bool supported = true;
   static std::string name() { return "str"; }
+  static c10::TypePtr type() { return c10::StringType::get(); }
   static bool accepts(const c10::IValue& v) { return v.isString(); }
   static const std::string& load(const c10::IValue& v) { return v.toStringRef(); }
 };
@@ -75,6 +93,7 @@ template <>
 struct arg_caster<c10::IValue> {
   static constexpr bool supported = true;
   static std::string name() { return "Any"; }
+  static c10::TypePtr type() { return c10::AnyType::get(); }
   static bool accepts(const c10::IValue&) { return true; }
   static const c10::IValue& load(const c10::IValue& v) { return v; }
 };
@@ -83,6 +102,7 @@ template <>
 struct arg_caster<std::vector<at::Tensor>> {
   static constexpr bool supported = true;
   static std::string name() { return "List[Tensor]"; }
+  static c10::TypePtr type() { return c10::ListType::ofTensors(); }
   static bool accepts(const c10::IValue& v) {
     if (v.isTensorList()) return true;
     if (!v.isList()) return false;
@@ -103,6 +123,7 @@ template <class T>
 struct arg_caster<c10::optional<T>> {
   static constexpr bool supported = arg_caster<T>::supported;
   static std::string name() { return "Optional[" + arg_caster<T>::name() + "]"; }
+  static c10::TypePtr type() { return c10::OptionalType::create(detail::type_of<T>()); }
   static bool accepts(const c10::IValue& v) { return v.isNone() || arg_caster<T>::accepts(v); }
   static c10::optional<T> load(const c10::IValue& v) {
     if (v.isNone()) return c10::nullopt;
@@ -157,6 +178,17 @@ struct result_caster {
 };
 
 namespace detail {
+template <class Caster>
+using caster_info_t = decltype(Caster::info());
+
+// What a result caster says about the outputs it packs; "any number of Any" when an extension
+// caster does not say.
+template <class R>
+result_info result_info_of() {
+  if constexpr (is_detected<caster_info_t, result_caster<R>>) return result_caster<R>::info();
+  else return {false, {c10::AnyType::get()}};
+}
+
 inline c10::impl::GenericList make_output_list(std::size_t reserve) {
   c10::impl::GenericList out(c10::AnyType::get());
   out.reserve(reserve);
@@ -168,6 +200,7 @@ template <>
 struct result_caster<at::Tensor> {
   static constexpr bool supported = true;
   static std::string name() { return "Tensor"; }
+  static detail::result_info info() { return {true, {c10::TensorType::get()}}; }
   static c10::impl::GenericList pack(at::Tensor&& t) {
     auto out = detail::make_output_list(1);
     out.push_back(std::move(t));
@@ -179,6 +212,7 @@ template <>
 struct result_caster<std::vector<at::Tensor>> {
   static constexpr bool supported = true;
   static std::string name() { return "List[Tensor]"; }
+  static detail::result_info info() { return {false, {c10::TensorType::get()}}; }
   static c10::impl::GenericList pack(std::vector<at::Tensor>&& ts) {
     auto out = detail::make_output_list(ts.size());
     for (at::Tensor& t : ts) out.push_back(std::move(t));
@@ -190,6 +224,7 @@ template <>
 struct result_caster<c10::impl::GenericList> {
   static constexpr bool supported = true;
   static std::string name() { return "List[Any]"; }
+  static detail::result_info info() { return {false, {c10::AnyType::get()}}; }
   static c10::impl::GenericList pack(c10::impl::GenericList&& list) { return std::move(list); }
 };
 
@@ -203,6 +238,7 @@ struct result_caster<std::tuple<Ts...>> {
     ((text += (first ? "" : ", ") + element_name<Ts>(), first = false), ...);
     return text + "]";
   }
+  static detail::result_info info() { return {true, {detail::type_of<Ts>()...}}; }
   static c10::impl::GenericList pack(std::tuple<Ts...>&& values) {
     auto out = detail::make_output_list(sizeof...(Ts));
     std::apply([&](auto&&... v) { (out.push_back(c10::IValue(std::move(v))), ...); },
@@ -250,10 +286,10 @@ param_info describe_param() {
   using D = std::decay_t<P>;
   if constexpr (is_rest<D>::value) {
     using C = arg_caster<typename rest_element<D>::type>;
-    return {&C::name, &C::accepts, param_kind::rest};
+    return {&C::name, &C::accepts, &type_of<typename rest_element<D>::type>, param_kind::rest};
   } else {
     using C = arg_caster<D>;
-    return {&C::name, &C::accepts,
+    return {&C::name, &C::accepts, &type_of<D>,
             is_optional<D>::value ? param_kind::optional : param_kind::required};
   }
 }
@@ -284,7 +320,16 @@ struct execute_signature {
     static const std::string name = result_caster<std::decay_t<Result>>::name();
     return name;
   }
+  static const result_info& result() {
+    static const result_info info = result_info_of<std::decay_t<Result>>();
+    return info;
+  }
   static std::string text() { return signature_text(params(), count, result_name()); }
+
+  // Throws when a lowered method's TorchScript schema does not fit this signature.
+  static void check_schema(const error_site& site, const c10::FunctionSchema& schema) {
+    check_method_schema(site, schema, params(), count, result_name(), result());
+  }
 
   // Checks the inputs, calls `call(handle, params...)` and packs the result.
   template <class Call, class Handle>

@@ -94,17 +94,17 @@ class PythonLowering(AddSubChecks, unittest.TestCase):
                                     "method 'mul'; supported methods: forward, accum, sub_accum"):
             torch._C._jit_to_backend("custom_backend", torch.jit.script(Mul()), {"mul": {"": ""}})
 
-    def test_wrong_input_is_a_clear_error(self):
+    def test_mismatching_signature_is_a_clear_error_at_lowering(self):
         class Odd(torch.nn.Module):
             def forward(self, a: torch.Tensor, n: int):
                 return a, a
 
-        lowered = torch._C._jit_to_backend(
-            "custom_backend", torch.jit.script(Odd()), {"forward": {"": ""}})
-        with self.assertRaisesRegex(Exception,
-                                    r"custom_backend.forward\(\): incompatible inputs for the "
-                                    r"execute policy: inputs\[1\] should be Tensor, got int\(3\)"):
-            lowered(torch.ones(2), 3)
+        with self.assertRaisesRegex(RuntimeError,
+                                    r"custom_backend.forward: the method's TorchScript signature "
+                                    r"does not fit the execute policy: argument 'n' \(inputs\[1\]\) "
+                                    r"is int, the execute policy takes Tensor there"):
+            torch._C._jit_to_backend("custom_backend", torch.jit.script(Odd()),
+                                     {"forward": {"": ""}})
 
 
 class AcrossLanguages(AddSubChecks, unittest.TestCase):

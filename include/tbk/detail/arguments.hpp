@@ -5,10 +5,12 @@
 #include <tbk/detail/errors.hpp>
 
 #include <ATen/core/ivalue.h>  // c10::IValue
+#include <ATen/core/jit_type.h>  // c10::TypePtr
 #include <c10/util/ArrayRef.h> // c10::ArrayRef
 
 #include <cstddef>  // std::size_t
 #include <string>   // std::string
+#include <vector>   // std::vector
 
 namespace tbk::detail {
 
@@ -18,7 +20,15 @@ enum class param_kind { required, optional, rest };
 struct param_info {
   std::string (*name)();                  // TorchScript spelling: "Tensor", "Optional[int]"
   bool (*accepts)(const c10::IValue&);    // whether a received value converts
+  c10::TypePtr (*type)();                 // the TorchScript type it stands for
   param_kind kind;
+};
+
+// What tbk knows of an execute result before it runs: a fixed list of output types (a Tensor,
+// a tuple), or any number of outputs of one type (a vector, a raw list).
+struct result_info {
+  bool fixed;
+  std::vector<c10::TypePtr> types;  // fixed: one per output; otherwise: the element type
 };
 
 // "(Tensor, Tensor, *rest: Tensor) -> Tuple[Tensor, Tensor]"

@@ -1,5 +1,5 @@
 // tbk/detail/backend_base.hpp: the non-template part of every tbk backend: its registered name
-// and the availability answer, shared by the torchbind entry points in tbk/register.hpp.
+// and its availability, shared by the torchbind entry points in tbk/detail/registry.hpp.
 #pragma once
 
 #include <tbk/availability.hpp>
@@ -17,12 +17,21 @@ class backend_base : public torch::jit::PyTorchBackendInterface {
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
 
-  // The availability policy's full answer, with its reason.
-  virtual availability check_availability() = 0;
+  // The availability policy's answer, asked once when the instance was made, with its reason.
+  const availability& availability_report() const { return availability_; }
 
-  bool is_available() override { return check_availability().available(); }
+  bool is_available() override { return availability_.available(); }
+
+  // Throws "<name> is not available: <reason>" unless available.
+  void require_available() const {
+    if (!availability_.available()) {
+      raise(display_name() + " is not available: " + availability_.reason());
+    }
+  }
 
  protected:
+  explicit backend_base(availability answer) : availability_(std::move(answer)) {}
+
   // The name in messages: the registered one, or a placeholder when the class was registered
   // with PyTorch's torch::jit::backend<T> instead of tbk.
   const std::string& display_name() const {
@@ -32,6 +41,7 @@ class backend_base : public torch::jit::PyTorchBackendInterface {
 
  private:
   std::string name_;
+  availability availability_;
 };
 
 }  // namespace tbk::detail

@@ -12,7 +12,7 @@
 #include <torch/csrc/jit/backends/backend_preprocess.h>  // torch::jit::backend_preprocess_register
 #include <torch/custom_class.h>                          // torch::class_, torch::getCustomClass
 
-#include <algorithm>  // std::find
+#include <algorithm>  // std::any_of
 #include <cctype>     // std::isalnum
 #include <mutex>      // std::mutex, std::lock_guard
 #include <string>     // std::string
@@ -22,6 +22,14 @@ namespace tbk::detail {
 
 using backend_factory = c10::intrusive_ptr<backend_base> (*)();
 using preprocess_function = c10::IValue (*)(const torch::jit::Module&, const compile_spec&);
+using method_check_function = void (*)(const std::string& backend, const torch::jit::Module&,
+                                       const c10::impl::GenericDict& spec);
+
+// What tbk keeps for each name it registered.
+struct registered_backend {
+  std::string name;
+  method_check_function check_methods;
+};
 
 // PyTorch's torchbind namespace for backends: classes are __torch__.torch.classes.__backends__.X
 inline const char* backends_namespace() { return "__backends__"; }
@@ -32,7 +40,7 @@ inline std::string backend_class_name(const std::string& name) {
 
 struct registry_state {
   std::mutex mutex;
-  std::vector<std::string> names;
+  std::vector<registered_backend> backends;
   std::vector<std::string> failures;  // registrations made at load time that failed
 };
 
@@ -43,7 +51,18 @@ inline registry_state& registry() {
 
 inline std::vector<std::string> registered_names() {
   std::lock_guard<std::mutex> lock(registry().mutex);
-  return registry().names;
+  std::vector<std::string> names;
+  for (const auto& b : registry().backends) names.push_back(b.name);
+  return names;
+}
+
+// The lowering-time checks of the backend tbk registered as `name`, or nullptr.
+inline method_check_function method_checks_of(const std::string& name) {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  for (const auto& b : registry().backends) {
+    if (b.name == name) return b.check_methods;
+  }
+  return nullptr;
 }
 
 inline std::string joined_names(const std::vector<std::string>& names) {
@@ -94,9 +113,12 @@ inline void register_backend_class(const std::string& name, backend_factory make
           untyped_schema("__init__", {}, c10::NoneType::get()))
       ._def_unboxed(
           "is_available",
+          // True, or an error that carries the availability policy's reason: PyTorch's lowered
+          // modules would otherwise say only "Backend is not available."
           [](torch::jit::Stack& stack) {
             c10::IValue self = torch::jit::pop(stack);
-            torch::jit::push(stack, backend_of(self).is_available());
+            backend_of(self).require_available();
+            torch::jit::push(stack, true);
           },
           untyped_schema("is_available", {}, c10::BoolType::get()))
       ._def_unboxed(
@@ -127,15 +149,16 @@ inline void register_backend_class(const std::string& name, backend_factory make
 
 // Registers both halves under `name`, or neither: the name is checked before either is made.
 inline void register_backend(const std::string& name, backend_factory make,
-                             preprocess_function preprocess) {
+                             preprocess_function preprocess, method_check_function check) {
   if (!is_identifier(name)) {
     raise("tbk::register_backend: '" + name +
           "' is not a valid backend name; use letters, digits and '_', not starting with a digit");
   }
   std::lock_guard<std::mutex> lock(registry().mutex);
-  auto& names = registry().names;
-  if (std::find(names.begin(), names.end(), name) != names.end() ||
-      torch::getCustomClass(backend_class_name(name)) != nullptr) {
+  auto& backends = registry().backends;
+  const bool known = std::any_of(backends.begin(), backends.end(),
+                                 [&](const registered_backend& b) { return b.name == name; });
+  if (known || torch::getCustomClass(backend_class_name(name)) != nullptr) {
     raise("tbk::register_backend: a backend named '" + name +
           "' is already registered in this process; each name can be registered once (drop the "
           "second registration, or give it another name)");
@@ -153,15 +176,16 @@ inline void register_backend(const std::string& name, backend_factory make,
           "); each name can be registered once");
   }
   register_backend_class(name, make);
-  names.push_back(name);
+  backends.push_back({name, check});
 }
 
 // Registration from a static initializer: an exception there would end the process before
 // main, so the failure is printed and kept for tbk::lower and tbk::load to report.
 inline bool register_at_load(const std::string& name, backend_factory make,
-                             preprocess_function preprocess, const char* where) {
+                             preprocess_function preprocess, method_check_function check,
+                             const char* where) {
   try {
-    register_backend(name, make, preprocess);
+    register_backend(name, make, preprocess, check);
     return true;
   } catch (const std::exception& e) {
     std::string text = std::string(where) + ": TBK_REGISTER_BACKEND failed: " + e.what();
