@@ -5,10 +5,13 @@
 //   add_sub_run [--lite] MODEL.pt        load a saved model (lowered in C++ or Python), run it
 //       and check it.
 // --lite uses the lite interpreter's format (_save_for_mobile / _load_for_mobile).
+// --selective lowers only the submodule `inner` of a module whose methods call it
+//       (tbk::lower_submodules); the rest stays TorchScript.
 // Exits non-zero when a result is wrong or anything fails.
 #include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
 #include <torch/script.h>                  // torch::jit::load, torch::jit::Module
 
+#include <tbk/load.hpp>
 #include <tbk/lower.hpp>
 
 #include <cstdio>      // std::printf
@@ -58,19 +61,55 @@ int run_and_check(Model& model) {
   return wrong;
 }
 
+// A module whose methods compute the same through a submodule `inner`.
+const char* const inner_source = R"(
+  def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
+      return a + b, a - b
+)";
+const char* const outer_source = R"(
+  def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
+      return self.inner.forward(a, b)
+  def accum(self, a: Tensor, b: Tensor) -> Tensor:
+      return self.inner.forward(a, b)[0]
+  def sub_accum(self, a: Tensor, b: Tensor) -> Tensor:
+      return self.inner.forward(a, b)[1]
+)";
+
+torch::jit::Module lowered_model(bool selective) {
+  torch::jit::Module m("AddSub");
+  if (!selective) {
+    m.define(add_sub_source);
+    std::printf("scripted AddSub: forward(a, b) -> (a + b, a - b), accum, sub_accum\n");
+    auto lowered = tbk::lower(m, "custom_backend",
+                              tbk::spec().method("forward").method("accum").method("sub_accum"));
+    std::printf("lowered its three methods to backend 'custom_backend'\n");
+    return lowered;
+  }
+  torch::jit::Module inner("AddSubInner");
+  inner.define(inner_source);
+  m.register_module("inner", inner);
+  m.define(outer_source);
+  std::printf("scripted AddSub with a submodule inner: forward(a, b) -> (a + b, a - b)\n");
+  auto lowered = tbk::lower_submodules(m, {"inner"}, "custom_backend", tbk::spec().method("forward"));
+  std::printf("lowered only the submodule 'inner' to backend 'custom_backend'\n");
+  return lowered;
+}
+
 int usage(const char* program) {
-  std::fprintf(stderr, "usage: %s [--lite] [--save PATH | MODEL.pt]\n", program);
+  std::fprintf(stderr, "usage: %s [--lite] [--selective] [--save PATH | MODEL.pt]\n", program);
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool lite = false;
+  bool lite = false, selective = false;
   std::string save_path, model_path;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--lite") == 0) {
       lite = true;
+    } else if (std::strcmp(argv[i], "--selective") == 0) {
+      selective = true;
     } else if (std::strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
       save_path = argv[++i];
     } else if (argv[i][0] != '-' && model_path.empty()) {
@@ -79,16 +118,11 @@ int main(int argc, char** argv) try {
       return usage(argv[0]);
     }
   }
-  if (!save_path.empty() && !model_path.empty()) return usage(argv[0]);
+  if (!model_path.empty() && (!save_path.empty() || selective)) return usage(argv[0]);
   const char* format = lite ? "lite interpreter" : "TorchScript";
 
   if (model_path.empty()) {
-    torch::jit::Module m("AddSub");
-    m.define(add_sub_source);
-    std::printf("scripted AddSub: forward(a, b) -> (a + b, a - b), accum, sub_accum\n");
-    auto lowered = tbk::lower(m, "custom_backend",
-                              tbk::spec().method("forward").method("accum").method("sub_accum"));
-    std::printf("lowered its three methods to backend 'custom_backend'\n");
+    auto lowered = lowered_model(selective);
     model_path = !save_path.empty() ? save_path
                  : (std::filesystem::temp_directory_path() /
                     (lite ? "tbk_add_sub_model.ptl" : "tbk_add_sub_model.pt")).string();
@@ -99,11 +133,11 @@ int main(int argc, char** argv) try {
 
   int wrong;
   if (lite) {
-    auto model = torch::jit::_load_for_mobile(model_path);
+    auto model = tbk::load_for_mobile(model_path);
     std::printf("loaded %s with the lite interpreter and ran it:\n", model_path.c_str());
     wrong = run_and_check(model);
   } else {
-    auto model = torch::jit::load(model_path);
+    auto model = tbk::load(model_path);
     std::printf("loaded %s and ran it:\n", model_path.c_str());
     wrong = run_and_check(model);
   }

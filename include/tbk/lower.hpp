@@ -9,8 +9,10 @@
 #include <torch/csrc/jit/api/module.h>               // torch::jit::Module
 #include <torch/csrc/jit/backends/backend_detail.h>  // codegen_backend_module
 
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <string>         // std::string
+#include <unordered_map>  // std::unordered_map
+#include <unordered_set>  // std::unordered_set
+#include <vector>         // std::vector
 
 namespace tbk {
 namespace detail {
@@ -69,6 +71,99 @@ inline torch::jit::Module lower(const torch::jit::Module& module, const std::str
 inline torch::jit::Module lower(const torch::jit::Module& module, const std::string& backend,
                                 const spec_builder& spec) {
   return lower(module, backend, spec.dict());
+}
+
+namespace detail {
+
+// Module types that more than one module in the hierarchy rooted at `root` has.
+inline std::unordered_set<c10::ClassTypePtr> shared_module_types(const torch::jit::Module& root) {
+  std::unordered_set<c10::ClassTypePtr> seen, shared;
+  for (const torch::jit::Module& m : root.modules()) {
+    if (!seen.insert(m.type()).second) shared.insert(m.type());
+  }
+  return shared;
+}
+
+// The submodule at dotted `path` below `root`, and its parent; clear errors on the way.
+inline std::pair<torch::jit::Module, torch::jit::Module> find_submodule(
+    const torch::jit::Module& root, const std::string& path) {
+  if (path.empty()) raise("tbk::lower_submodules: a submodule path cannot be empty");
+  torch::jit::Module parent = root, current = root;
+  std::string walked = "the root module";
+  std::size_t begin = 0;
+  while (begin <= path.size()) {
+    const std::size_t end = std::min(path.find('.', begin), path.size());
+    const std::string atom = path.substr(begin, end - begin);
+    if (!current.hasattr(atom)) {
+      raise("tbk::lower_submodules: '" + path + "' does not exist: " + walked + " (" +
+            current.type()->name()->qualifiedName() + ") has no attribute '" + atom + "'");
+    }
+    const c10::IValue value = current.attr(atom);
+    if (!value.isModule()) {
+      raise("tbk::lower_submodules: '" + path + "' is not a module: attribute '" + atom + "' of " +
+            walked + " is " + describe(value));
+    }
+    parent = current;
+    current = value.toModule();
+    walked = "'" + path.substr(0, end) + "'";
+    begin = end + 1;
+  }
+  return {parent, current};
+}
+
+}  // namespace detail
+
+// Lowers only the submodules at the given dotted paths ("encoder.block1") to `backend`; the rest
+// of the module keeps running as TorchScript. Works on a clone: `module` is not changed. As with
+// PyTorch's own selective lowering, `module` must not contain lowered modules already (their
+// handles cannot be deep-copied): lower every path for one backend in one call.
+inline torch::jit::Module lower_submodules(const torch::jit::Module& module,
+                                           const std::vector<std::string>& paths,
+                                           const std::string& backend,
+                                           const c10::impl::GenericDict& spec) {
+  if (paths.empty()) detail::raise("tbk::lower_submodules: no submodule path given");
+  torch::jit::Module root = module.clone();
+  const auto shared = detail::shared_module_types(root);
+  std::unordered_map<c10::TypePtr, c10::TypePtr> lowered_types;
+
+  for (const std::string& path : paths) {
+    detail::find_submodule(module, path);  // errors name the caller's types, not the clone's
+    auto [parent, child] = detail::find_submodule(root, path);
+    for (const auto& [role, m] : {std::pair<const char*, torch::jit::Module>{"its parent", parent},
+                                  {"the submodule", child}}) {
+      if (shared.count(m.type()) != 0) {
+        detail::raise("tbk::lower_submodules: cannot lower '" + path + "': the type of " + role +
+                      " (" + m.type()->name()->qualifiedName() +
+                      ") is shared by several submodules, and lowering changes it for all of "
+                      "them; give each submodule on the path its own type");
+      }
+    }
+    torch::jit::Module lowered = lower(child, backend, spec);
+    const std::string attribute = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+    parent.type()->unsafeChangeAttributeType(attribute, lowered.type());
+    parent.setattr(attribute, lowered._ivalue());
+    lowered_types[child.type()] = lowered.type();
+  }
+
+  // Every graph and schema in the hierarchy that mentions a lowered submodule's old type now
+  // names its new one.
+  auto remap = [&](c10::TypePtr type) {
+    auto found = lowered_types.find(type);
+    return found == lowered_types.end() ? type : found->second;
+  };
+  for (const torch::jit::Module& m : root.modules()) {
+    for (torch::jit::Function* fn : m.type()->methods()) {
+      toGraphFunction(*fn).graph()->remapTypes(remap);
+      fn->setSchema(fn->getSchema().cloneWithRemappedTypes(remap));
+    }
+  }
+  return root;
+}
+
+inline torch::jit::Module lower_submodules(const torch::jit::Module& module,
+                                           const std::vector<std::string>& paths,
+                                           const std::string& backend, const spec_builder& spec) {
+  return lower_submodules(module, paths, backend, spec.dict());
 }
 
 }  // namespace tbk

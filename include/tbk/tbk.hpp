@@ -6,6 +6,7 @@
 #include <tbk/compile_spec.hpp>
 #include <tbk/fwd.hpp>
 #include <tbk/handle.hpp>
+#include <tbk/load.hpp>
 #include <tbk/lower.hpp>
 #include <tbk/policy.hpp>
 #include <tbk/register.hpp>

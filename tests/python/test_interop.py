@@ -117,16 +117,32 @@ class AcrossLanguages(AddSubChecks, unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp.name, name)
 
-    def export_python(self, name, lite):
+    def export_python(self, name, lite, selective=False):
         path = self.path(name)
         args = ["--out", path, "--lib", LIB] + (["--lite"] if lite else [])
-        self.assertEqual(export_model.main(args), 0)
+        self.assertEqual(export_model.main(args + (["--selective"] if selective else [])), 0)
         return path
 
-    def export_cpp(self, name, lite):
+    def export_cpp(self, name, lite, selective=False):
         path = self.path(name)
-        self.run_cpp(*(["--lite"] if lite else []), "--save", path)
+        flags = (["--lite"] if lite else []) + (["--selective"] if selective else [])
+        self.run_cpp(*flags, "--save", path)
         return path
+
+    def test_selectively_lowered_in_python_runs_in_both(self):
+        path = self.export_python("s.pt", lite=False, selective=True)
+        model = torch.jit.load(path)
+        self.assertIn("LoweredWrapper", str(model.inner._c._type()))
+        self.check_model(model)
+        self.run_cpp(path)
+
+    def test_selectively_lowered_in_cpp_runs_in_both(self):
+        path = self.export_cpp("s.pt", lite=False, selective=True)
+        model = torch.jit.load(path)
+        self.assertIn("LoweredWrapper", str(model.inner._c._type()))
+        self.assertNotIn("Lowered", str(model._c._type()))  # the parent stays TorchScript
+        self.check_model(model)
+        self.run_cpp(path)
 
     def test_python_lowered_runs_in_python(self):
         self.check_model(torch.jit.load(self.export_python("p.pt", lite=False)))

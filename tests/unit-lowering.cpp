@@ -1,0 +1,215 @@
+// unit-lowering.cpp: lowering submodules selectively, and loading archives whose backends are
+// not registered (tbk::load's diagnostics), with the add/sub backend "custom_backend".
+#include "support.hpp"
+
+#include "add_sub.hpp"
+
+#include <caffe2/serialize/inline_container.h>  // rewriting an archive for the load tests
+#include <tbk/load.hpp>
+#include <tbk/lower.hpp>
+
+#include <cstdio>      // std::remove
+#include <filesystem>  // std::filesystem::temp_directory_path
+#include <fstream>     // std::ofstream
+#include <sstream>     // std::stringstream
+#include <string>      // std::string
+
+using tbk_test::error_of;
+using tbk_test::round_trip;
+using tbk_test::script;
+
+namespace {
+
+const char* const pair_source = R"(
+  def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
+      return a + b, a - b
+)";
+
+// Outer.forward(a, b) = first(a, b) and second(a, b) combined; first and second are submodules
+// of two distinct types, and `plain` is not a module.
+torch::jit::Module outer_module() {
+  torch::jit::Module outer("Outer");
+  torch::jit::Module first("First"), second("Second");
+  first.define(pair_source);
+  second.define(pair_source);
+  outer.register_module("first", first);
+  outer.register_module("second", second);
+  outer.register_attribute("plain", c10::IntType::get(), int64_t(3));
+  outer.define(R"(
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        s, d = self.first.forward(a, b)
+        s2, d2 = self.second.forward(s, d)
+        return s2 * d2 + self.plain
+  )");
+  return outer;
+}
+
+at::Tensor expected(const at::Tensor& a, const at::Tensor& b) {
+  return ((a + b) + (a - b)) * ((a + b) - (a - b)) + 3;
+}
+
+bool is_lowered(const torch::jit::Module& m) {
+  return m.type()->name()->qualifiedName().find("LoweredWrapper") != std::string::npos;
+}
+
+// The archive `module` saves to, with backends renamed in its code: a model made in a process
+// that had backends this one lacks.
+std::string archive_renaming(const torch::jit::Module& module,
+                             const std::vector<std::pair<std::string, std::string>>& renames) {
+  std::stringstream original;
+  module.save(original);
+  caffe2::serialize::PyTorchStreamReader reader(&original);
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    out.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  for (const std::string& record : reader.getAllRecords()) {
+    auto [data, size] = reader.getRecord(record);
+    std::string bytes(static_cast<const char*>(data.get()), size);
+    const bool code = record.size() > 3 && record.compare(record.size() - 3, 3, ".py") == 0;
+    for (const auto& [from, to] : renames) {
+      for (auto at = bytes.find(from); code && at != std::string::npos;
+           at = bytes.find(from, at + to.size())) {
+        bytes.replace(at, from.size(), to);
+      }
+    }
+    if (record != "version" && record != ".data/version") writer.writeRecord(record, bytes.data(), bytes.size());
+  }
+  writer.writeEndOfFile();
+  return out;
+}
+
+// A second tbk backend in this process (the add/sub policies again, under another name).
+void register_second_backend() {
+  static const bool done = (tbk::register_backend<add_sub_backend>("tbk_lowering_second"), true);
+  (void)done;
+}
+
+}  // namespace
+
+TEST_CASE("lower_submodules lowers only the named submodules; the parent stays TorchScript") {
+  auto outer = outer_module();
+  auto a = torch::randn({4}), b = torch::randn({4});
+  auto lowered = tbk::lower_submodules(outer, {"first"}, "custom_backend",
+                                       tbk::spec().method("forward"));
+  CHECK(is_lowered(lowered.attr("first").toModule()));
+  CHECK_FALSE(is_lowered(lowered.attr("second").toModule()));
+  CHECK_FALSE(is_lowered(lowered));
+  CHECK(torch::allclose(lowered.forward({a, b}).toTensor(), expected(a, b)));
+  CHECK(torch::allclose(round_trip(lowered).forward({a, b}).toTensor(), expected(a, b)));
+  // the original is untouched
+  CHECK_FALSE(is_lowered(outer.attr("first").toModule()));
+  CHECK(torch::allclose(outer.forward({a, b}).toTensor(), expected(a, b)));
+
+  auto both = tbk::lower_submodules(outer, {"first", "second"}, "custom_backend",
+                                    tbk::spec().method("forward"));
+  CHECK(is_lowered(both.attr("second").toModule()));
+  CHECK(torch::allclose(round_trip(both).forward({a, b}).toTensor(), expected(a, b)));
+}
+
+TEST_CASE("lower_submodules: nested paths") {
+  torch::jit::Module root("Root"), middle("Middle"), leaf("Leaf");
+  leaf.define(pair_source);
+  middle.register_module("leaf", leaf);
+  middle.define("def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:\n"
+                "  return self.leaf.forward(a, b)\n");
+  root.register_module("middle", middle);
+  root.define("def forward(self, a: Tensor, b: Tensor) -> Tensor:\n"
+              "  s, d = self.middle.forward(a, b)\n  return s * d\n");
+  auto lowered = tbk::lower_submodules(root, {"middle.leaf"}, "custom_backend",
+                                       tbk::spec().method("forward"));
+  auto a = torch::randn({3}), b = torch::randn({3});
+  CHECK(is_lowered(lowered.attr("middle").toModule().attr("leaf").toModule()));
+  CHECK(torch::allclose(round_trip(lowered).forward({a, b}).toTensor(), (a + b) * (a - b)));
+}
+
+TEST_CASE("lower_submodules errors: a missing path, an attribute that is not a module, a shared type") {
+  auto outer = outer_module();
+  auto spec = tbk::spec().method("forward");
+  CHECK_CONTAINS(error_of([&] { tbk::lower_submodules(outer, {"third"}, "custom_backend", spec); }),
+                 "tbk::lower_submodules: 'third' does not exist: the root module (__torch__.Outer) "
+                 "has no attribute 'third'");
+  CHECK_CONTAINS(error_of([&] { tbk::lower_submodules(outer, {"first.deeper"}, "custom_backend", spec); }),
+                 "'first.deeper' does not exist: 'first' (__torch__.First) has no attribute 'deeper'");
+  CHECK_CONTAINS(error_of([&] { tbk::lower_submodules(outer, {"plain"}, "custom_backend", spec); }),
+                 "tbk::lower_submodules: 'plain' is not a module: attribute 'plain' of the root "
+                 "module is int(3)");
+  CHECK_CONTAINS(error_of([&] { tbk::lower_submodules(outer, {}, "custom_backend", spec); }),
+                 "no submodule path given");
+
+  torch::jit::Module twice("Twice"), shared("Shared");
+  shared.define(pair_source);
+  twice.register_module("left", shared);
+  twice.register_module("right", shared);
+  CHECK_CONTAINS(error_of([&] { tbk::lower_submodules(twice, {"left"}, "custom_backend", spec); }),
+                 "cannot lower 'left': the type of the submodule (__torch__.");
+  CHECK_CONTAINS(error_of([&] { tbk::lower_submodules(twice, {"left"}, "custom_backend", spec); }),
+                 "Shared) is shared by several submodules, and lowering changes it for all of them");
+}
+
+TEST_CASE("tbk::load loads what torch::jit::load loads") {
+  auto lowered = tbk::lower(script(pair_source), "custom_backend", tbk::spec().method("forward"));
+  std::stringstream saved;
+  lowered.save(saved);
+  auto loaded = tbk::load(saved);
+  auto a = torch::randn({2}), b = torch::randn({2});
+  CHECK(torch::equal(loaded.forward({a, b}).toTuple()->elements()[0].toTensor(), a + b));
+}
+
+TEST_CASE("tbk::load names each backend the archive needs that is not registered") {
+  register_second_backend();
+  // A model with one submodule on each of two backends.
+  torch::jit::Module mixed("Mixed"), first("First"), second("Second");
+  first.define(pair_source);
+  second.define(pair_source);
+  mixed.register_module("first", tbk::lower(first, "custom_backend", tbk::spec().method("forward")));
+  mixed.register_module("second",
+                        tbk::lower(second, "tbk_lowering_second", tbk::spec().method("forward")));
+  mixed.register_attribute("plain", c10::IntType::get(), int64_t(3));
+  mixed.define(R"(
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        s, d = self.first.forward(a, b)
+        s2, d2 = self.second.forward(s, d)
+        return s2 * d2 + self.plain
+  )");
+  auto a = torch::randn({3}), b = torch::randn({3});
+  std::stringstream intact(archive_renaming(mixed, {}));
+  CHECK(torch::allclose(tbk::load(intact).forward({a, b}).toTensor(), expected(a, b)));
+
+  SUBCASE("one missing backend") {
+    std::stringstream one(archive_renaming(mixed, {{"custom_backend", "gpu_backend"}}));
+    auto text = error_of([&] { tbk::load(one); });
+    CHECK_CONTAINS(text, "tbk::load: the model needs a backend that is not registered in this "
+                         "process: gpu_backend (registered through tbk: ");
+    CHECK_CONTAINS(text, "custom_backend");  // what is registered is listed
+    CHECK_CONTAINS(text, "Link the library that registers it into the program, or load it first "
+                         "(C++: dlopen; Python: torch.ops.load_library(path))");
+    // PyTorch's own loader says much less about the same archive.
+    one.clear();
+    one.seekg(0);
+    CHECK_CONTAINS(error_of([&] { torch::jit::load(one); }), "Unknown type name");
+  }
+  SUBCASE("two missing backends, both named") {
+    std::stringstream two(archive_renaming(
+        mixed, {{"custom_backend", "gpu_backend"}, {"tbk_lowering_second", "npu_backend"}}));
+    auto text = error_of([&] { tbk::load(two); });
+    CHECK_CONTAINS(text, "needs backends that are not registered in this process: ");
+    CHECK_CONTAINS(text, "gpu_backend");
+    CHECK_CONTAINS(text, "npu_backend");
+  }
+  SUBCASE("from a file, and with the lite interpreter") {
+    auto path = (std::filesystem::temp_directory_path() / "tbk_unit_missing_backend.pt").string();
+    {
+      std::ofstream file(path, std::ios::binary);
+      file << archive_renaming(mixed, {{"custom_backend", "gpu_backend"}});
+    }
+    CHECK_CONTAINS(error_of([&] { tbk::load(path); }),
+                   "tbk::load: " + path + " needs a backend that is not registered");
+    std::remove(path.c_str());
+
+    std::stringstream lite;
+    mixed._save_for_mobile(lite);
+    CHECK(torch::allclose(tbk::load_for_mobile(lite).forward({a, b}).toTensor(), expected(a, b)));
+  }
+}
