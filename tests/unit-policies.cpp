@@ -7,6 +7,7 @@
 #include <tbk/tbk.hpp>
 
 #include <atomic>     // std::atomic
+#include <thread>     // std::thread
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
 
@@ -63,6 +64,21 @@ struct counting_policy {
 };
 
 using counting_backend = tbk::backend<counting_policy, counting_policy>;
+
+// A stateful policy whose execute may run on many threads at once: per-instance state read by
+// every call (the offset, set at compile time) and updated atomically (the call count).
+struct offset_policy {
+  std::atomic<int64_t> calls{0};
+  double offset = 0;
+  int64_t compile(const tbk::method_spec& method, const c10::IValue&) {
+    offset = method.get<double>("offset", 0.0);  // load time: no call runs yet
+    return 0;
+  }
+  std::tuple<at::Tensor, int64_t> execute(const int64_t&, const at::Tensor& x) {
+    return {x + offset, ++calls};
+  }
+};
+using offset_backend = tbk::backend<offset_policy, offset_policy>;
 
 // ---- IValue handles: compile returns c10::IValue or std::string --------------------------------
 
@@ -157,6 +173,7 @@ void register_test_backends() {
     tbk::register_backend<scale_backend>("tbk_test_scale");
     tbk::register_backend<scale_backend>("tbk_test_scale_again");  // one type, two names
     tbk::register_backend<counting_backend>("tbk_test_counting");
+    tbk::register_backend<offset_backend>("tbk_test_offset");
     tbk::register_backend<ivalue_handle_backend>("tbk_test_ivalue_handle");
     tbk::register_backend<all_types_backend>("tbk_test_all_types");
     tbk::register_backend<raw_list_backend>("tbk_test_raw_list");
@@ -222,6 +239,34 @@ TEST_CASE("stateful policies: one object per backend instance, shared by compile
   auto loaded = round_trip(lowered);  // a new instance, with fresh state
   CHECK(stateful_instances.load() == before + 2);
   CHECK(loaded.forward({}).toTuple()->elements()[1].toInt() == 1);
+}
+
+TEST_CASE("a stateful policy called from 8 threads, 10,000 calls each") {
+  register_test_backends();
+  auto lowered = tbk::lower(
+      script("def forward(self, x: Tensor) -> Tuple[Tensor, int]:\n  return x, 0\n"),
+      "tbk_test_offset", tbk::spec().method("forward", {{"offset", 0.5}}));
+  constexpr int threads = 8, calls = 10000;
+  std::atomic<int> wrong{0}, failed{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      auto x = torch::full({3}, double(t), torch::kDouble);
+      try {
+        for (int i = 0; i < calls; ++i) {
+          auto out = lowered.forward({x}).toTuple();
+          if (!torch::equal(out->elements()[0].toTensor(), x + 0.5)) ++wrong;
+        }
+      } catch (...) {
+        ++failed;
+      }
+    });
+  }
+  for (auto& thread : pool) thread.join();
+  CHECK(wrong.load() == 0);
+  CHECK(failed.load() == 0);
+  // every call was counted once: the next call is number threads * calls + 1
+  CHECK(lowered.forward({torch::zeros(1)}).toTuple()->elements()[1].toInt() == threads * calls + 1);
 }
 
 TEST_CASE("IValue handles and a result type added through tbk::result_caster") {
