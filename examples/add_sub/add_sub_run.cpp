@@ -7,6 +7,7 @@
 // --lite uses the lite interpreter's format (_save_for_mobile / _load_for_mobile).
 // --selective lowers only the submodule `inner` of a module whose methods call it
 //       (tbk::lower_submodules); the rest stays TorchScript.
+// --fast uses tbk's fast lowering path (typed calls) instead of PyTorch's code generation.
 // Exits non-zero when a result is wrong or anything fails.
 #include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
 #include <torch/script.h>                  // torch::jit::load, torch::jit::Module
@@ -17,6 +18,7 @@
 #include <cstdio>      // std::printf
 #include <cstring>     // std::strcmp
 #include <filesystem>  // std::filesystem::temp_directory_path
+#include <stdexcept>   // std::invalid_argument
 #include <string>      // std::string
 
 namespace {
@@ -75,16 +77,19 @@ const char* const outer_source = R"(
       return self.inner.forward(a, b)[1]
 )";
 
-torch::jit::Module lowered_model(bool selective) {
+torch::jit::Module lowered_model(bool selective, bool fast) {
   torch::jit::Module m("AddSub");
   if (!selective) {
     m.define(add_sub_source);
     std::printf("scripted AddSub: forward(a, b) -> (a + b, a - b), accum, sub_accum\n");
     auto lowered = tbk::lower(m, "custom_backend",
-                              tbk::spec().method("forward").method("accum").method("sub_accum"));
-    std::printf("lowered its three methods to backend 'custom_backend'\n");
+                              tbk::spec().method("forward").method("accum").method("sub_accum"),
+                              fast ? tbk::lowering_path::fast : tbk::lowering_path::native);
+    std::printf("lowered its three methods to backend 'custom_backend' (%s path)\n",
+                fast ? "fast" : "native");
     return lowered;
   }
+  if (fast) throw std::invalid_argument("--selective lowers natively; drop --fast");
   torch::jit::Module inner("AddSubInner");
   inner.define(inner_source);
   m.register_module("inner", inner);
@@ -96,20 +101,23 @@ torch::jit::Module lowered_model(bool selective) {
 }
 
 int usage(const char* program) {
-  std::fprintf(stderr, "usage: %s [--lite] [--selective] [--save PATH | MODEL.pt]\n", program);
+  std::fprintf(stderr, "usage: %s [--lite] [--selective | --fast] [--save PATH | MODEL.pt]\n",
+               program);
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool lite = false, selective = false;
+  bool lite = false, selective = false, fast = false;
   std::string save_path, model_path;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--lite") == 0) {
       lite = true;
     } else if (std::strcmp(argv[i], "--selective") == 0) {
       selective = true;
+    } else if (std::strcmp(argv[i], "--fast") == 0) {
+      fast = true;
     } else if (std::strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
       save_path = argv[++i];
     } else if (argv[i][0] != '-' && model_path.empty()) {
@@ -118,11 +126,11 @@ int main(int argc, char** argv) try {
       return usage(argv[0]);
     }
   }
-  if (!model_path.empty() && (!save_path.empty() || selective)) return usage(argv[0]);
+  if (!model_path.empty() && (!save_path.empty() || selective || fast)) return usage(argv[0]);
   const char* format = lite ? "lite interpreter" : "TorchScript";
 
   if (model_path.empty()) {
-    auto lowered = lowered_model(selective);
+    auto lowered = lowered_model(selective, fast);
     model_path = !save_path.empty() ? save_path
                  : (std::filesystem::temp_directory_path() /
                     (lite ? "tbk_add_sub_model.ptl" : "tbk_add_sub_model.pt")).string();

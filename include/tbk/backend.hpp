@@ -8,6 +8,7 @@
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/function_traits.hpp>
 #include <tbk/detail/method_schema.hpp>
+#include <tbk/detail/torchbind.hpp>
 #include <tbk/fwd.hpp>
 #include <tbk/handle.hpp>
 #include <tbk/policy.hpp>
@@ -149,11 +150,45 @@ class backend_impl : private availability_holder<Availability>, public backend_b
                                               std::forward<decltype(args)>(args)...);
       };
       c10::impl::GenericList outputs = signature::invoke(site, call, box.value, list.toListRef());
-      if (!box.outputs.empty()) check_outputs(site, box.outputs, outputs);
+      if (!box.outputs.empty()) check_outputs(site, box.outputs, c10::IValue(outputs).toListRef());
       return outputs;
     } catch (...) {
       rethrow_with_site(site, "execute policy");
     }
+  }
+
+  // Call time on the fast path: inputs typed by the lowered method's schema, result as the
+  // typed method returns it.
+  c10::IValue execute_fast(const c10::IValue& handle, c10::ArrayRef<c10::IValue> inputs) {
+    const auto& box = unbox_handle<handle_type>(handle, display_name());
+    const error_site site{display_name(), box.method};
+    try {
+      auto call = [this](const handle_type& h, auto&&... args) -> decltype(auto) {
+        return invoke_hook<&Execute::execute>(policies_.execute_policy(), h,
+                                              std::forward<decltype(args)>(args)...);
+      };
+      return signature::invoke_fast(site, call, box.value, inputs, box.outputs);
+    } catch (...) {
+      rethrow_with_site(site, "execute policy");
+    }
+  }
+
+  // The typed methods registered for the fast path, with their boxed entry points.
+  static std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>>
+  fast_entry_points() {
+    std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>> out;
+    for (fast_method& m : signature::fast_methods()) {
+      const std::size_t n = m.input_count;
+      out.emplace_back(std::move(m), [n](torch::jit::Stack& stack) {
+        const c10::ArrayRef<c10::IValue> inputs = torch::jit::last(stack, n);
+        const c10::IValue& handle = stack[stack.size() - n - 1];
+        const c10::IValue& self = stack[stack.size() - n - 2];
+        c10::IValue out = static_cast<backend_impl&>(backend_of(self)).execute_fast(handle, inputs);
+        torch::jit::drop(stack, n + 2);
+        torch::jit::push(stack, std::move(out));
+      });
+    }
+    return out;
   }
 
   // Lowering time, before PyTorch's code generation: checks each method of `module` named in

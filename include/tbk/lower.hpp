@@ -4,6 +4,7 @@
 
 #include <tbk/compile_spec.hpp>
 #include <tbk/detail/errors.hpp>
+#include <tbk/detail/fast_module.hpp>
 #include <tbk/detail/registry.hpp>
 
 #include <torch/csrc/jit/api/module.h>               // torch::jit::Module
@@ -54,23 +55,35 @@ inline void check_lowerable(const torch::jit::Module& module, const std::string&
             "' has no such method (its methods: " + method_names_of(module) + ")");
     }
   }
-  if (method_check_function check = method_checks_of(backend)) check(backend, module, spec);
+  if (auto registered = find_registered(backend)) registered->check_methods(backend, module, spec);
 }
 
 }  // namespace detail
 
+// Which code lowering generates.
+enum class lowering_path {
+  // PyTorch's own code generation (codegen_backend_module): what torch._C._jit_to_backend makes.
+  native,
+  // tbk's lean module: each method calls the backend's typed method directly. Needs an execute
+  // policy whose result has a typed form; see docs/lowering.md.
+  fast,
+};
+
 // Lowers `module` to the backend registered as `backend`: preprocess runs now, compile runs now
 // and again on every load, and each method named in `spec` calls the backend's execute.
 inline torch::jit::Module lower(const torch::jit::Module& module, const std::string& backend,
-                                const c10::impl::GenericDict& spec) {
+                                const c10::impl::GenericDict& spec,
+                                lowering_path path = lowering_path::native) {
   detail::check_lowerable(module, backend, spec);
+  if (path == lowering_path::fast) return detail::codegen_fast_module(backend, module, spec);
   return torch::jit::detail::codegen_backend_module(
       backend, module, spec, c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
 }
 
 inline torch::jit::Module lower(const torch::jit::Module& module, const std::string& backend,
-                                const spec_builder& spec) {
-  return lower(module, backend, spec.dict());
+                                const spec_builder& spec,
+                                lowering_path path = lowering_path::native) {
+  return lower(module, backend, spec.dict(), path);
 }
 
 namespace detail {

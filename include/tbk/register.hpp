@@ -17,6 +17,12 @@ c10::intrusive_ptr<backend_base> make_backend() {
 }
 
 template <class Backend>
+backend_parts parts_of() {
+  return {&make_backend<Backend>, &Backend::preprocess, &Backend::check_methods,
+          Backend::fast_entry_points()};
+}
+
+template <class Backend>
 constexpr bool check_registrable() {
   constexpr bool ok = std::is_base_of<backend_base, Backend>::value;
   static_assert(ok,
@@ -29,8 +35,7 @@ constexpr bool check_registrable() {
 template <class Backend>
 bool register_at_load(const char* name, const char* where) {
   if constexpr (check_registrable<Backend>()) {
-    return register_at_load(name, &make_backend<Backend>, &Backend::preprocess,
-                            &Backend::check_methods, where);
+    return register_at_load(name, parts_of<Backend>(), where);
   } else {
     return false;
   }
@@ -44,8 +49,7 @@ bool register_at_load(const char* name, const char* where) {
 template <class Backend>
 void register_backend(const std::string& name) {
   if constexpr (detail::check_registrable<Backend>()) {
-    detail::register_backend(name, &detail::make_backend<Backend>, &Backend::preprocess,
-                             &Backend::check_methods);
+    detail::register_backend(name, detail::parts_of<Backend>());
   }
 }
 

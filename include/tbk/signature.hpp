@@ -201,6 +201,8 @@ struct result_caster<at::Tensor> {
   static constexpr bool supported = true;
   static std::string name() { return "Tensor"; }
   static detail::result_info info() { return {true, {c10::TensorType::get()}}; }
+  static c10::TypePtr fast_type() { return c10::TensorType::get(); }
+  static c10::IValue to_ivalue(at::Tensor&& t) { return c10::IValue(std::move(t)); }
   static c10::impl::GenericList pack(at::Tensor&& t) {
     auto out = detail::make_output_list(1);
     out.push_back(std::move(t));
@@ -213,6 +215,10 @@ struct result_caster<std::vector<at::Tensor>> {
   static constexpr bool supported = true;
   static std::string name() { return "List[Tensor]"; }
   static detail::result_info info() { return {false, {c10::TensorType::get()}}; }
+  static c10::TypePtr fast_type() { return c10::ListType::ofTensors(); }
+  static c10::IValue to_ivalue(std::vector<at::Tensor>&& ts) {
+    return c10::IValue(c10::List<at::Tensor>(std::move(ts)));
+  }
   static c10::impl::GenericList pack(std::vector<at::Tensor>&& ts) {
     auto out = detail::make_output_list(ts.size());
     for (at::Tensor& t : ts) out.push_back(std::move(t));
@@ -225,6 +231,8 @@ struct result_caster<c10::impl::GenericList> {
   static constexpr bool supported = true;
   static std::string name() { return "List[Any]"; }
   static detail::result_info info() { return {false, {c10::AnyType::get()}}; }
+  static c10::TypePtr fast_type() { return c10::ListType::create(c10::AnyType::get()); }
+  static c10::IValue to_ivalue(c10::impl::GenericList&& list) { return c10::IValue(std::move(list)); }
   static c10::impl::GenericList pack(c10::impl::GenericList&& list) { return std::move(list); }
 };
 
@@ -239,6 +247,12 @@ struct result_caster<std::tuple<Ts...>> {
     return text + "]";
   }
   static detail::result_info info() { return {true, {detail::type_of<Ts>()...}}; }
+  static c10::TypePtr fast_type() { return c10::TupleType::create({detail::type_of<Ts>()...}); }
+  static c10::IValue to_ivalue(std::tuple<Ts...>&& values) {
+    return std::apply(
+        [](auto&&... v) { return c10::IValue(c10::ivalue::Tuple::create(c10::IValue(std::move(v))...)); },
+        std::move(values));
+  }
   static c10::impl::GenericList pack(std::tuple<Ts...>&& values) {
     auto out = detail::make_output_list(sizeof...(Ts));
     std::apply([&](auto&&... v) { (out.push_back(c10::IValue(std::move(v))), ...); },
@@ -260,6 +274,17 @@ template <class T>
 struct is_rest : std::false_type {};
 template <class T>
 struct is_rest<rest<T>> : std::true_type {};
+
+template <class... Ts>
+struct last_type {
+  using type = void;
+};
+template <class T, class... Ts>
+struct last_type<T, Ts...> {
+  using type = std::conditional_t<sizeof...(Ts) == 0, T, typename last_type<Ts...>::type>;
+};
+template <class... Ts>
+using last_t = typename last_type<Ts...>::type;
 
 template <class T>
 struct is_optional : std::false_type {};
@@ -307,6 +332,31 @@ decltype(auto) load_param(c10::ArrayRef<c10::IValue> args) {
   }
 }
 
+template <class Caster>
+using caster_fast_t = decltype(Caster::to_ivalue);
+
+// Whether a result type can be returned by a typed (fast path) method.
+template <class R>
+constexpr bool fast_result_supported() {
+  return is_detected<caster_fast_t, result_caster<R>>;
+}
+
+// How many inputs a rest<T> parameter may take on the fast path, where each arity is a typed
+// method of its own.
+inline constexpr std::size_t max_fast_rest = 8;
+
+// One typed method the fast path registers on the backend's class.
+struct fast_method {
+  std::string name;                        // "__tbk_execute_2": the suffix is the input count
+  std::vector<c10::TypePtr> inputs;        // after self and the handle
+  c10::TypePtr result;
+  std::size_t input_count;
+};
+
+inline std::string fast_method_name(std::size_t inputs) {
+  return "__tbk_execute_" + std::to_string(inputs);
+}
+
 // Everything tbk needs to call an execute hook with parameters Params... after the handle.
 template <class Result, class... Params>
 struct execute_signature {
@@ -331,6 +381,42 @@ struct execute_signature {
     check_method_schema(site, schema, params(), count, result_name(), result());
   }
 
+  static constexpr bool has_rest = count != 0 && is_rest<std::decay_t<last_t<Params...>>>::value;
+  static constexpr bool fast_supported = fast_result_supported<std::decay_t<Result>>();
+
+  // The typed methods of the fast path: one for a fixed signature, one per input count with a
+  // rest<T> parameter.
+  static std::vector<fast_method> fast_methods() {
+    std::vector<fast_method> out;
+    if constexpr (fast_supported) {
+      const std::size_t fixed = has_rest ? count - 1 : count;
+      const std::size_t most = has_rest ? fixed + max_fast_rest : fixed;
+      for (std::size_t n = has_rest ? fixed : count; n <= most; ++n) {
+        fast_method m{fast_method_name(n), {}, result_caster<std::decay_t<Result>>::fast_type(), n};
+        for (std::size_t i = 0; i < n; ++i) m.inputs.push_back(params()[i < fixed ? i : fixed].type());
+        out.push_back(std::move(m));
+      }
+    }
+    return out;
+  }
+
+  // The fast path's call: inputs already typed by the method's schema, result as one IValue.
+  // `declared` are the method's outputs, checked when the result's count is dynamic.
+  template <class Call, class Handle>
+  static c10::IValue invoke_fast(const error_site& site, Call&& call, const Handle& handle,
+                                 c10::ArrayRef<c10::IValue> args,
+                                 const std::vector<c10::TypePtr>& declared) {
+    using R = std::decay_t<Result>;
+    if constexpr (fast_supported) {
+      c10::IValue out = result_caster<R>::to_ivalue(
+          call_unchecked(call, handle, args, std::index_sequence_for<Params...>()));
+      if (!result().fixed && !declared.empty()) check_outputs(site, declared, out.toListRef());
+      return out;
+    } else {  // not reached: no typed method is registered for such a result
+      raise(site_name(site) + ": this execute policy's result has no typed form");
+    }
+  }
+
   // Checks the inputs, calls `call(handle, params...)` and packs the result.
   template <class Call, class Handle>
   static c10::impl::GenericList invoke(const error_site& site, Call&& call, const Handle& handle,
@@ -341,12 +427,18 @@ struct execute_signature {
 
  private:
   template <class Call, class Handle, std::size_t... I>
+  static std::decay_t<Result> call_unchecked(Call& call, const Handle& handle,
+                                             c10::ArrayRef<c10::IValue> args,
+                                             std::index_sequence<I...>) {
+    (void)args;  // unused when execute takes only the handle
+    return std::decay_t<Result>(call(handle, load_param<Params, I>(args)...));
+  }
+
+  template <class Call, class Handle, std::size_t... I>
   static c10::impl::GenericList invoke_unchecked(Call& call, const Handle& handle,
                                                  c10::ArrayRef<c10::IValue> args,
-                                                 std::index_sequence<I...>) {
-    (void)args;  // unused when execute takes only the handle
-    using R = std::decay_t<Result>;
-    return result_caster<R>::pack(R(call(handle, load_param<Params, I>(args)...)));
+                                                 std::index_sequence<I...> indices) {
+    return result_caster<std::decay_t<Result>>::pack(call_unchecked(call, handle, args, indices));
   }
 };
 

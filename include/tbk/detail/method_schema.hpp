@@ -126,13 +126,13 @@ inline void check_method_schema(const error_site& site, const c10::FunctionSchem
 // Throws when the outputs execute returned do not match the method's declared outputs
 // (instead of PyTorch's empty AssertionError or an unpacking error in the lowered module).
 inline void check_outputs(const error_site& site, const std::vector<c10::TypePtr>& declared,
-                          const c10::impl::GenericList& outputs) {
+                          c10::ArrayRef<c10::IValue> outputs) {
   if (outputs.size() != declared.size()) {
     raise(site_name(site) + ": execute returned " + std::to_string(outputs.size()) +
           " output(s), but the method returns " + std::to_string(declared.size()));
   }
   for (std::size_t i = 0; i < declared.size(); ++i) {
-    const c10::IValue value = outputs.get(i);
+    const c10::IValue& value = outputs[i];
     if (!value_fits(value, *declared[i])) {
       raise(site_name(site) + ": execute returned " + describe(value) + " as output " +
             std::to_string(i) + ", but the method declares " + declared[i]->annotation_str());

@@ -6,6 +6,8 @@
 #include <tbk/compile_spec.hpp>
 #include <tbk/detail/backend_base.hpp>
 #include <tbk/detail/errors.hpp>
+#include <tbk/detail/torchbind.hpp>
+#include <tbk/signature.hpp>  // tbk::detail::fast_method
 
 #include <ATen/core/jit_type.h>                          // c10::AnyType, c10::BoolType
 #include <ATen/core/stack.h>                             // torch::jit::Stack, pop, push
@@ -13,6 +15,7 @@
 #include <torch/custom_class.h>                          // torch::class_, torch::getCustomClass
 
 #include <algorithm>  // std::any_of
+#include <functional> // std::function
 #include <cctype>     // std::isalnum
 #include <mutex>      // std::mutex, std::lock_guard
 #include <string>     // std::string
@@ -24,19 +27,22 @@ using backend_factory = c10::intrusive_ptr<backend_base> (*)();
 using preprocess_function = c10::IValue (*)(const torch::jit::Module&, const compile_spec&);
 using method_check_function = void (*)(const std::string& backend, const torch::jit::Module&,
                                        const c10::impl::GenericDict& spec);
+using fast_entry_points = std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>>;
+
+// What a backend type hands to registration (the template side of tbk::register_backend).
+struct backend_parts {
+  backend_factory make;
+  preprocess_function preprocess;
+  method_check_function check_methods;
+  fast_entry_points fast_methods;
+};
 
 // What tbk keeps for each name it registered.
 struct registered_backend {
   std::string name;
+  preprocess_function preprocess;
   method_check_function check_methods;
 };
-
-// PyTorch's torchbind namespace for backends: classes are __torch__.torch.classes.__backends__.X
-inline const char* backends_namespace() { return "__backends__"; }
-
-inline std::string backend_class_name(const std::string& name) {
-  return std::string("__torch__.torch.classes.") + backends_namespace() + "." + name;
-}
 
 struct registry_state {
   std::mutex mutex;
@@ -56,13 +62,13 @@ inline std::vector<std::string> registered_names() {
   return names;
 }
 
-// The lowering-time checks of the backend tbk registered as `name`, or nullptr.
-inline method_check_function method_checks_of(const std::string& name) {
+// What tbk keeps of the backend it registered as `name`; empty when tbk did not register it.
+inline c10::optional<registered_backend> find_registered(const std::string& name) {
   std::lock_guard<std::mutex> lock(registry().mutex);
   for (const auto& b : registry().backends) {
-    if (b.name == name) return b.check_methods;
+    if (b.name == name) return b;
   }
-  return nullptr;
+  return c10::nullopt;
 }
 
 inline std::string joined_names(const std::vector<std::string>& names) {
@@ -80,27 +86,20 @@ inline bool is_identifier(const std::string& name) {
   return true;
 }
 
-// The backend object inside a torchbind `self`.
-inline backend_base& backend_of(const c10::IValue& self) {
-  const c10::IValue& slot = self.toObjectRef().getSlot(0);
-  const auto* target = static_cast<const c10::intrusive_ptr_target*>(slot.internalToPointer());
-  return *static_cast<backend_base*>(
-      static_cast<torch::CustomClassHolder*>(const_cast<c10::intrusive_ptr_target*>(target)));
-}
-
-// PyTorch's untyped schemas (backend.h), plus an __init__ whose `self` is Any so that one C++
-// type can back classes of several names.
-inline c10::FunctionSchema untyped_schema(const std::string& name,
-                                          std::vector<c10::Argument> arguments,
-                                          c10::TypePtr result) {
-  arguments.insert(arguments.begin(), c10::Argument("self", c10::AnyType::get()));
-  return c10::FunctionSchema(name, "", std::move(arguments), {c10::Argument("", std::move(result))});
-}
-
-inline void register_backend_class(const std::string& name, backend_factory make) {
+inline void register_backend_class(const std::string& name, const backend_parts& parts) {
   auto any_dict = c10::DictType::create(c10::StringType::get(), c10::AnyType::get());
   auto any_list = c10::ListType::create(c10::AnyType::get());
-  torch::class_<backend_base>(backends_namespace(), name)
+  const backend_factory make = parts.make;
+  auto cls = torch::class_<backend_base>(backends_namespace(), name);
+  // The fast path's typed methods: (self, handle, inputs...) -> result.
+  for (const auto& [method, entry] : parts.fast_methods) {
+    std::vector<c10::Argument> arguments{c10::Argument("handle", c10::AnyType::get())};
+    for (std::size_t i = 0; i < method.inputs.size(); ++i) {
+      arguments.emplace_back("input" + std::to_string(i), method.inputs[i]);
+    }
+    cls._def_unboxed(method.name, entry, method_schema(method.name, std::move(arguments), method.result));
+  }
+  cls
       ._def_unboxed(
           "__init__",
           [make, name](torch::jit::Stack& stack) {
@@ -110,7 +109,7 @@ inline void register_backend_class(const std::string& name, backend_factory make
             self.toObjectRef().setSlot(0, c10::IValue::make_capsule(std::move(backend)));
             torch::jit::push(stack, c10::IValue());
           },
-          untyped_schema("__init__", {}, c10::NoneType::get()))
+          method_schema("__init__", {}, c10::NoneType::get()))
       ._def_unboxed(
           "is_available",
           // True, or an error that carries the availability policy's reason: PyTorch's lowered
@@ -120,7 +119,7 @@ inline void register_backend_class(const std::string& name, backend_factory make
             backend_of(self).require_available();
             torch::jit::push(stack, true);
           },
-          untyped_schema("is_available", {}, c10::BoolType::get()))
+          method_schema("is_available", {}, c10::BoolType::get()))
       ._def_unboxed(
           "compile",
           [](torch::jit::Stack& stack) {
@@ -129,7 +128,7 @@ inline void register_backend_class(const std::string& name, backend_factory make
             c10::IValue self = torch::jit::pop(stack);
             torch::jit::push(stack, backend_of(self).compile(std::move(processed), std::move(spec)));
           },
-          untyped_schema("compile",
+          method_schema("compile",
                          {c10::Argument("processed", c10::AnyType::get()),
                           c10::Argument("method_compile_spec", any_dict)},
                          any_dict))
@@ -141,15 +140,14 @@ inline void register_backend_class(const std::string& name, backend_factory make
             c10::IValue self = torch::jit::pop(stack);
             torch::jit::push(stack, backend_of(self).execute(std::move(handle), std::move(inputs)));
           },
-          untyped_schema("execute",
+          method_schema("execute",
                          {c10::Argument("handle", c10::AnyType::get()),
                           c10::Argument("input", any_list)},
                          any_list));
 }
 
 // Registers both halves under `name`, or neither: the name is checked before either is made.
-inline void register_backend(const std::string& name, backend_factory make,
-                             preprocess_function preprocess, method_check_function check) {
+inline void register_backend(const std::string& name, const backend_parts& parts) {
   if (!is_identifier(name)) {
     raise("tbk::register_backend: '" + name +
           "' is not a valid backend name; use letters, digits and '_', not starting with a digit");
@@ -165,7 +163,7 @@ inline void register_backend(const std::string& name, backend_factory make,
   }
   try {
     torch::jit::backend_preprocess_register(
-        name, [name, preprocess](const torch::jit::Module& module,
+        name, [name, preprocess = parts.preprocess](const torch::jit::Module& module,
                                  const c10::Dict<c10::IValue, c10::IValue>& spec,
                                  const torch::jit::BackendDebugHandleGenerator&) {
           return preprocess(module, compile_spec(name, spec));
@@ -175,17 +173,16 @@ inline void register_backend(const std::string& name, backend_factory make,
           "' was already registered outside tbk (" + e.what_without_backtrace() +
           "); each name can be registered once");
   }
-  register_backend_class(name, make);
-  backends.push_back({name, check});
+  register_backend_class(name, parts);
+  backends.push_back({name, parts.preprocess, parts.check_methods});
 }
 
 // Registration from a static initializer: an exception there would end the process before
 // main, so the failure is printed and kept for tbk::lower and tbk::load to report.
-inline bool register_at_load(const std::string& name, backend_factory make,
-                             preprocess_function preprocess, method_check_function check,
+inline bool register_at_load(const std::string& name, const backend_parts& parts,
                              const char* where) {
   try {
-    register_backend(name, make, preprocess, check);
+    register_backend(name, parts);
     return true;
   } catch (const std::exception& e) {
     std::string text = std::string(where) + ": TBK_REGISTER_BACKEND failed: " + e.what();
