@@ -1,8 +1,21 @@
 // support.hpp: helpers the unit tests share: scripting a module, catching an error's text.
 #pragma once
 
-#include <doctest/doctest.h>
+// libtorch includes glog, whose CHECK, CHECK_EQ, ... macros would replace doctest's (a failed
+// glog CHECK aborts the process instead of failing the test). Include every libtorch header a
+// test needs before this file, or through it; doctest's macros are then defined last.
+#include <ATen/ATen.h>
+#include <tbk/tbk.hpp>
 #include <torch/script.h>  // torch::jit::Module, torch::jit::load
+
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
 
 #include <sstream>  // std::stringstream
 #include <string>   // std::string

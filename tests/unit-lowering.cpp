@@ -1,6 +1,5 @@
 // unit-lowering.cpp: lowering submodules selectively, and loading archives whose backends are
 // not registered (tbk::load's diagnostics), with the add/sub backend "custom_backend".
-#include "support.hpp"
 
 #include "add_sub.hpp"
 
@@ -13,6 +12,8 @@
 #include <fstream>     // std::ofstream
 #include <sstream>     // std::stringstream
 #include <string>      // std::string
+
+#include "support.hpp"  // last: doctest's CHECK macros over glog's
 
 using tbk_test::error_of;
 using tbk_test::round_trip;

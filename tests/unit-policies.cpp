@@ -1,7 +1,6 @@
 // unit-policies.cpp: policies of every kind (stateless, stateful, struct and IValue handles),
 // the execute signature types, compile spec views, registration and lowering, and the errors a
 // user can cause in each.
-#include "support.hpp"
 
 #include <ATen/ATen.h>
 #include <tbk/tbk.hpp>
@@ -10,6 +9,8 @@
 #include <thread>     // std::thread
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
+
+#include "support.hpp"  // last: doctest's CHECK macros over glog's
 
 using tbk_test::error_of;
 using tbk_test::round_trip;

@@ -1,8 +1,9 @@
 // add_sub.hpp: the add/sub reference backend: for inputs x0, x1, ... it computes
 // accum = x0 + x1 + ... and sub_accum = x0 - x1 - ..., as PyTorch's test custom backend does.
 #pragma once
-#include <ATen/ATen.h>  // the tensor operations
 #include <tbk/tbk.hpp>
+
+#include "add_sub_kernel.hpp"
 
 #include <stdexcept>  // std::invalid_argument
 #include <vector>     // std::vector
@@ -24,9 +25,7 @@ struct add_sub_compile {
 struct add_sub_execute {
   static std::vector<at::Tensor> execute(const add_sub_handle& handle, const at::Tensor& first,
                                          tbk::rest<at::Tensor> others) {
-    at::Tensor accum = first, sub_accum = first;
-    for (const at::Tensor& x : others) accum = accum + x, sub_accum = sub_accum - x;
-    if (others.empty()) accum = first.clone(), sub_accum = first.clone();  // never alias an input
+    auto [accum, sub_accum] = add_sub_kernel::accumulate(first, others);
     std::vector<at::Tensor> out;
     if (handle.accum) out.push_back(accum);
     if (handle.sub_accum) out.push_back(sub_accum);
