@@ -1,7 +1,8 @@
 // add_sub.hpp: the add/sub reference backend: for inputs x0, x1, ... it computes
 // accum = x0 + x1 + ... and sub_accum = x0 - x1 - ..., as PyTorch's test custom backend does.
 #pragma once
-#include <tbk/tbk.hpp>
+#include <tbk/backend.hpp>   // what a backend author needs: the adapter ...
+#include <tbk/register.hpp>  // ... and TBK_REGISTER_BACKEND
 
 #include "add_sub_kernel.hpp"
 

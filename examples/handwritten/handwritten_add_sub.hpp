@@ -15,7 +15,7 @@ class add_sub_backend : public torch::jit::PyTorchBackendInterface {
  public:
   bool is_available() override { return true; }
 
-  c10::impl::GenericDict compile(c10::IValue processed,
+  c10::impl::GenericDict compile(c10::IValue /*processed*/,
                                  c10::impl::GenericDict method_compile_spec) override {
     auto handles = c10::Dict<std::string, std::string>();
     for (const auto& entry : method_compile_spec) {

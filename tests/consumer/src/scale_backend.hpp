@@ -1,0 +1,17 @@
+// scale_backend.hpp: a consumer's own backend: multiplies its input by a per-method factor read
+// from the compile spec (default 2).
+#pragma once
+#include <ATen/ATen.h>
+#include <tbk/tbk.hpp>
+
+struct scale_compile {
+  static double compile(const tbk::method_spec& method, const c10::IValue&) {
+    return method.get<double>("factor", 2.0);
+  }
+};
+
+struct scale_execute {
+  static at::Tensor execute(const double& factor, const at::Tensor& x) { return x * factor; }
+};
+
+using scale_backend = tbk::backend<scale_compile, scale_execute>;
