@@ -1,11 +1,11 @@
 // leak_check.cpp: scripts, lowers, saves, loads and runs the add/sub model CYCLES times in one
 // process and fails when resident memory grew by more than BOUND_MB over the cycles after a
 // warm-up.
-//   leak_check [CYCLES=10000] [BOUND_MB=5]
+//   leak_check [CYCLES=10000] [BOUND_MB=5] [--same-module]
 // Each cycle scripts its own module, as an application that lowers, saves and drops a model
-// does. (Lowering one long-lived module again and again grows that module's compilation unit by
-// about 8 KB a time: PyTorch's Module::clone, which lowering calls, adds a class type to it each
-// time, with or without tbk.)
+// does. With --same-module every cycle lowers one long-lived module instead: that grows the
+// module's compilation unit on each lowering, because PyTorch's Module::clone (which lowering
+// calls, with or without tbk) adds a class type to it every time; the figure shows how much.
 #include <torch/script.h>
 
 #include <tbk/load.hpp>
@@ -26,13 +26,19 @@ double resident_mb() {
   return double(pages_resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
-// One cycle; returns false when a result is wrong.
-bool cycle(const at::Tensor& a, const at::Tensor& b) {
+torch::jit::Module add_sub_module() {
   torch::jit::Module scripted("AddSub");
   scripted.define(R"(
     def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         return a + b, a - b
   )");
+  return scripted;
+}
+
+// One cycle; returns false when a result is wrong. `shared` is lowered when given, else a
+// module scripted for this cycle.
+bool cycle(const torch::jit::Module* shared, const at::Tensor& a, const at::Tensor& b) {
+  const torch::jit::Module scripted = shared ? *shared : add_sub_module();
   auto lowered = tbk::lower(scripted, "custom_backend", tbk::spec().method("forward"));
   std::stringstream bytes;
   lowered.save(bytes);
@@ -47,20 +53,25 @@ bool cycle(const at::Tensor& a, const at::Tensor& b) {
 int main(int argc, char** argv) try {
   const int cycles = argc > 1 ? std::atoi(argv[1]) : 10000;
   const double bound_mb = argc > 2 ? std::atof(argv[2]) : 5.0;
+  const bool same_module = argc > 3 && std::string(argv[3]) == "--same-module";
+  const torch::jit::Module shared = add_sub_module();
+  const torch::jit::Module* reused = same_module ? &shared : nullptr;
   const int warmup = cycles / 10;
   auto a = torch::randn({16}), b = torch::randn({16});
 
   for (int i = 0; i < warmup; ++i) {
-    if (!cycle(a, b)) return std::printf("wrong result in cycle %d\n", i), 1;
+    if (!cycle(reused, a, b)) return std::printf("wrong result in cycle %d\n", i), 1;
   }
   const double before = resident_mb();
   for (int i = warmup; i < cycles; ++i) {
-    if (!cycle(a, b)) return std::printf("wrong result in cycle %d\n", i), 1;
+    if (!cycle(reused, a, b)) return std::printf("wrong result in cycle %d\n", i), 1;
   }
   const double growth = resident_mb() - before;
-  std::printf("leak check: %d cycles of script, lower, save, load, execute; resident memory after %d "
-              "warm-up cycles %.1f MB, growth over the next %d cycles %.2f MB (bound %.1f MB): %s\n",
-              cycles, warmup, before, cycles - warmup, growth, bound_mb,
+  std::printf("leak check: %d cycles of %s; resident memory after %d warm-up cycles %.1f MB, "
+              "growth over the next %d cycles %.2f MB (%.1f KB a cycle; bound %.1f MB): %s\n",
+              cycles, same_module ? "lower (one module), save, load, execute"
+                                  : "script, lower, save, load, execute",
+              warmup, before, cycles - warmup, growth, growth * 1024 / (cycles - warmup), bound_mb,
               growth < bound_mb ? "PASS" : "FAIL");
   return growth < bound_mb ? 0 : 1;
 } catch (const std::exception& e) {

@@ -56,12 +56,7 @@ inline void check_backends_registered(caffe2::serialize::PyTorchStreamReader& re
   std::string text = "tbk::load: " + what + " needs " +
                      (missing.size() == 1 ? "a backend that is" : "backends that are") +
                      " not registered in this process: " + joined_names(missing) +
-                     " (registered through tbk: " + joined_names(registered_names()) +
-                     "). Link the library that registers " +
-                     (missing.size() == 1 ? "it" : "them") +
-                     " into the program, or load it first (C++: dlopen; Python: "
-                     "torch.ops.load_library(path))";
-  for (const std::string& failure : registration_failures()) text += "\n  note: " + failure;
+                     registration_hint(missing.size() > 1);
   raise(std::move(text));
 }
 

@@ -1,5 +1,6 @@
-// tbk/lower.hpp: lowering a scripted module to a registered backend from C++ (PyTorch's own
-// code generation underneath, so the result is an ordinary TorchScript module).
+// tbk/lower.hpp: lowering a scripted module, or some of its submodules, to a registered backend
+// from C++: PyTorch's own code generation (native path) or tbk's typed calls (fast path); either
+// way the result is an ordinary TorchScript module.
 #pragma once
 
 #include <tbk/compile_spec.hpp>
@@ -24,20 +25,11 @@ inline std::string method_names_of(const torch::jit::Module& module) {
   return joined_names(names);
 }
 
-inline std::string not_registered_hint(const std::string& backend) {
-  std::string text = "backend '" + backend +
-                     "' is not registered in this process (registered through tbk: " +
-                     joined_names(registered_names()) +
-                     "); link the library that registers it, or load it first (Python: "
-                     "torch.ops.load_library(path))";
-  for (const std::string& failure : registration_failures()) text += "\n  note: " + failure;
-  return text;
-}
-
 inline void check_lowerable(const torch::jit::Module& module, const std::string& backend,
                             const c10::impl::GenericDict& spec) {
   if (torch::getCustomClass(backend_class_name(backend)) == nullptr) {
-    raise("tbk::lower: " + not_registered_hint(backend));
+    raise("tbk::lower: backend '" + backend + "' is not registered in this process" +
+          registration_hint(false));
   }
   if (spec.empty()) {
     raise("tbk::lower: the compile spec for backend '" + backend +

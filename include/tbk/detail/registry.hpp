@@ -198,4 +198,15 @@ inline std::vector<std::string> registration_failures() {
   return registry().failures;
 }
 
+// What follows "backend X is not registered" in tbk's errors: what is registered, how to fix
+// it, and any TBK_REGISTER_BACKEND that failed when its library was loaded.
+inline std::string registration_hint(bool several) {
+  std::string text = " (registered through tbk: " + joined_names(registered_names()) +
+                     "). Link the library that registers " + (several ? "them" : "it") +
+                     " into the program, or load it first (C++: dlopen; Python: "
+                     "torch.ops.load_library(path))";
+  for (const std::string& failure : registration_failures()) text += "\n  note: " + failure;
+  return text;
+}
+
 }  // namespace tbk::detail
