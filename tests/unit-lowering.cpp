@@ -26,13 +26,11 @@ const char* const pair_source = R"(
       return a + b, a - b
 )";
 
-// Outer.forward(a, b) = first(a, b) and second(a, b) combined; first and second are submodules
-// of two distinct types, and `plain` is not a module.
-torch::jit::Module outer_module() {
-  torch::jit::Module outer("Outer");
-  torch::jit::Module first("First"), second("Second");
-  first.define(pair_source);
-  second.define(pair_source);
+// A module `name` whose forward(a, b) combines first(a, b) and second(a + b, a - b); `plain`
+// is an attribute that is not a module.
+torch::jit::Module combining_module(const std::string& name, const torch::jit::Module& first,
+                                    const torch::jit::Module& second) {
+  torch::jit::Module outer(name);
   outer.register_module("first", first);
   outer.register_module("second", second);
   outer.register_attribute("plain", c10::IntType::get(), int64_t(3));
@@ -43,6 +41,17 @@ torch::jit::Module outer_module() {
         return s2 * d2 + self.plain
   )");
   return outer;
+}
+
+torch::jit::Module pair_module(const std::string& name) {
+  torch::jit::Module m(name);
+  m.define(pair_source);
+  return m;
+}
+
+// Outer, with submodules of two distinct types, First and Second.
+torch::jit::Module outer_module() {
+  return combining_module("Outer", pair_module("First"), pair_module("Second"));
 }
 
 at::Tensor expected(const at::Tensor& a, const at::Tensor& b) {
@@ -161,19 +170,9 @@ TEST_CASE("tbk::load loads what torch::jit::load loads") {
 TEST_CASE("tbk::load names each backend the archive needs that is not registered") {
   register_second_backend();
   // A model with one submodule on each of two backends.
-  torch::jit::Module mixed("Mixed"), first("First"), second("Second");
-  first.define(pair_source);
-  second.define(pair_source);
-  mixed.register_module("first", tbk::lower(first, "custom_backend", tbk::spec().method("forward")));
-  mixed.register_module("second",
-                        tbk::lower(second, "tbk_lowering_second", tbk::spec().method("forward")));
-  mixed.register_attribute("plain", c10::IntType::get(), int64_t(3));
-  mixed.define(R"(
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        s, d = self.first.forward(a, b)
-        s2, d2 = self.second.forward(s, d)
-        return s2 * d2 + self.plain
-  )");
+  auto mixed = combining_module(
+      "Mixed", tbk::lower(pair_module("First"), "custom_backend", tbk::spec().method("forward")),
+      tbk::lower(pair_module("Second"), "tbk_lowering_second", tbk::spec().method("forward")));
   auto a = torch::randn({3}), b = torch::randn({3});
   std::stringstream intact(archive_renaming(mixed, {}));
   CHECK(torch::allclose(tbk::load(intact).forward({a, b}).toTensor(), expected(a, b)));
