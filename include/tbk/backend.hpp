@@ -99,6 +99,13 @@ class backend_impl : private availability_holder<Availability>, public backend_b
     }
   }
 
+  // The execute hook, on this instance's policy object when it is stateful.
+  template <class... Args>
+  decltype(auto) call_execute(const handle_type& handle, Args&&... args) {
+    return invoke_hook<&Execute::execute>(policies_.execute_policy(), handle,
+                                          std::forward<Args>(args)...);
+  }
+
   // The schema of `method` when the payload is a module that has it.
   static const c10::FunctionSchema* schema_of(const c10::IValue& payload,
                                               const std::string& method) {
@@ -145,9 +152,8 @@ class backend_impl : private availability_holder<Availability>, public backend_b
     const error_site site{display_name(), box.method};
     const c10::IValue list(std::move(inputs));
     try {
-      auto call = [this](const handle_type& h, auto&&... args) -> decltype(auto) {
-        return invoke_hook<&Execute::execute>(policies_.execute_policy(), h,
-                                              std::forward<decltype(args)>(args)...);
+      auto call = [this](auto&&... args) -> decltype(auto) {
+        return call_execute(std::forward<decltype(args)>(args)...);
       };
       c10::impl::GenericList outputs = signature::invoke(site, call, box.value, list.toListRef());
       if (!box.outputs.empty()) check_outputs(site, box.outputs, c10::IValue(outputs).toListRef());
@@ -163,9 +169,8 @@ class backend_impl : private availability_holder<Availability>, public backend_b
     const auto& box = unbox_handle<handle_type>(handle, display_name());
     const error_site site{display_name(), box.method};
     try {
-      auto call = [this](const handle_type& h, auto&&... args) -> decltype(auto) {
-        return invoke_hook<&Execute::execute>(policies_.execute_policy(), h,
-                                              std::forward<decltype(args)>(args)...);
+      auto call = [this](auto&&... args) -> decltype(auto) {
+        return call_execute(std::forward<decltype(args)>(args)...);
       };
       return signature::invoke_fast(site, call, box.value, inputs, box.outputs);
     } catch (...) {
@@ -174,9 +179,8 @@ class backend_impl : private availability_holder<Availability>, public backend_b
   }
 
   // The typed methods registered for the fast path, with their boxed entry points.
-  static std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>>
-  fast_entry_points() {
-    std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>> out;
+  static detail::fast_entry_points fast_entry_points() {
+    detail::fast_entry_points out;
     for (fast_method& m : signature::fast_methods()) {
       const std::size_t n = m.input_count;
       out.emplace_back(std::move(m), [n](torch::jit::Stack& stack) {

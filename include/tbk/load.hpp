@@ -60,6 +60,11 @@ inline void check_backends_registered(caffe2::serialize::PyTorchStreamReader& re
   raise(std::move(text));
 }
 
+inline void check_backends_registered(const std::string& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  check_backends_registered(reader, path);
+}
+
 template <class Load>
 auto load_checked(std::istream& in, const std::string& what, Load&& load) {
   const auto start = in.tellg();
@@ -76,10 +81,7 @@ auto load_checked(std::istream& in, const std::string& what, Load&& load) {
 
 // torch::jit::load, after checking that every backend the archive uses is registered.
 inline torch::jit::Module load(const std::string& path) {
-  {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    detail::check_backends_registered(reader, path);
-  }
+  detail::check_backends_registered(path);
   return torch::jit::load(path);
 }
 
@@ -89,10 +91,7 @@ inline torch::jit::Module load(std::istream& in) {
 
 // torch::jit::_load_for_mobile (the lite interpreter), with the same check.
 inline torch::jit::mobile::Module load_for_mobile(const std::string& path) {
-  {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    detail::check_backends_registered(reader, path);
-  }
+  detail::check_backends_registered(path);
   return torch::jit::_load_for_mobile(path);
 }
 

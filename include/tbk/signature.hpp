@@ -11,9 +11,11 @@
 #include <ATen/core/List.h>    // c10::List, c10::impl::GenericList
 #include <ATen/core/ivalue.h>  // c10::IValue
 #include <ATen/core/jit_type.h>  // c10::AnyType
+#include <ATen/core/stack.h>     // torch::jit::Stack
 #include <c10/util/Optional.h> // c10::optional
 
 #include <cstdint>      // int64_t
+#include <functional>   // std::function
 #include <string>       // std::string
 #include <tuple>        // std::tuple
 #include <type_traits>  // std::decay_t
@@ -352,6 +354,9 @@ struct fast_method {
   c10::TypePtr result;
   std::size_t input_count;
 };
+
+// Each typed method with the boxed function that serves it.
+using fast_entry_points = std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>>;
 
 inline std::string fast_method_name(std::size_t inputs) {
   return "__tbk_execute_" + std::to_string(inputs);

@@ -7,7 +7,7 @@
 #include <tbk/detail/backend_base.hpp>
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/torchbind.hpp>
-#include <tbk/signature.hpp>  // tbk::detail::fast_method
+#include <tbk/signature.hpp>  // tbk::detail::fast_entry_points
 
 #include <ATen/core/jit_type.h>                          // c10::AnyType, c10::BoolType
 #include <ATen/core/stack.h>                             // torch::jit::Stack, pop, push
@@ -27,7 +27,6 @@ using backend_factory = c10::intrusive_ptr<backend_base> (*)();
 using preprocess_function = c10::IValue (*)(const torch::jit::Module&, const compile_spec&);
 using method_check_function = void (*)(const std::string& backend, const torch::jit::Module&,
                                        const c10::impl::GenericDict& spec);
-using fast_entry_points = std::vector<std::pair<fast_method, std::function<void(torch::jit::Stack&)>>>;
 
 // What a backend type hands to registration (the template side of tbk::register_backend).
 struct backend_parts {
