@@ -8,14 +8,7 @@
 #include <tbk/tbk.hpp>
 #include <torch/script.h>  // torch::jit::Module, torch::jit::load
 
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include <tbk/detail/doctest_over_glog.hpp>
 
 #include <sstream>  // std::stringstream
 #include <string>   // std::string

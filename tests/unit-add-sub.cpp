@@ -6,6 +6,7 @@
 #include <tbk/load.hpp>
 #include <tbk/lower.hpp>
 #include <tbk/register.hpp>
+#include <tbk/testing.hpp>  // TBK_TEST_BACKEND
 
 #include <atomic>      // std::atomic
 #include <cstdio>      // std::remove
@@ -365,3 +366,16 @@ TEST_CASE("fast path: one lowered module from 8 threads, 10,000 calls each") {
   CHECK(wrong.load() == 0);
   CHECK(failed.load() == 0);
 }
+
+// The conformance kit on the reference backend: every generic check, on both lowering paths.
+
+TBK_TEST_BACKEND("custom_backend")
+    .module(three_method_source)
+    .spec(tbk::spec().method("forward").method("accum").method("sub_accum"))
+    .inputs([] {
+      return std::vector<c10::IValue>{torch::randn({64}), torch::randn({64}), torch::randn({64})};
+    })
+    .reference("forward", [](const std::vector<c10::IValue>& in) {
+      const at::Tensor &a = in[0].toTensor(), &b = in[1].toTensor(), &c = in[2].toTensor();
+      return std::make_tuple(a + b + c, a - b - c);
+    });
