@@ -138,7 +138,7 @@ class backend_kit {
   bool ready();
   std::vector<std::string> methods() const;
   std::vector<lowering_path> paths() const;
-  static const char* path_name(lowering_path path);
+  static std::string path_name(lowering_path path);
   torch::jit::Module lowered(lowering_path path) const { return lower(make_module_(), backend_, spec_, path); }
   std::vector<c10::IValue> inputs_for(const std::string& method) const;
   c10::IValue reference_for(const std::string& method, const std::vector<c10::IValue>& inputs,
@@ -188,7 +188,7 @@ inline std::vector<lowering_path> backend_kit::paths() const {
   return {lowering_path::native};
 }
 
-inline const char* backend_kit::path_name(lowering_path path) {
+inline std::string backend_kit::path_name(lowering_path path) {
   return path == lowering_path::fast ? "fast path" : "native path";
 }
 
@@ -267,7 +267,7 @@ inline void backend_kit::check_save_load() {
     }
     for (detail::kit_archive archive :
          {detail::kit_archive::memory, detail::kit_archive::file, detail::kit_archive::lite}) {
-      const std::string context = std::string(path_name(path)) + ", " + detail::archive_name(archive);
+      const std::string context = path_name(path) + ", " + detail::archive_name(archive);
       try {
         detail::kit_runnable runnable = detail::through_archive(module, archive, backend_);
         check_calls(runnable, context);
@@ -421,10 +421,10 @@ inline void backend_kit::check_unavailable() {
                            << unavailable_reason_ << "\": " << outcome.text);
   };
   for (lowering_path path : paths()) {
-    check_refused(std::string("lowering on the ") + path_name(path), [&] { lowered(path); });
+    check_refused("lowering on the " + path_name(path), [&] { lowered(path); });
   }
   for (const auto& [path, bytes] : archives) {
-    check_refused(std::string("loading an archive of the ") + path_name(path), [&] {
+    check_refused("loading an archive of the " + path_name(path), [&] {
       std::istringstream in(bytes);
       tbk::load(in);
     });

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""check_kit.py: proves the conformance kit catches what it claims. Usage: check_kit.py PROGRAM
+
+PROGRAM (kit_proof) puts one sound backend and several broken ones through TBK_TEST_BACKEND.
+It must fail; from its doctest XML report, each backend's kit checks must fail exactly where
+EXPECTED says, each failure must carry the message fragment that says what broke, and every
+other kit check must pass.
+"""
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+RESULTS_NATIVE = "results equal the reference (native path)"
+RESULTS_FAST = "results equal the reference (fast path)"
+SAVE_LOAD = "save and load keep the results"
+BAD_CALLS = "bad calls give clear errors"
+THREADS = "concurrent calls give the reference results"
+UNAVAILABLE = "an unavailable backend says why"
+MEMORY = "lower, save and load cycles do not grow memory"
+CHECKS = [RESULTS_NATIVE, RESULTS_FAST, SAVE_LOAD, BAD_CALLS, THREADS, UNAVAILABLE, MEMORY]
+
+# backend -> {failing check: message fragment the failure must contain}
+EXPECTED = {
+    "sound": {},
+    "wrong_result": {RESULTS_NATIVE: "values differ", RESULTS_FAST: "values differ",
+                     SAVE_LOAD: "values differ", THREADS: "values differ"},
+    "loses_dtype": {RESULTS_NATIVE: "dtype Float, expected Double",
+                    RESULTS_FAST: "dtype Float, expected Double",
+                    SAVE_LOAD: "dtype Float, expected Double",
+                    THREADS: "dtype Float, expected Double"},
+    "not_thread_safe": {THREADS: "threads on one lowered module went wrong"},
+    "crashes_on_bad_argument": {BAD_CALLS: "crashed (signal 11"},
+    "loses_state": {SAVE_LOAD: "after save and load in memory: result[0]: values differ"},
+    "leaks": {MEMORY: "resident memory grew by"},
+    "ignores_switch": {UNAVAILABLE: "returned without an error; it should fail, giving the reason"},
+}
+
+
+def main() -> int:
+    run = subprocess.run([sys.argv[1], "--reporters=xml", "--no-colors"],
+                         capture_output=True, text=True)
+    if run.returncode == 0:
+        print("kit_proof passed, but its broken backends should have failed kit checks")
+        return 1
+    try:
+        report = ET.fromstring(run.stdout)
+    except ET.ParseError as e:
+        print(f"kit_proof's XML report does not parse ({e}); it may have crashed:\n"
+              f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        return 1
+
+    seen = {}
+    for case in report.iter("TestCase"):
+        name = case.get("name", "")
+        if not name.startswith("tbk kit: "):
+            continue
+        backend, check = name[len("tbk kit: "):].split(": ", 1)
+        results = case.find("OverallResultsAsserts")
+        failures = int(results.get("failures", "0")) if results is not None else 0
+        crashed = results is not None and results.get("test_case_success") == "false" and failures == 0
+        text = "\n".join(t for t in case.itertext() if t.strip())
+        seen[(backend, check)] = (failures > 0 or crashed, text)
+
+    problems = []
+    for backend, failing in EXPECTED.items():
+        for check in CHECKS:
+            if (backend, check) not in seen:
+                problems.append(f"{backend}: the kit case '{check}' did not run")
+                continue
+            failed, text = seen[(backend, check)]
+            if check in failing:
+                if not failed:
+                    problems.append(f"{backend}: '{check}' passed, but the fault should fail it")
+                elif failing[check] not in text:
+                    problems.append(f"{backend}: '{check}' failed without saying "
+                                    f"'{failing[check]}':\n{text}")
+                else:
+                    print(f"{backend}: '{check}' failed, as it should: ...{failing[check]}...")
+            elif failed:
+                problems.append(f"{backend}: '{check}' failed, but this backend is sound there:\n{text}")
+    if problems:
+        print("\n".join(problems))
+        return 1
+    print(f"the kit caught every fault, and nothing else, in {len(EXPECTED)} backends")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
