@@ -20,7 +20,8 @@ case "$which" in
     ln -s "$root" "$work/consumer/meson/subprojects/torch-backend-kit"
     meson setup "$work/build" "$work/consumer/meson" > "$work/setup.log"
     meson compile -C "$work/build"
-    "$work/build/consumer" ;;
+    "$work/build/consumer"
+    "$work/build/consumer_tests" ;;
   pkg-config)
     install_tbk
     export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/$(gcc -dumpmachine)/pkgconfig"
