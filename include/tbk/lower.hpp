@@ -50,6 +50,29 @@ inline void check_lowerable(const torch::jit::Module& module, const std::string&
   if (auto registered = find_registered(backend)) registered->check_methods(backend, module, spec);
 }
 
+// Lowering runs compile inside TorchScript (the lowered module's __setstate__), which puts
+// PyTorch's interpreter traceback before the error; a C++ caller gets tbk's own message alone
+// ("B.M: compile policy failed: ...", "B is not available: ..."). Others pass through unchanged.
+template <class Lowering>
+torch::jit::Module without_interpreter_traceback(const std::string& backend, Lowering&& lowering) {
+  try {
+    return lowering();
+  } catch (const std::exception& e) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+    const std::string marker = "RuntimeError: " + backend;
+    const std::size_t at = text.rfind(marker);
+    const std::size_t after = at + marker.size();
+    if (at == std::string::npos || after >= text.size() ||
+        (text[after] != '.' && text[after] != ':' && text[after] != ' ')) {
+      throw;
+    }
+    std::string line = text.substr(at + std::string("RuntimeError: ").size());
+    while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+    raise(std::move(line));
+  }
+}
+
 }  // namespace detail
 
 // Which code lowering generates.
@@ -67,9 +90,11 @@ inline torch::jit::Module lower(const torch::jit::Module& module, const std::str
                                 const c10::impl::GenericDict& spec,
                                 lowering_path path = lowering_path::native) {
   detail::check_lowerable(module, backend, spec);
-  if (path == lowering_path::fast) return detail::codegen_fast_module(backend, module, spec);
-  return torch::jit::detail::codegen_backend_module(
-      backend, module, spec, c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
+  return detail::without_interpreter_traceback(backend, [&] {
+    if (path == lowering_path::fast) return detail::codegen_fast_module(backend, module, spec);
+    return torch::jit::detail::codegen_backend_module(
+        backend, module, spec, c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
+  });
 }
 
 inline torch::jit::Module lower(const torch::jit::Module& module, const std::string& backend,

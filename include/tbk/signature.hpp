@@ -15,6 +15,7 @@
 #include <c10/util/Optional.h> // c10::optional
 
 #include <cstdint>      // int64_t
+#include <iterator>     // std::input_iterator_tag
 #include <functional>   // std::function
 #include <string>       // std::string
 #include <tuple>        // std::tuple
@@ -152,8 +153,11 @@ class rest {
 
   class iterator {
    public:
+    using iterator_category = std::input_iterator_tag;
     using value_type = T;
     using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = decltype(arg_caster<T>::load(std::declval<const c10::IValue&>()));
     explicit iterator(const c10::IValue* at) : at_(at) {}
     decltype(auto) operator*() const { return arg_caster<T>::load(*at_); }
     iterator& operator++() { ++at_; return *this; }

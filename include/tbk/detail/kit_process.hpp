@@ -14,6 +14,10 @@
 #include <string>      // std::string
 #include <thread>      // std::this_thread::sleep_for
 
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_trim
+#endif
+
 #if defined(__unix__) || defined(__APPLE__)
 #include <csignal>     // std::signal, SIGKILL
 #include <sys/select.h>  // select
@@ -124,8 +128,13 @@ inline isolated_outcome run_isolated(const std::function<void()>& call, int time
 #endif
 }
 
-// The process's resident memory in MB, or a negative number where it cannot be read.
+// The process's resident memory in MB, or a negative number where it cannot be read. With
+// glibc, free memory is handed back to the system first, so that what is measured is what is
+// in use rather than what the allocator keeps.
 inline double resident_megabytes() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
   std::ifstream statm("/proc/self/statm");
   long pages_total = 0, pages_resident = 0;
   if (!(statm >> pages_total >> pages_resident)) return -1.0;
