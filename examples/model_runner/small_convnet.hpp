@@ -1,13 +1,16 @@
 // small_convnet.hpp: the model the model runner example lowers: two convolutions with batch
-// norm and ReLU, pooling, and a linear layer, scripted from C++ with random parameters.
+// norm and ReLU, pooling, and a linear layer, scripted from C++ with parameters drawn from a
+// generator seeded with `seed` (the same seed makes the same model).
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>  // at::detail::createCPUGenerator
 #include <torch/csrc/jit/api/module.h>  // torch::jit::Module
 
-inline torch::jit::Module make_small_convnet() {
+inline torch::jit::Module make_small_convnet(uint64_t seed = 0) {
   torch::jit::Module m("SmallConvNet");
+  at::Generator generator = at::detail::createCPUGenerator(seed);
   auto parameter = [&](const char* name, at::IntArrayRef shape) {
-    m.register_parameter(name, at::randn(shape) * 0.2, /*is_buffer=*/false);
+    m.register_parameter(name, at::randn(shape, generator) * 0.2, /*is_buffer=*/false);
   };
   parameter("conv1_w", {8, 3, 3, 3});
   parameter("conv1_b", {8});
@@ -15,8 +18,8 @@ inline torch::jit::Module make_small_convnet() {
   parameter("conv2_b", {16});
   parameter("fc_w", {10, 16 * 4 * 4});
   parameter("fc_b", {10});
-  m.register_buffer("bn_mean", at::randn({16}) * 0.1);
-  m.register_buffer("bn_var", at::rand({16}) + 0.5);
+  m.register_buffer("bn_mean", at::randn({16}, generator) * 0.1);
+  m.register_buffer("bn_var", at::rand({16}, generator) + 0.5);
   parameter("bn_w", {16});
   parameter("bn_b", {16});
   m.define(R"(
