@@ -13,7 +13,7 @@ struct add_sub_handle {
   bool accum, sub_accum;  // which outputs the method returns
 };
 
-struct add_sub_compile {
+struct add_sub_compile {  // load time, once per lowered method
   static add_sub_handle compile(const tbk::method_spec& method, const c10::IValue& /*payload*/) {
     if (method.name() == "forward") return {true, true};
     if (method.name() == "accum") return {true, false};
@@ -23,10 +23,10 @@ struct add_sub_compile {
   }
 };
 
-struct add_sub_execute {
+struct add_sub_execute {  // call time: parameters and result deduced from this signature
   static std::vector<at::Tensor> execute(const add_sub_handle& handle, const at::Tensor& first,
                                          tbk::rest<at::Tensor> others) {
-    auto [accum, sub_accum] = add_sub_kernel::accumulate(first, others);
+    auto [accum, sub_accum] = add_sub_kernel::accumulate(first, others);  // add_sub_kernel.hpp
     std::vector<at::Tensor> out;
     if (handle.accum) out.push_back(accum);
     if (handle.sub_accum) out.push_back(sub_accum);

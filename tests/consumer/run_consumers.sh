@@ -17,11 +17,18 @@ install_tbk() {
 
 case "$which" in
   meson-subproject)
-    ln -s "$root" "$work/consumer/meson/subprojects/torch-backend-kit"
-    meson setup "$work/build" "$work/consumer/meson" > "$work/setup.log"
-    meson compile -C "$work/build"
-    "$work/build/consumer"
-    "$work/build/consumer_tests" ;;
+    # The getting-started project (docs/getting-started.md): built, run from C++ and Python.
+    project="$work/consumer/src"
+    ln -s "$root" "$project/subprojects/torch-backend-kit"
+    meson setup "$project/build" "$project" > "$work/setup.log"
+    meson compile -C "$project/build"
+    (cd "$project" && build/consumer)
+    "$project/build/consumer_tests"
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+      (cd "$project" && /usr/bin/python3 "$work/consumer/python/use_from_python.py")
+    else
+      echo "no /usr/bin/python3 with torch: the Python step was not run"; exit 1
+    fi ;;
   pkg-config)
     install_tbk
     export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/$(gcc -dumpmachine)/pkgconfig"
@@ -29,12 +36,12 @@ case "$which" in
     c++ -std=c++17 $(pkg-config --cflags torch-backend-kit) -o "$work/consumer-bin" \
       "$work/consumer/src/main.cpp" "$work/consumer/src/register_scale.cpp" \
       -ltorch -ltorch_cpu -lc10
-    "$work/consumer-bin" ;;
+    (cd "$work" && "$work/consumer-bin") ;;
   cmake)
     install_tbk
     cmake -S "$work/consumer/cmake" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
       -DCMAKE_BUILD_TYPE=Release > "$work/cmake.log"
     cmake --build "$work/build"
-    "$work/build/consumer" ;;
+    (cd "$work" && "$work/build/consumer") ;;
   *) echo "unknown consumer '$which'" >&2; exit 2 ;;
 esac
