@@ -1,4 +1,5 @@
-// tbk/tbk.hpp: torch-backend-kit, everything a backend author and its callers use.
+// tbk/tbk.hpp: torch-backend-kit, everything a backend author and its callers use (the doctest
+// conformance kit, tbk/testing.hpp, is apart: it needs doctest).
 #pragma once
 
 #include <tbk/availability.hpp>
