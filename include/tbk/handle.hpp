@@ -38,13 +38,6 @@ c10::IValue box_handle(std::string method, std::vector<c10::TypePtr> outputs, Ha
       std::move(method), std::move(outputs), std::forward<Handle>(handle)));
 }
 
-// The boxed handle inside `handle`'s capsule, or nullptr when `handle` is not a capsule.
-inline const handle_box_base* peek_handle(const c10::IValue& handle) {
-  if (!handle.isCapsule()) return nullptr;
-  const auto* target = static_cast<const c10::intrusive_ptr_target*>(handle.internalToPointer());
-  return dynamic_cast<const handle_box_base*>(target);
-}
-
 [[noreturn]] inline void raise_foreign_handle(const std::string& backend,
                                               const c10::IValue& handle) {
   raise(backend + ": execute was given a handle (" + describe(handle) +
@@ -52,10 +45,13 @@ inline const handle_box_base* peek_handle(const c10::IValue& handle) {
         "instead of the backend's execute directly");
 }
 
-// The typed handle inside `handle`; a clear error when it was made by anything else.
+// The typed handle inside `handle`; a clear error when it was made by anything else. (On every
+// call: one cast, straight to the final type.)
 template <class Handle>
 const handle_box<Handle>& unbox_handle(const c10::IValue& handle, const std::string& backend) {
-  const auto* box = dynamic_cast<const handle_box<Handle>*>(peek_handle(handle));
+  if (!handle.isCapsule()) raise_foreign_handle(backend, handle);
+  const auto* box = dynamic_cast<const handle_box<Handle>*>(
+      static_cast<const c10::intrusive_ptr_target*>(handle.internalToPointer()));
   if (box == nullptr) raise_foreign_handle(backend, handle);
   return *box;
 }
