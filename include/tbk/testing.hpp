@@ -206,7 +206,7 @@ inline c10::IValue backend_kit::reference_for(const std::string& method,
   return unlowered.get_method(method)(inputs);
 }
 
-// Whether `text` names the backend and the method, as every tbk error does.
+// "" when `text` names the backend and the method, as every tbk error does; else what is wrong.
 inline std::string backend_kit::names_site(const std::string& method,
                                            const std::string& text) const {
   if (text.find(backend_) != std::string::npos && text.find(method) != std::string::npos) return {};
