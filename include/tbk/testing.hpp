@@ -140,6 +140,7 @@ class backend_kit {
   std::vector<lowering_path> paths() const;
   static std::string path_name(lowering_path path);
   torch::jit::Module lowered(lowering_path path) const { return lower(make_module_(), backend_, spec_, path); }
+  c10::optional<torch::jit::Module> lowered_or_fail(lowering_path path) const;
   std::vector<c10::IValue> inputs_for(const std::string& method) const;
   c10::IValue reference_for(const std::string& method, const std::vector<c10::IValue>& inputs,
                             torch::jit::Module& unlowered) const;
@@ -213,6 +214,17 @@ inline std::string backend_kit::names_site(const std::string& method,
   return "the error does not name backend '" + backend_ + "' and method '" + method + "': " + text;
 }
 
+// The module lowered on `path`; a failed check, and nothing, when lowering fails.
+inline c10::optional<torch::jit::Module> backend_kit::lowered_or_fail(lowering_path path) const {
+  try {
+    return lowered(path);
+  } catch (...) {
+    FAIL_CHECK(backend_ << ", " << path_name(path)
+                        << ": lowering failed: " << detail::current_exception_text());
+    return c10::nullopt;
+  }
+}
+
 // Every method once, on fresh inputs, against the reference.
 inline void backend_kit::check_calls(detail::kit_runnable& runnable, const std::string& context) {
   torch::jit::Module unlowered = make_module_();
@@ -245,26 +257,18 @@ inline void backend_kit::check_results(lowering_path path) {
                         "was not registered through tbk): nothing to check");
     return;
   }
-  try {
-    detail::kit_runnable runnable(lowered(path));
+  if (auto module = lowered_or_fail(path)) {
+    detail::kit_runnable runnable(*module);
     check_calls(runnable, path_name(path));
-  } catch (...) {
-    FAIL_CHECK(backend_ << ", " << path_name(path)
-                        << ": lowering failed: " << detail::current_exception_text());
   }
 }
 
 inline void backend_kit::check_save_load() {
   if (!ready()) return;
   for (lowering_path path : paths()) {
-    torch::jit::Module module;
-    try {
-      module = lowered(path);
-    } catch (...) {
-      FAIL_CHECK(backend_ << ", " << path_name(path)
-                          << ": lowering failed: " << detail::current_exception_text());
-      continue;
-    }
+    const c10::optional<torch::jit::Module> lowered_module = lowered_or_fail(path);
+    if (!lowered_module) continue;
+    const torch::jit::Module& module = *lowered_module;
     for (detail::kit_archive archive :
          {detail::kit_archive::memory, detail::kit_archive::file, detail::kit_archive::lite}) {
       const std::string context = path_name(path) + ", " + detail::archive_name(archive);
@@ -280,13 +284,9 @@ inline void backend_kit::check_save_load() {
 
 inline void backend_kit::check_bad_calls() {
   if (!ready()) return;
-  torch::jit::Module module;
-  try {
-    module = lowered(lowering_path::native);
-  } catch (...) {
-    FAIL_CHECK(backend_ << ": lowering failed: " << detail::current_exception_text());
-    return;
-  }
+  const c10::optional<torch::jit::Module> lowered_module = lowered_or_fail(lowering_path::native);
+  if (!lowered_module) return;
+  const torch::jit::Module& module = *lowered_module;
   using detail::isolated_outcome;
   for (const std::string& method : methods()) {
     const std::vector<c10::IValue> inputs = inputs_for(method);
@@ -337,14 +337,9 @@ inline void backend_kit::check_bad_calls() {
 inline void backend_kit::check_concurrent_calls() {
   if (!ready()) return;
   for (lowering_path path : paths()) {
-    torch::jit::Module module;
-    try {
-      module = lowered(path);
-    } catch (...) {
-      FAIL_CHECK(backend_ << ", " << path_name(path)
-                          << ": lowering failed: " << detail::current_exception_text());
-      continue;
-    }
+    const c10::optional<torch::jit::Module> lowered_module = lowered_or_fail(path);
+    if (!lowered_module) continue;
+    const torch::jit::Module& module = *lowered_module;
     // Each thread's own inputs and expected results, made here: inputs() need not be thread-safe.
     struct call { std::string method; std::vector<c10::IValue> inputs; c10::IValue want; };
     std::vector<std::vector<call>> work(static_cast<std::size_t>(threads_));
@@ -486,36 +481,21 @@ inline void backend_kit::check_memory() {
 // The test cases are named "tbk kit: <name>: <check>", in the doctest test suite "tbk kit".
 #define TBK_TEST_BACKEND(name) TBK_TEST_BACKEND_IMPL(TBK_KIT_CAT(tbk_kit_, __COUNTER__), name)
 
+#define TBK_KIT_CASE(kit, name, check, call)                                                  \
+  DOCTEST_TEST_CASE("tbk kit: " name ": " check * doctest::test_suite("tbk kit")) { kit().call; }
+
 #define TBK_TEST_BACKEND_IMPL(kit, name)                                                       \
   static ::tbk::testing::backend_kit& kit();                                                   \
-  DOCTEST_TEST_CASE("tbk kit: " name ": results equal the reference (native path)" *           \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_results(::tbk::lowering_path::native);                                         \
-  }                                                                                            \
-  DOCTEST_TEST_CASE("tbk kit: " name ": results equal the reference (fast path)" *             \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_results(::tbk::lowering_path::fast);                                           \
-  }                                                                                            \
-  DOCTEST_TEST_CASE("tbk kit: " name ": save and load keep the results" *                      \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_save_load();                                                                   \
-  }                                                                                            \
-  DOCTEST_TEST_CASE("tbk kit: " name ": bad calls give clear errors" *                         \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_bad_calls();                                                                   \
-  }                                                                                            \
-  DOCTEST_TEST_CASE("tbk kit: " name ": concurrent calls give the reference results" *         \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_concurrent_calls();                                                            \
-  }                                                                                            \
-  DOCTEST_TEST_CASE("tbk kit: " name ": an unavailable backend says why" *                     \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_unavailable();                                                                 \
-  }                                                                                            \
-  DOCTEST_TEST_CASE("tbk kit: " name ": lower, save and load cycles do not grow memory" *      \
-                    doctest::test_suite("tbk kit")) {                                          \
-    kit().check_memory();                                                                      \
-  }                                                                                            \
+  TBK_KIT_CASE(kit, name, "results equal the reference (native path)",                         \
+               check_results(::tbk::lowering_path::native))                                    \
+  TBK_KIT_CASE(kit, name, "results equal the reference (fast path)",                           \
+               check_results(::tbk::lowering_path::fast))                                      \
+  TBK_KIT_CASE(kit, name, "save and load keep the results", check_save_load())                 \
+  TBK_KIT_CASE(kit, name, "bad calls give clear errors", check_bad_calls())                    \
+  TBK_KIT_CASE(kit, name, "concurrent calls give the reference results",                       \
+               check_concurrent_calls())                                                       \
+  TBK_KIT_CASE(kit, name, "an unavailable backend says why", check_unavailable())              \
+  TBK_KIT_CASE(kit, name, "lower, save and load cycles do not grow memory", check_memory())    \
   static ::tbk::testing::backend_kit& kit() {                                                  \
     static ::tbk::testing::backend_kit instance(name);                                         \
     return instance;                                                                           \

@@ -45,17 +45,16 @@ inline const char* archive_name(kit_archive a) {
 class kit_runnable {
  public:
   explicit kit_runnable(torch::jit::Module m) : full_(std::move(m)) {}
-  explicit kit_runnable(torch::jit::mobile::Module m) : lite_(std::move(m)), is_lite_(true) {}
+  explicit kit_runnable(torch::jit::mobile::Module m) : lite_(std::move(m)) {}
 
   c10::IValue run(const std::string& method, std::vector<c10::IValue> inputs) {
-    if (is_lite_) return lite_->get_method(method)(std::move(inputs));
+    if (lite_) return lite_->get_method(method)(std::move(inputs));
     return full_->get_method(method)(std::move(inputs));
   }
 
  private:
-  c10::optional<torch::jit::Module> full_;
+  c10::optional<torch::jit::Module> full_;  // one of the two
   c10::optional<torch::jit::mobile::Module> lite_;
-  bool is_lite_ = false;
 };
 
 // A file name in the temporary directory for the kit's archives, unique in this process.
