@@ -443,10 +443,9 @@ inline void backend_kit::check_memory() {
   auto cycle = [&] {
     const torch::jit::Module module = make_module_();
     for (lowering_path path : all_paths) {
-      std::stringstream bytes;
-      lower(module, backend_, spec_, path).save(bytes);
-      torch::jit::Module loaded = tbk::load(bytes);
-      for (const auto& [method, args] : inputs) loaded.get_method(method)(args);
+      detail::kit_runnable loaded = detail::through_archive(lower(module, backend_, spec_, path),
+                                                            detail::kit_archive::memory, backend_);
+      for (const auto& [method, args] : inputs) loaded.run(method, args);
     }
   };
   const int warm_up = 30;
