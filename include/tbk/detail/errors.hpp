@@ -1,8 +1,9 @@
 // tbk/detail/errors.hpp: how tbk raises errors and names what it received.
 #pragma once
 
-#include <c10/util/Exception.h>  // c10::Error, c10::TypeError
-#include <ATen/core/ivalue.h>    // c10::IValue
+#include <tbk/detail/compat.hpp>  // make_error, make_type_error
+
+#include <ATen/core/ivalue.h>  // c10::IValue
 
 #include <exception>  // std::exception, std::rethrow_exception
 #include <sstream>    // std::ostringstream
@@ -23,12 +24,12 @@ inline std::string site_name(const error_site& site) {
 
 // Throws a c10::Error whose what() is exactly `message` (no C++ backtrace appended).
 [[noreturn]] inline void raise(std::string message) {
-  throw c10::Error(std::move(message), "");
+  throw make_error(std::move(message));
 }
 
 // Like raise(), as a c10::TypeError (Python sees a TypeError when called directly).
 [[noreturn]] inline void raise_type_error(std::string message) {
-  throw c10::TypeError(std::move(message), "");
+  throw make_type_error(std::move(message));
 }
 
 // The message of the exception in flight, whatever its type.
