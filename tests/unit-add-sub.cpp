@@ -281,24 +281,71 @@ TEST_CASE("one lowered module called from 8 threads, 10,000 calls each: every re
   CHECK(failed.load() == 0);
 }
 
-// ---- the fused kernel's recycled outputs -------------------------------------------------------
+// ---- fresh results, and the opt-in recycling of large outputs' memory --------------------------
 
-TEST_CASE("outputs are recycled only when the caller no longer holds them") {
-  auto lowered = lowered_two_input();
-  auto a = torch::randn({1000}), b = torch::randn({1000});
+namespace {
+
+// What a caller may do to a result it got: change its values, its strides and its autograd
+// flag in place. None of it may reach the next call's results.
+void tamper_with(const c10::IValue& result) {
+  auto out = result.toTuple();
+  out->elements()[0].toTensor().t_().add_(1000);
+  out->elements()[1].toTensor().requires_grad_();
+}
+
+void check_fresh_results(torch::jit::Module& lowered, const at::Tensor& a, const at::Tensor& b) {
+  tamper_with(lowered.forward({a, b}));  // dropped at once, after the changes
+  auto again = lowered.forward({a, b}).toTuple();
+  const at::Tensor sum = again->elements()[0].toTensor(), difference = again->elements()[1].toTensor();
+  CHECK(sum.strides() == (a + b).strides());
+  CHECK_FALSE(difference.requires_grad());
+  CHECK(torch::equal(sum, a + b));
+  CHECK(torch::equal(difference, a - b));
+  // Two results held at once: the second call changes neither of the first's tensors.
+  auto third = lowered.forward({b, a}).toTuple();
+  CHECK(torch::equal(sum, a + b));
+  CHECK(torch::equal(difference, a - b));
+  CHECK(torch::equal(third->elements()[0].toTensor(), b + a));
+  CHECK(torch::equal(third->elements()[1].toTensor(), b - a));
+}
+
+}  // namespace
+
+TEST_CASE("every call returns new tensors: a caller's in-place changes never reach later results") {
+  for (const auto path : {tbk::lowering_path::native, tbk::lowering_path::fast}) {
+    for (const bool recycle : {false, true}) {
+      CAPTURE(static_cast<int>(path));
+      CAPTURE(recycle);
+      auto spec = tbk::spec().method("forward", {{"recycle_outputs", recycle}});
+      auto lowered = tbk::lower(script(two_input_source), "custom_backend", spec, path);
+      for (const int64_t side : {4, 64, 1024}) {  // 1024 x 1024 floats: large enough to recycle
+        CAPTURE(side);
+        check_fresh_results(lowered, torch::randn({side, side}), torch::randn({side, side}));
+      }
+    }
+  }
+}
+
+TEST_CASE("recycle_outputs reuses a large output's memory once nothing holds it, and only then") {
+  auto lowered = tbk::lower(script(two_input_source), "custom_backend",
+                            tbk::spec().method("forward", {{"recycle_outputs", true}}));
+  auto a = torch::randn({1 << 18}), b = torch::randn({1 << 18});  // 1 MiB each
   const void* first_sum;
   {
     auto out = lowered.forward({a, b}).toTuple();
     first_sum = out->elements()[0].toTensor().data_ptr();
   }  // dropped: the next call may write into the same memory
   auto held = lowered.forward({a, b}).toTuple();
-  CHECK(held->elements()[0].toTensor().data_ptr() == first_sum);
-  const auto held_sum = held->elements()[0].toTensor(), held_view = held->elements()[1].toTensor().view({10, 100});
-  auto c = torch::randn({1000});
-  auto next = lowered.forward({a, c}).toTuple();  // must not clobber what is still held
+  const auto held_sum = held->elements()[0].toTensor();
+  CHECK(held_sum.data_ptr() == first_sum);
+  const auto held_view = held->elements()[1].toTensor().view({512, 512});
+  held = {};  // only a view of the difference is left, and the sum tensor
+  auto c = torch::randn({1 << 18});
+  auto next = lowered.forward({a, c}).toTuple();  // must not write into what is still held
   CHECK(next->elements()[0].toTensor().data_ptr() != held_sum.data_ptr());
+  CHECK(next->elements()[1].toTensor().data_ptr() != held_view.data_ptr());
   CHECK(torch::equal(held_sum, a + b));
-  CHECK(torch::equal(held_view.reshape({1000}), a - b));
+  CHECK(torch::equal(held_view.reshape({1 << 18}), a - b));
   check_same(next->elements()[0].toTensor(), a + c);
 }
 

@@ -11,13 +11,15 @@
 
 struct add_sub_handle {
   bool accum, sub_accum;  // which outputs the method returns
+  bool recycle_outputs;   // option "recycle_outputs": reuse large outputs' memory (per thread)
 };
 
 struct add_sub_compile {  // load time, once per lowered method
   static add_sub_handle compile(const tbk::method_spec& method, const c10::IValue& /*payload*/) {
-    if (method.name() == "forward") return {true, true};
-    if (method.name() == "accum") return {true, false};
-    if (method.name() == "sub_accum") return {false, true};
+    const bool recycle = method.get<bool>("recycle_outputs", false);
+    if (method.name() == "forward") return {true, true, recycle};
+    if (method.name() == "accum") return {true, false, recycle};
+    if (method.name() == "sub_accum") return {false, true, recycle};
     throw std::invalid_argument("cannot lower method '" + method.name() +
                                 "'; supported methods: forward, accum, sub_accum");
   }
@@ -26,7 +28,7 @@ struct add_sub_compile {  // load time, once per lowered method
 struct add_sub_execute {  // call time: parameters and result deduced from this signature
   static std::vector<at::Tensor> execute(const add_sub_handle& handle, const at::Tensor& first,
                                          tbk::rest<at::Tensor> others) {
-    auto [accum, sub_accum] = add_sub_kernel::accumulate(first, others);  // add_sub_kernel.hpp
+    auto [accum, sub_accum] = add_sub_kernel::accumulate(first, others, handle.recycle_outputs);  // add_sub_kernel.hpp
     std::vector<at::Tensor> out;
     if (handle.accum) out.push_back(accum);
     if (handle.sub_accum) out.push_back(sub_accum);

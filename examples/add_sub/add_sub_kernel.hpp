@@ -1,7 +1,8 @@
 // add_sub_kernel.hpp: the add/sub backend's kernel: accum = x0 + x1 + ..., sub_accum = x0 - x1
 // - ..., following ATen's broadcasting and type promotion. Two same-shaped contiguous float
-// tensors (the common case) take one fused pass that writes both outputs, into buffers recycled
-// from earlier calls when the caller no longer holds them; everything else goes through ATen.
+// tensors (the common case) take one fused pass that writes both outputs; everything else goes
+// through ATen. Every call returns new tensor objects. On request (`recycle`), a large output is
+// written into the memory of this thread's earlier output once nothing holds that any more.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -16,16 +17,27 @@
 
 namespace add_sub_kernel {
 
-// A buffer for an output of `like`'s shape and dtype: the one this thread returned last time
-// when nobody else holds it any more (no tensor, no view), else a new one. Reusing warm pages
-// saves the page faults of a fresh allocation, which dominate for large tensors.
-inline at::Tensor recycled_output(at::Tensor& cached, const at::Tensor& like) {
-  if (cached.defined() && cached.use_count() == 1 && cached.storage().use_count() == 1 &&
-      cached.sizes() == like.sizes() && cached.scalar_type() == like.scalar_type()) {
-    return cached;
+// Outputs at least this large (1 MiB) are worth recycling: below it the allocator's own free
+// lists serve a new buffer without page faults.
+inline constexpr int64_t recycle_min_bytes = int64_t(1) << 20;
+
+// A new output tensor of `like`'s shape and dtype. With `cache` (one per thread and output), its
+// memory is the cached storage when nothing but the cache holds it (no tensor, view or numpy
+// array of an earlier result): reusing warm pages saves the page faults of a fresh allocation,
+// which dominate for large tensors. The tensor object is always new, so nothing a caller did to
+// an earlier result (in-place edits, t_(), requires_grad_()) can reach this one; its values are
+// all written by the caller. The cache keeps one buffer per output for the life of the thread.
+inline at::Tensor new_output(const at::Tensor& like, c10::Storage* cache) {
+  const auto options = like.options().memory_format(at::MemoryFormat::Contiguous);
+  const int64_t bytes = like.numel() * static_cast<int64_t>(like.element_size());
+  if (cache == nullptr || bytes < recycle_min_bytes) return at::empty(like.sizes(), options);
+  if (cache->unsafeGetStorageImpl() != nullptr && cache->use_count() == 1 &&
+      static_cast<int64_t>(cache->nbytes()) == bytes) {
+    return at::empty({0}, options).set_(*cache, 0, like.sizes());
   }
-  cached = at::empty_like(like, at::MemoryFormat::Contiguous);
-  return cached;
+  at::Tensor fresh = at::empty(like.sizes(), options);
+  *cache = fresh.storage();
+  return fresh;
 }
 
 inline bool fusable(const at::Tensor& a, const at::Tensor& b) {
@@ -64,11 +76,12 @@ inline void add_sub_range(const float* __restrict a, const float* __restrict b,
   }
 }
 
-// One pass over a and b writing a + b and a - b.
-inline std::pair<at::Tensor, at::Tensor> fused_add_sub(const at::Tensor& a, const at::Tensor& b) {
-  thread_local at::Tensor cached_sum, cached_difference;
-  at::Tensor sum = recycled_output(cached_sum, a);
-  at::Tensor difference = recycled_output(cached_difference, a);
+// One pass over a and b writing a + b and a - b, into recycled memory when `recycle` is set.
+inline std::pair<at::Tensor, at::Tensor> fused_add_sub(const at::Tensor& a, const at::Tensor& b,
+                                                       bool recycle) {
+  thread_local c10::Storage cached_sum, cached_difference;
+  at::Tensor sum = new_output(a, recycle ? &cached_sum : nullptr);
+  at::Tensor difference = new_output(a, recycle ? &cached_difference : nullptr);
   const float* pa = a.data_ptr<float>();
   const float* pb = b.data_ptr<float>();
   float* ps = sum.data_ptr<float>();
@@ -82,8 +95,11 @@ inline std::pair<at::Tensor, at::Tensor> fused_add_sub(const at::Tensor& a, cons
 
 // accum and sub_accum of `first` and `others` (any range of tensors); never aliases an input.
 template <class Tensors>
-std::pair<at::Tensor, at::Tensor> accumulate(const at::Tensor& first, const Tensors& others) {
-  if (others.size() == 1 && fusable(first, others[0])) return fused_add_sub(first, others[0]);
+std::pair<at::Tensor, at::Tensor> accumulate(const at::Tensor& first, const Tensors& others,
+                                             bool recycle = false) {
+  if (others.size() == 1 && fusable(first, others[0])) {
+    return fused_add_sub(first, others[0], recycle);
+  }
   if (others.size() == 0) return {first.clone(), first.clone()};
   at::Tensor accum = first, sub_accum = first;
   for (const at::Tensor& x : others) accum = accum + x, sub_accum = sub_accum - x;
