@@ -213,3 +213,55 @@ TEST_CASE("tbk::load names each backend the archive needs that is not registered
     CHECK(torch::allclose(tbk::load_for_mobile(lite).forward({a, b}).toTensor(), expected(a, b)));
   }
 }
+
+// ---- parameter defaults and keyword arguments, on both lowering paths -------------------------
+
+namespace {
+
+struct affine_compile {
+  static std::string compile(const tbk::method_spec& method, const c10::IValue&) { return method.name(); }
+};
+struct affine_execute {  // x * scale + shift
+  static at::Tensor execute(const std::string&, const at::Tensor& x, double scale, int64_t shift) {
+    return x * scale + shift;
+  }
+};
+using affine_backend = tbk::backend<affine_compile, affine_execute>;
+
+void register_affine_backend() {
+  static const bool done = (tbk::register_backend<affine_backend>("tbk_lowering_affine"), true);
+  (void)done;
+}
+
+const char* const affine_source = R"(
+  def forward(self, x: Tensor, scale: float = 2.0, shift: int = 1) -> Tensor:
+      return x * scale + shift
+)";
+
+}  // namespace
+
+TEST_CASE("lowered methods keep their parameters' defaults and take keyword arguments") {
+  register_affine_backend();
+  const auto x = torch::randn({5});
+  for (const auto path : {tbk::lowering_path::native, tbk::lowering_path::fast}) {
+    CAPTURE(static_cast<int>(path));
+    auto lowered = tbk::lower(script(affine_source), "tbk_lowering_affine",
+                              tbk::spec().method("forward"), path);
+    auto check = [&](auto& model) {
+      CHECK(torch::allclose(model.forward({x}).toTensor(), x * 2.0 + 1));
+      CHECK(torch::allclose(model.forward({x, 3.0}).toTensor(), x * 3.0 + 1));
+      CHECK(torch::allclose(model.get_method("forward")({x}, {{"shift", int64_t(5)}}).toTensor(),
+                            x * 2.0 + 5));
+      CHECK(torch::allclose(
+          model.get_method("forward")({}, {{"x", x}, {"scale", 0.5}}).toTensor(), x * 0.5 + 1));
+    };
+    check(lowered);
+    auto loaded = round_trip(lowered);
+    check(loaded);
+    std::stringstream lite;
+    lowered._save_for_mobile(lite);
+    auto mobile = tbk::load_for_mobile(lite);
+    CHECK(torch::allclose(mobile.forward({x}).toTensor(), x * 2.0 + 1));
+    CHECK(torch::allclose(mobile.forward({x, 3.0, int64_t(4)}).toTensor(), x * 3.0 + 4));
+  }
+}

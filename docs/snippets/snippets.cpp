@@ -88,7 +88,7 @@ TEST_CASE("docs: the fast path's generated method (lowering.md)") {
                          ->getMethod("__tbk_execute_2")
                          .getSchema();
   const std::string generated = tbk::detail::fast_method_source(
-      "custom_backend", "forward", scripted.get_method("forward").function().getSchema(), typed);
+      "forward", scripted.get_method("forward").function().getSchema(), typed);
   std::ifstream shown(TBK_DOCS_SNIPPETS_DIR "/fast_forward.py");
   std::stringstream text;
   text << shown.rdbuf();

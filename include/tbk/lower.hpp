@@ -47,7 +47,7 @@ inline void check_lowerable(const torch::jit::Module& module, const std::string&
             "' has no such method (its methods: " + method_names_of(module) + ")");
     }
   }
-  if (auto registered = find_registered(backend)) registered->check_methods(backend, module, spec);
+  if (auto registered = find_registered(backend)) registered->check_methods(module, spec);
 }
 
 // Lowering runs compile inside TorchScript (the lowered module's __setstate__), which puts
@@ -92,8 +92,14 @@ inline torch::jit::Module lower(const torch::jit::Module& module, const std::str
   detail::check_lowerable(module, backend, spec);
   return detail::without_interpreter_traceback(backend, [&] {
     if (path == lowering_path::fast) return detail::codegen_fast_module(backend, module, spec);
-    return torch::jit::detail::codegen_backend_module(
+    torch::jit::Module lowered = torch::jit::detail::codegen_backend_module(
         backend, module, spec, c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
+    // PyTorch's code generation drops parameter defaults; the wrapper's methods get them back.
+    for (const auto& entry : spec) {
+      const std::string& method = entry.key().toStringRef();
+      detail::keep_parameter_defaults(lowered, method, module.get_method(method).function().getSchema());
+    }
+    return lowered;
   });
 }
 

@@ -19,16 +19,12 @@
 namespace tbk::detail {
 
 // TorchScript source of one lowered method on the fast path.
-inline std::string fast_method_source(const std::string& backend, const std::string& method,
+inline std::string fast_method_source(const std::string& method,
                                       const c10::FunctionSchema& schema,
                                       const c10::FunctionSchema& typed) {
   std::string params, args;
   for (const c10::Argument& arg : schema.arguments()) {
     if (arg.name() == "self") continue;
-    if (arg.kwarg_only()) {
-      raise("tbk::lower: " + backend + "." + method + ": the fast path does not support "
-            "keyword-only argument '" + arg.name() + "'; lower this method natively");
-    }
     params += ", " + arg.name() + ": " + arg.type()->annotation_str();
     args += ", " + arg.name();
   }
@@ -58,6 +54,25 @@ inline std::string fast_method_source(const std::string& backend, const std::str
   return "    def " + method + "(self" + params + ") -> " + declared->annotation_str() + ":\n" + body;
 }
 
+// Gives the generated method `method` of `lowered` the defaults and keyword-only flags of the
+// original method's parameters (TorchScript source cannot spell every default, nor keyword-only
+// parameters). The schema is what call-time argument matching and the saved code both read, so
+// `forward(x)` for `forward(self, x, scale: float = 1.0)` works on the fast path, after loading
+// too, and so do calls by keyword.
+inline void keep_parameter_defaults(torch::jit::Module& lowered, const std::string& method,
+                                    const c10::FunctionSchema& original) {
+  torch::jit::Function& generated = lowered.get_method(method).function();
+  const c10::FunctionSchema& schema = generated.getSchema();
+  std::vector<c10::Argument> arguments;
+  for (std::size_t i = 0; i < schema.arguments().size(); ++i) {
+    const c10::Argument& made = schema.arguments()[i];
+    const c10::Argument& given = original.arguments()[i];
+    arguments.emplace_back(made.name(), made.type(), made.N(), given.default_value(),
+                           given.kwarg_only());
+  }
+  generated.setSchema(schema.cloneWithArguments(std::move(arguments)));
+}
+
 // The fast path's lowered module for `module`, its methods named in `spec` on `backend`.
 inline torch::jit::Module codegen_fast_module(const std::string& backend,
                                               const torch::jit::Module& module,
@@ -76,7 +91,7 @@ inline torch::jit::Module codegen_fast_module(const std::string& backend,
       "torch.jit.tbk.FastLowered." + backend + "." + module.type()->name()->name(),
       std::make_shared<torch::jit::CompilationUnit>(), /*shouldMangle=*/true);
   lowered.register_attribute("__processed_module", c10::AnyType::get(),
-                             registered->preprocess(cloned, compile_spec(backend, spec)));
+                             registered->preprocess(cloned, spec));
   lowered.register_attribute("__method_compile_spec", any_dict, spec);
   lowered.register_attribute("__backend", cls,
                              c10::IValue::make_capsule(c10::intrusive_ptr<torch::CustomClassHolder>()));
@@ -105,7 +120,7 @@ inline torch::jit::Module codegen_fast_module(const std::string& backend,
             count_text(inputs) + " (the execute policy's signature has no fixed form of that "
             "arity, or returns a type without a typed form); lower this method natively");
     }
-    source += fast_method_source(backend, method, schema, typed->getSchema());
+    source += fast_method_source(method, schema, typed->getSchema());
   }
   // Strip the common indentation: define() takes methods at column 0.
   std::string dedented;
@@ -116,6 +131,10 @@ inline torch::jit::Module codegen_fast_module(const std::string& backend,
     at = end + 1;
   }
   lowered.define(dedented, torch::jit::loweredModuleResolver());
+  for (const auto& entry : spec) {
+    const std::string& method = entry.key().toStringRef();
+    keep_parameter_defaults(lowered, method, module.get_method(method).function().getSchema());
+  }
 
   lowered.run_method("__create_backend");
   lowered.run_method("__setstate__",
