@@ -16,6 +16,7 @@
 #include <tbk/detail/doctest_over_glog.hpp>  // after libtorch: doctest's CHECK, not glog's
 
 #include <atomic>      // std::atomic
+#include <deque>       // std::deque: names that doctest keeps pointers to
 #include <functional>  // std::function
 #include <map>         // std::map
 #include <mutex>       // std::mutex
@@ -119,8 +120,20 @@ class backend_kit {
 
   const std::string& backend() const { return backend_; }
 
+  // The kit's doctest cases, one function each (TBK_TEST_BACKEND makes them).
+  using case_function = void (*)();
+  struct case_functions {
+    case_function results_native, results_fast, fresh_results, save_load, bad_calls, concurrent,
+        unavailable, memory;
+  };
+  // Registers the cases with doctest, once the kit is configured (TBK_TEST_BACKEND's chain
+  // ends in a kit_registration). A check that cannot run here is registered as skipped, with
+  // the reason in its name and description: doctest counts it as skipped, never as passed.
+  void register_cases(const char* file, unsigned line, const case_functions& functions);
+
   // The checks; TBK_TEST_BACKEND calls each from its own test case.
   void check_results(lowering_path path);
+  void check_fresh_results();
   void check_save_load();
   void check_bad_calls();
   void check_concurrent_calls();
@@ -146,6 +159,8 @@ class backend_kit {
                             torch::jit::Module& unlowered) const;
   void check_calls(detail::kit_runnable& runnable, const std::string& context);
   std::string names_site(const std::string& method, const std::string& text) const;
+  std::string why_not_runnable(case_function check, const case_functions& functions) const;
+  void check_fresh_results_on(torch::jit::Module& module, const std::string& context);
 
   std::string backend_;
   module_function make_module_;
@@ -160,7 +175,21 @@ class backend_kit {
   std::string unavailable_reason_;
   int memory_cycles_ = 200;
   double memory_bound_mb_ = 2.0;
+  std::deque<std::string> case_texts_;  // doctest keeps `const char*` to a case's name
 };
+
+// How TBK_TEST_BACKEND registers the kit's cases once its chain of setters has run:
+// `kit_cases{...} << kit().module(...).inputs(...)` (member calls bind before <<).
+struct kit_registration {};
+struct kit_cases {
+  const char* file;
+  unsigned line;
+  backend_kit::case_functions functions;
+};
+inline kit_registration operator<<(const kit_cases& cases, backend_kit& kit) {
+  kit.register_cases(cases.file, cases.line, cases.functions);
+  return {};
+}
 
 // ---- the checks -------------------------------------------------------------------------------
 
@@ -253,8 +282,8 @@ inline void backend_kit::check_calls(detail::kit_runnable& runnable, const std::
 inline void backend_kit::check_results(lowering_path path) {
   if (!ready()) return;
   if (path == lowering_path::fast && !detail::has_fast_path(backend_)) {
-    MESSAGE(backend_ << " has no fast path (its execute policy's result has no typed form, or it "
-                        "was not registered through tbk): nothing to check");
+    FAIL_CHECK(backend_ << " has no fast path now, although it was registered with one when the "
+                           "kit's cases were registered");
     return;
   }
   if (auto module = lowered_or_fail(path)) {
@@ -383,8 +412,7 @@ inline void backend_kit::check_concurrent_calls() {
 
 inline void backend_kit::check_unavailable() {
   if (!make_unavailable_) {
-    MESSAGE(backend_ << ": no way to make it unavailable was given (.unavailable_when(...)): "
-                        "nothing to check");
+    FAIL_CHECK(backend_ << ": no way to make it unavailable was given (.unavailable_when(...))");
     return;
   }
   if (!ready()) return;
@@ -428,13 +456,8 @@ inline void backend_kit::check_unavailable() {
 
 inline void backend_kit::check_memory() {
   if (!ready()) return;
-#if defined(__SANITIZE_ADDRESS__)
-  MESSAGE(backend_ << ": an AddressSanitizer build keeps freed memory in quarantine, so resident "
-                      "memory says nothing here (LeakSanitizer reports leaks instead): not checked");
-  return;
-#endif
   if (detail::resident_megabytes() < 0) {
-    MESSAGE(backend_ << ": resident memory cannot be read on this system: nothing to check");
+    FAIL_CHECK(backend_ << ": resident memory cannot be read on this system");
     return;
   }
   std::map<std::string, std::vector<c10::IValue>> inputs;
@@ -466,6 +489,95 @@ inline void backend_kit::check_memory() {
   }
 }
 
+
+// ---- results are new objects on every call ------------------------------------------------------
+
+// One path: a result changed in place and dropped must not reach the next call; two results held
+// at once must both stay as they were returned.
+inline void backend_kit::check_fresh_results_on(torch::jit::Module& module,
+                                                const std::string& context) {
+  torch::jit::Module unlowered = make_module_();
+  for (const std::string& method : methods()) {
+    const std::string site = backend_ + "." + method + ", " + context;
+    try {
+      detail::tamper_with(module.get_method(method)(inputs_for(method)));
+      const std::vector<c10::IValue> first_inputs = inputs_for(method);
+      const c10::IValue first_want = reference_for(method, first_inputs, unlowered);
+      const c10::IValue first = module.get_method(method)(first_inputs);
+      std::string problem = detail::compare_values(first, first_want, tolerance_);
+      if (problem.empty()) problem = detail::requires_grad_problem(first);
+      CHECK_MESSAGE(problem.empty(), site << ": after a caller changed an earlier result in place "
+                                             "and dropped it: " << problem);
+      const std::vector<c10::IValue> second_inputs = inputs_for(method);
+      const c10::IValue second_want = reference_for(method, second_inputs, unlowered);
+      const c10::IValue second = module.get_method(method)(second_inputs);
+      problem = detail::compare_values(first, first_want, tolerance_);
+      CHECK_MESSAGE(problem.empty(), site << ": a held result changed when the method was called "
+                                             "again: " << problem);
+      problem = detail::compare_values(second, second_want, tolerance_);
+      CHECK_MESSAGE(problem.empty(), site << ": the second of two held results: " << problem);
+    } catch (...) {
+      FAIL_CHECK(site << ": a call failed: " << detail::current_exception_text());
+    }
+  }
+}
+
+inline void backend_kit::check_fresh_results() {
+  if (!ready()) return;
+  for (lowering_path path : paths()) {
+    if (auto module = lowered_or_fail(path)) check_fresh_results_on(*module, path_name(path));
+  }
+}
+
+// ---- registering the cases ------------------------------------------------------------------------
+
+// Why `check` cannot run in this process, "" when it can.
+inline std::string backend_kit::why_not_runnable(case_function check,
+                                                 const case_functions& functions) const {
+  if (check == functions.results_fast && torch::getCustomClass(detail::backend_class_name(backend_)) &&
+      !detail::has_fast_path(backend_)) {
+    return "the backend has no fast path (its execute policy's result has no typed form, or it "
+           "was not registered through tbk)";
+  }
+  if (check == functions.unavailable && !make_unavailable_) {
+    return "no way to make the backend unavailable was given (.unavailable_when(...))";
+  }
+  if (check == functions.memory) {
+#if defined(__SANITIZE_ADDRESS__)
+    return "AddressSanitizer keeps freed memory in quarantine, so resident memory says nothing "
+           "(LeakSanitizer reports leaks instead)";
+#endif
+    if (detail::resident_megabytes() < 0) return "resident memory cannot be read on this system";
+  }
+  return {};
+}
+
+inline void backend_kit::register_cases(const char* file, unsigned line,
+                                        const case_functions& functions) {
+  const std::pair<case_function, const char*> cases[] = {
+      {functions.results_native, "results equal the reference (native path)"},
+      {functions.results_fast, "results equal the reference (fast path)"},
+      {functions.fresh_results, "every call returns new results"},
+      {functions.save_load, "save and load keep the results"},
+      {functions.bad_calls, "bad calls give clear errors"},
+      {functions.concurrent, "concurrent calls give the reference results"},
+      {functions.unavailable, "an unavailable backend says why"},
+      {functions.memory, "lower, save and load cycles do not grow memory"},
+  };
+  for (const auto& [function, check] : cases) {
+    const std::string reason = why_not_runnable(function, functions);
+    const std::string& name = case_texts_.emplace_back(
+        "tbk kit: " + backend_ + ": " + check + (reason.empty() ? "" : " [skipped: " + reason + "]"));
+    doctest::detail::TestSuite suite;
+    suite* doctest::test_suite("tbk kit");
+    doctest::detail::TestCase test_case(function, file, line, suite);
+    test_case* name.c_str();
+    if (!reason.empty()) {
+      test_case* doctest::skip(true) * doctest::description(case_texts_.emplace_back(reason).c_str());
+    }
+    doctest::detail::regTest(test_case);
+  }
+}
 }  // namespace tbk::testing
 
 #define TBK_KIT_CAT_(a, b) a##b
@@ -480,23 +592,26 @@ inline void backend_kit::check_memory() {
 // The test cases are named "tbk kit: <name>: <check>", in the doctest test suite "tbk kit".
 #define TBK_TEST_BACKEND(name) TBK_TEST_BACKEND_IMPL(TBK_KIT_CAT(tbk_kit_, __COUNTER__), name)
 
-#define TBK_KIT_CASE(kit, name, check, call)                                                  \
-  DOCTEST_TEST_CASE("tbk kit: " name ": " check * doctest::test_suite("tbk kit")) { kit().call; }
+#define TBK_KIT_CASE(kit, check, call) \
+  static void TBK_KIT_CAT(kit, check)() { kit().call; }
 
 #define TBK_TEST_BACKEND_IMPL(kit, name)                                                       \
-  static ::tbk::testing::backend_kit& kit();                                                   \
-  TBK_KIT_CASE(kit, name, "results equal the reference (native path)",                         \
-               check_results(::tbk::lowering_path::native))                                    \
-  TBK_KIT_CASE(kit, name, "results equal the reference (fast path)",                           \
-               check_results(::tbk::lowering_path::fast))                                      \
-  TBK_KIT_CASE(kit, name, "save and load keep the results", check_save_load())                 \
-  TBK_KIT_CASE(kit, name, "bad calls give clear errors", check_bad_calls())                    \
-  TBK_KIT_CASE(kit, name, "concurrent calls give the reference results",                       \
-               check_concurrent_calls())                                                       \
-  TBK_KIT_CASE(kit, name, "an unavailable backend says why", check_unavailable())              \
-  TBK_KIT_CASE(kit, name, "lower, save and load cycles do not grow memory", check_memory())    \
   static ::tbk::testing::backend_kit& kit() {                                                  \
     static ::tbk::testing::backend_kit instance(name);                                         \
     return instance;                                                                           \
   }                                                                                            \
-  [[maybe_unused]] static const ::tbk::testing::backend_kit& TBK_KIT_CAT(kit, _configured) = kit()
+  TBK_KIT_CASE(kit, _results_native, check_results(::tbk::lowering_path::native))              \
+  TBK_KIT_CASE(kit, _results_fast, check_results(::tbk::lowering_path::fast))                  \
+  TBK_KIT_CASE(kit, _fresh_results, check_fresh_results())                                     \
+  TBK_KIT_CASE(kit, _save_load, check_save_load())                                             \
+  TBK_KIT_CASE(kit, _bad_calls, check_bad_calls())                                             \
+  TBK_KIT_CASE(kit, _concurrent, check_concurrent_calls())                                     \
+  TBK_KIT_CASE(kit, _unavailable, check_unavailable())                                         \
+  TBK_KIT_CASE(kit, _memory, check_memory())                                                   \
+  [[maybe_unused]] static const ::tbk::testing::kit_registration TBK_KIT_CAT(kit, _registered) = \
+      ::tbk::testing::kit_cases{                                                               \
+          __FILE__, __LINE__,                                                                  \
+          {&TBK_KIT_CAT(kit, _results_native), &TBK_KIT_CAT(kit, _results_fast),               \
+           &TBK_KIT_CAT(kit, _fresh_results), &TBK_KIT_CAT(kit, _save_load),                   \
+           &TBK_KIT_CAT(kit, _bad_calls), &TBK_KIT_CAT(kit, _concurrent),                      \
+           &TBK_KIT_CAT(kit, _unavailable), &TBK_KIT_CAT(kit, _memory)}} << kit()

@@ -7,6 +7,9 @@
 #include <tbk/register.hpp>
 #include <tbk/testing.hpp>
 
+#include <torch/csrc/jit/backends/backend.h>             // torch::jit::backend
+#include <torch/csrc/jit/backends/backend_preprocess.h>  // torch::jit::backend_preprocess_register
+
 #include <atomic>   // std::atomic
 #include <csignal>  // std::raise, SIGSEGV
 #include <memory>   // std::unique_ptr
@@ -71,6 +74,10 @@ using loses_dtype_backend = tbk::backend<method_only, loses_dtype_execute>;
 struct shared_buffers_execute {
   static tensor_pair execute(const std::string&, const at::Tensor& a, const at::Tensor& b) {
     static at::Tensor sum = at::empty_like(a), difference = at::empty_like(a);
+    sum.detach_();  // what the kit's fresh-results check did to them, undone but for the values
+    difference.detach_();
+    sum.resize_(a.sizes());
+    difference.resize_(a.sizes());
     at::add_out(sum, a, b);
     at::sub_out(difference, a, b);
     return {sum, difference};
@@ -130,9 +137,76 @@ struct cached_availability {
 };
 using ignores_switch_backend = tbk::backend<method_only, sound_execute, cached_availability>;
 
+// Reuses its outputs: returns the same two tensor objects (one pair per thread) on every call,
+// so a caller's in-place change to one result shows in the next.
+struct reused_outputs_execute {
+  static tensor_pair execute(const std::string&, const at::Tensor& a, const at::Tensor& b) {
+    thread_local at::Tensor sum = at::empty_like(a), difference = at::empty_like(a);
+    sum.detach_();  // what a caller did to them stays, but for requires_grad_()
+    difference.detach_();
+    sum.resize_(a.sizes());
+    difference.resize_(a.sizes());
+    at::add_out(sum, a, b);
+    at::sub_out(difference, a, b);
+    return {sum, difference};
+  }
+};
+using reuses_outputs_backend = tbk::backend<method_only, reused_outputs_execute>;
+
+// Accepts bad calls: takes whatever comes and returns zeros when it is not two tensors.
+struct accepting_execute {
+  static tensor_pair execute(const std::string&, tbk::rest<c10::IValue> inputs) {
+    if (inputs.size() != 2 || !inputs[0].isTensor() || !inputs[1].isTensor()) {
+      return {at::zeros({1}), at::zeros({1})};
+    }
+    const at::Tensor &a = inputs[0].toTensor(), &b = inputs[1].toTensor();
+    return {a + b, a - b};
+  }
+};
+using accepts_bad_calls_backend = tbk::backend<method_only, accepting_execute>;
+
+// Unavailable without a reason that says why: its reason is only "off".
+std::atomic<bool> terse_switched_off{false};
+struct terse_availability {
+  static tbk::availability is_available() {
+    if (terse_switched_off) return tbk::unavailable("off");
+    return tbk::available();
+  }
+};
+using unavailable_without_reason_backend = tbk::backend<method_only, sound_execute, terse_availability>;
+
+// Errors that name nothing: written by hand against PyTorch's interface (the kit checks any
+// registered backend), refusing bad inputs with a bare "bad input".
+class anonymous_errors_backend : public torch::jit::PyTorchBackendInterface {
+ public:
+  bool is_available() override { return true; }
+  c10::impl::GenericDict compile(c10::IValue, c10::impl::GenericDict spec) override {
+    auto handles = c10::Dict<std::string, std::string>();
+    for (const auto& entry : spec) handles.insert(entry.key().toStringRef(), "handle");
+    return c10::impl::toGenericDict(handles);
+  }
+  c10::impl::GenericList execute(c10::IValue, c10::impl::GenericList inputs) override {
+    if (inputs.size() != 2 || !inputs.get(0).isTensor() || !inputs.get(1).isTensor()) {
+      throw std::runtime_error("bad input");
+    }
+    const at::Tensor a = inputs.get(0).toTensor(), b = inputs.get(1).toTensor();
+    return c10::impl::toList(c10::List<at::Tensor>({a + b, a - b}));
+  }
+};
+c10::IValue keep_module(const torch::jit::Module& module, const c10::Dict<c10::IValue, c10::IValue>&,
+                        const torch::jit::BackendDebugHandleGenerator&) {
+  return module._ivalue();
+}
+const auto anonymous_errors_class = torch::jit::backend<anonymous_errors_backend>("anonymous_errors");
+const auto anonymous_errors_preprocess =
+    torch::jit::backend_preprocess_register("anonymous_errors", keep_module);
+
 }  // namespace
 
 TBK_REGISTER_BACKEND(sound_backend, "sound");
+TBK_REGISTER_BACKEND(reuses_outputs_backend, "reuses_outputs");
+TBK_REGISTER_BACKEND(accepts_bad_calls_backend, "accepts_bad_calls");
+TBK_REGISTER_BACKEND(unavailable_without_reason_backend, "unavailable_without_reason");
 TBK_REGISTER_BACKEND(wrong_result_backend, "wrong_result");
 TBK_REGISTER_BACKEND(loses_dtype_backend, "loses_dtype");
 TBK_REGISTER_BACKEND(not_thread_safe_backend, "not_thread_safe");
@@ -170,3 +244,12 @@ TBK_TEST_BACKEND("ignores_switch")
     .unavailable_when([] { cached_switched_off = true; }, [] { cached_switched_off = false; },
                       "the test switched it off")
     .memory(100, 2.0);
+TBK_TEST_BACKEND("reuses_outputs").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
+TBK_TEST_BACKEND("accepts_bad_calls").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
+TBK_TEST_BACKEND("unavailable_without_reason")
+    .module(add_sub_source)
+    .inputs(double_inputs)
+    .unavailable_when([] { terse_switched_off = true; }, [] { terse_switched_off = false; },
+                      "the test switched it off")
+    .memory(100, 2.0);
+TBK_TEST_BACKEND("anonymous_errors").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);

@@ -1,6 +1,7 @@
 // tbk/detail/kit_compare.hpp: how the conformance kit (tbk/testing.hpp) compares what a lowered
 // module returned with the reference: structure first, then dtype, shape and device, then values
-// within a tolerance. Non-template; returns what differs as text, or "" when nothing does.
+// within a tolerance; and what a caller may do to a result in place. Non-template; returns what
+// differs as text, or "" when nothing does.
 #pragma once
 
 #include <tbk/detail/errors.hpp>  // tbk::detail::describe
@@ -11,6 +12,7 @@
 #include <cmath>    // std::abs, std::isnan, INFINITY
 #include <sstream>  // std::ostringstream
 #include <string>   // std::string
+#include <vector>   // std::vector
 
 namespace tbk::detail {
 
@@ -83,6 +85,44 @@ inline std::string compare_values(const c10::IValue& got, const c10::IValue& wan
   if (got.tagKind() == want.tagKind() && got_text.str() == want_text.str()) return {};
   return where + ": got " + describe(got) + " " + got_text.str() + ", expected " + describe(want) +
          " " + want_text.str();
+}
+
+// Every tensor in a result (a Tensor, or tuples and lists of them, nested).
+inline void collect_tensors(const c10::IValue& value, std::vector<at::Tensor>& out) {
+  if (value.isTensor()) {
+    out.push_back(value.toTensor());
+  } else if (value.isTuple()) {
+    for (const c10::IValue& v : value.toTupleRef().elements()) collect_tensors(v, out);
+  } else if (value.isList()) {
+    for (const c10::IValue& v : value.toListRef()) collect_tensors(v, out);
+  }
+}
+
+// What a caller may do to a result it holds: change its values, its shape and strides, and its
+// autograd flag, all in place.
+inline void tamper_with(const c10::IValue& result) {
+  std::vector<at::Tensor> tensors;
+  collect_tensors(result, tensors);
+  for (at::Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    if (t.numel() > 0 && t.scalar_type() != at::kBool) t.fill_(7);
+    if (t.dim() >= 2) t.t_();
+    else t.unsqueeze_(0);
+    if (at::isFloatingType(t.scalar_type()) && t.is_leaf()) t.requires_grad_(true);
+  }
+}
+
+// "" when no tensor of `got` requires grad; else which one does.
+inline std::string requires_grad_problem(const c10::IValue& got) {
+  std::vector<at::Tensor> tensors;
+  collect_tensors(got, tensors);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].defined() && tensors[i].requires_grad()) {
+      return "tensor " + std::to_string(i) + " of the result requires grad, as a caller set an "
+             "earlier result to";
+    }
+  }
+  return {};
 }
 
 }  // namespace tbk::detail
