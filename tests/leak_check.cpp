@@ -1,7 +1,9 @@
 // leak_check.cpp: scripts, lowers, saves, loads and runs the add/sub model CYCLES times in one
 // process and fails when resident memory grew by more than BOUND_MB over the cycles after a
 // warm-up.
-//   leak_check [CYCLES=10000] [BOUND_MB=5] [--same-module]
+//   leak_check [CYCLES=10000] [BOUND_MB=5] [--same-module] [--statm PATH]
+// (--statm reads resident memory from PATH instead of /proc/self/statm: the tests use it to
+// prove that an unreadable file fails the check.)
 // Each cycle scripts its own module, as an application that lowers, saves and drops a model
 // does. With --same-module every cycle lowers one long-lived module instead: that grows the
 // module's compilation unit on each lowering, because PyTorch's Module::clone (which lowering
@@ -15,14 +17,22 @@
 #include <cstdlib>   // std::atoi, std::atof
 #include <fstream>   // std::ifstream
 #include <sstream>   // std::stringstream
+#include <string>    // std::string
 #include <unistd.h>  // sysconf
 
 namespace {
 
+// Resident memory in MB; ends the check (as a failure) when it cannot be read: a reading of
+// zero would pass any bound.
+std::string statm_path = "/proc/self/statm";
+
 double resident_mb() {
-  std::ifstream statm("/proc/self/statm");
+  std::ifstream statm(statm_path);
   long pages_total = 0, pages_resident = 0;
-  statm >> pages_total >> pages_resident;
+  if (!(statm >> pages_total >> pages_resident) || pages_resident <= 0) {
+    std::fprintf(stderr, "leak check: cannot read resident memory from %s\n", statm_path.c_str());
+    std::exit(1);
+  }
   return double(pages_resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
@@ -53,7 +63,11 @@ bool cycle(const torch::jit::Module* shared, const at::Tensor& a, const at::Tens
 int main(int argc, char** argv) try {
   const int cycles = argc > 1 ? std::atoi(argv[1]) : 10000;
   const double bound_mb = argc > 2 ? std::atof(argv[2]) : 5.0;
-  const bool same_module = argc > 3 && std::string(argv[3]) == "--same-module";
+  bool same_module = false;
+  for (int i = 3; i < argc; ++i) {
+    if (std::string(argv[i]) == "--same-module") same_module = true;
+    if (std::string(argv[i]) == "--statm" && i + 1 < argc) statm_path = argv[++i];
+  }
   const torch::jit::Module shared = add_sub_module();
   const torch::jit::Module* reused = same_module ? &shared : nullptr;
   const int warmup = cycles / 10;
