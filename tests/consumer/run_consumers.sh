@@ -1,47 +1,85 @@
 #!/usr/bin/env bash
-# run_consumers.sh SOURCE_ROOT WHICH: builds and runs one consumer of torch-backend-kit in a
-# temporary directory. WHICH is meson-subproject, pkg-config or cmake; the last two first
-# install torch-backend-kit into a temporary prefix with `meson install`.
+# run_consumers.sh SOURCE_ROOT WHICH TORCH PYTHON: builds and runs one consumer of
+# torch-backend-kit in a temporary directory, against torch stack TORCH (system or python, as
+# tbk's -Dtorch option), with PYTHON that stack's Python. WHICH is meson-subproject, pkg-config,
+# cmake, or mismatch (tbk installed for the other stack must be refused when configuring with
+# CMake and when compiling with pkg-config's flags). All but meson-subproject first install
+# torch-backend-kit into a temporary prefix with `meson install`.
 set -euo pipefail
-root=$1 which=$2
+root=$1 which=$2 torch=$3 python=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$root/tests/consumer" "$work/consumer"
 
-install_tbk() {
-  meson setup "$work/build-install" "$root" --prefix="$work/prefix" -Dtests=disabled \
-    -Dexamples=disabled > "$work/install.log"
-  meson install -C "$work/build-install" >> "$work/install.log"
-  echo "installed into $work/prefix:"; (cd "$work/prefix" && find . -name '*.pc' -o -name '*Config*.cmake' -o -name tbk.hpp)
+# The compiler and linker flags of a torch stack, for a build that uses neither Meson nor CMake.
+torch_flags() {
+  if [ "$1" = system ]; then
+    echo "-isystem /usr/include/torch/csrc/api/include -ltorch -ltorch_cpu -lc10"
+  else
+    local paths include lib
+    paths=$(python3 "$root/tools/torch_config.py")
+    include=$(sed -n 2p <<< "$paths") lib=$(sed -n 3p <<< "$paths")
+    echo "-isystem $include -isystem $include/torch/csrc/api/include -L$lib -Wl,-rpath,$lib -ltorch -ltorch_cpu -lc10"
+  fi
 }
+torch_cmake_prefix() {
+  if [ "$1" = python ]; then python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)'; fi
+}
+other_stack() { if [ "$1" = system ]; then echo python; else echo system; fi; }
+
+install_tbk() {  # install_tbk STACK PREFIX
+  meson setup "$work/build-install-$1" "$root" --prefix="$2" -Dtorch="$1" -Dtests=disabled \
+    -Dexamples=disabled > "$work/install.log"
+  meson install -C "$work/build-install-$1" >> "$work/install.log"
+  echo "installed for torch stack '$1' into $2:"; (cd "$2" && find . -name '*.pc' -o -name '*Config*.cmake' -o -name tbk.hpp)
+}
+pc_path() { echo "$1/lib/pkgconfig:$1/lib/$(gcc -dumpmachine)/pkgconfig"; }
 
 case "$which" in
   meson-subproject)
     # The getting-started project (docs/getting-started.md): built, run from C++ and Python.
     project="$work/consumer/src"
     ln -s "$root" "$project/subprojects/torch-backend-kit"
-    meson setup "$project/build" "$project" > "$work/setup.log"
+    meson setup "$project/build" "$project" -Dtorch-backend-kit:torch="$torch" > "$work/setup.log"
+    if grep -i warning "$work/setup.log"; then echo "meson setup printed warnings"; exit 1; fi
     meson compile -C "$project/build"
     (cd "$project" && build/consumer)
     "$project/build/consumer_tests"
-    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-      (cd "$project" && /usr/bin/python3 "$work/consumer/python/use_from_python.py")
-    else
-      echo "no /usr/bin/python3 with torch: the Python step was not run"; exit 1
-    fi ;;
+    # (Python warnings are errors here, but torch's deprecation notices: PYTHONWARNINGS from meson.)
+    (cd "$project" && "$python" "$work/consumer/python/use_from_python.py") ;;
   pkg-config)
-    install_tbk
-    export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/$(gcc -dumpmachine)/pkgconfig"
+    install_tbk "$torch" "$work/prefix"
+    export PKG_CONFIG_PATH=$(pc_path "$work/prefix")
     echo "pkg-config --cflags torch-backend-kit: $(pkg-config --cflags torch-backend-kit)"
+    echo "pkg-config --variable=torch_version torch-backend-kit: $(pkg-config --variable=torch_version torch-backend-kit)"
+    # shellcheck disable=SC2046
     c++ -std=c++17 $(pkg-config --cflags torch-backend-kit) -o "$work/consumer-bin" \
-      "$work/consumer/src/main.cpp" "$work/consumer/src/register_scale.cpp" \
-      -ltorch -ltorch_cpu -lc10
+      "$work/consumer/src/main.cpp" "$work/consumer/src/register_scale.cpp" $(torch_flags "$torch")
     (cd "$work" && "$work/consumer-bin") ;;
   cmake)
-    install_tbk
-    cmake -S "$work/consumer/cmake" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+    install_tbk "$torch" "$work/prefix"
+    cmake -S "$work/consumer/cmake" -B "$work/build" \
+      -DCMAKE_PREFIX_PATH="$work/prefix;$(torch_cmake_prefix "$torch")" \
       -DCMAKE_BUILD_TYPE=Release > "$work/cmake.log"
     cmake --build "$work/build"
     (cd "$work" && "$work/build/consumer") ;;
+  mismatch)
+    # tbk installed for this stack, used with the other one.
+    other=$(other_stack "$torch")
+    install_tbk "$torch" "$work/prefix"
+    export PKG_CONFIG_PATH=$(pc_path "$work/prefix")
+    # shellcheck disable=SC2046
+    if c++ -std=c++17 -fsyntax-only $(pkg-config --cflags torch-backend-kit) $(torch_flags "$other") \
+        "$work/consumer/src/register_scale.cpp" 2> "$work/compile.log"; then
+      echo "compiling against the other torch with pkg-config's flags should have failed"; exit 1
+    fi
+    grep -m1 "configured for another torch release" "$work/compile.log" \
+      || { echo "the compiler did not say why:"; head -20 "$work/compile.log"; exit 1; }
+    if cmake -S "$work/consumer/cmake" -B "$work/build" \
+        -DCMAKE_PREFIX_PATH="$work/prefix;$(torch_cmake_prefix "$other")" > "$work/cmake.log" 2>&1; then
+      echo "configuring against the other torch with CMake should have failed"; exit 1
+    fi
+    grep -A3 "was configured for torch" "$work/cmake.log" \
+      || { echo "CMake did not say why:"; cat "$work/cmake.log"; exit 1; } ;;
   *) echo "unknown consumer '$which'" >&2; exit 2 ;;
 esac
