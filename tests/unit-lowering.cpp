@@ -7,11 +7,14 @@
 #include <tbk/load.hpp>
 #include <tbk/lower.hpp>
 
+#include <algorithm>   // std::count
+#include <atomic>      // std::atomic
 #include <cstdio>      // std::remove
 #include <filesystem>  // std::filesystem::temp_directory_path
 #include <fstream>     // std::ofstream
 #include <sstream>     // std::stringstream
 #include <string>      // std::string
+#include <thread>      // std::thread
 
 #include "support.hpp"  // last: doctest's CHECK macros over glog's
 
@@ -264,4 +267,49 @@ TEST_CASE("lowered methods keep their parameters' defaults and take keyword argu
     CHECK(torch::allclose(mobile.forward({x}).toTensor(), x * 2.0 + 1));
     CHECK(torch::allclose(mobile.forward({x, 3.0, int64_t(4)}).toTensor(), x * 3.0 + 4));
   }
+}
+
+// ---- registration and threads (docs/threading.md) ------------------------------------------------
+
+TEST_CASE("registrations from several threads at once all take effect, each once") {
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([t, &failed] {
+      try {
+        tbk::register_backend<affine_backend>("tbk_threaded_" + std::to_string(t));
+      } catch (...) {
+        ++failed;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(failed.load() == 0);
+  const auto names = tbk::registered_backends();
+  for (int t = 0; t < 8; ++t) {
+    const std::string name = "tbk_threaded_" + std::to_string(t);
+    CHECK_MESSAGE(std::count(names.begin(), names.end(), name) == 1, name);
+  }
+}
+
+TEST_CASE("calls on lowered modules go on correctly while backends are registered") {
+  auto lowered = tbk::lower(script(pair_source), "custom_backend", tbk::spec().method("forward"));
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0}, calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      const auto a = torch::randn({32}), b = torch::randn({32});
+      while (!done) {
+        auto out = lowered.forward({a, b}).toTuple();
+        if (!torch::equal(out->elements()[0].toTensor(), a + b)) ++wrong;
+        ++calls;
+      }
+    });
+  }
+  for (int i = 0; i < 20; ++i) tbk::register_backend<affine_backend>("tbk_during_calls_" + std::to_string(i));
+  done = true;
+  for (auto& thread : callers) thread.join();
+  CHECK(wrong.load() == 0);
+  CHECK(calls.load() > 0);
 }

@@ -154,6 +154,26 @@ TEST_CASE("docs: a compile spec with typed options (policies.md)") {
   CHECK(spec.dict().contains("forward"));
 }
 
+// A helper of your own that takes a spec: tbk::spec() returns a tbk::spec_builder.
+torch::jit::Module lower_to_custom_backend(const torch::jit::Module& m, const tbk::spec_builder& spec) {
+  return tbk::lower(m, "custom_backend", spec);
+}
+
+TEST_CASE("docs: a helper taking a tbk::spec_builder (policies.md)") {
+  auto lowered = lower_to_custom_backend(add_sub_module(), tbk::spec().method("forward"));
+  auto a = torch::randn({3}), b = torch::randn({3});
+  CHECK(torch::equal(lowered.forward({a, b}).toTupleRef().elements()[0].toTensor(), a + b));
+}
+
+TEST_CASE("docs: option types and the one widening (policies.md)") {
+  tbk::method_spec options("b", "forward", tbk::spec().method("forward", {{"scale", 2}}).dict().at("forward"));
+  CHECK(options.get<double>("scale") == 2.0);  // an int where a float is asked: widened
+  CHECK_THROWS(options.get<bool>("scale"));    // nothing else converts
+  CHECK_THROWS(options.get<std::string>("scale"));
+  tbk::method_spec floats("b", "forward", tbk::spec().method("forward", {{"n", 2.0}}).dict().at("forward"));
+  CHECK_THROWS(floats.get<int64_t>("n"));      // a float is never narrowed to an int
+}
+
 TEST_CASE("docs: an availability policy with a reason (policies.md)") {
   auto lower = [] {
     return tbk::lower(script("def forward(self, x: Tensor) -> Tensor:\n  return x\n"),

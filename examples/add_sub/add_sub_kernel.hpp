@@ -11,6 +11,8 @@
 #include <cstdint>  // std::uintptr_t
 #include <utility>  // std::pair
 
+#include <unistd.h>  // sysconf: the last-level cache's size
+
 #if defined(__SSE__)
 #include <xmmintrin.h>  // _mm_stream_ps: stores that bypass the cache
 #endif
@@ -76,6 +78,22 @@ inline void add_sub_range(const float* __restrict a, const float* __restrict b,
   }
 }
 
+// Outputs larger than this are written with non-temporal stores: an eighth of the last-level
+// cache (shared with the inputs, other cores and other processes), 32 MB where it cannot be
+// read. Below it, ordinary stores leave the results in the cache for whoever reads them next;
+// streaming them to memory there made 4 MB outputs 2-5 times slower on a machine with a 480 MB
+// cache (docs/performance.md).
+inline int64_t stream_min_bytes() {
+  static const int64_t bytes = [] {
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (llc > 0) return static_cast<int64_t>(llc) / 8;
+#endif
+    return int64_t(32) << 20;
+  }();
+  return bytes;
+}
+
 // One pass over a and b writing a + b and a - b, into recycled memory when `recycle` is set.
 inline std::pair<at::Tensor, at::Tensor> fused_add_sub(const at::Tensor& a, const at::Tensor& b,
                                                        bool recycle) {
@@ -86,7 +104,7 @@ inline std::pair<at::Tensor, at::Tensor> fused_add_sub(const at::Tensor& a, cons
   const float* pb = b.data_ptr<float>();
   float* ps = sum.data_ptr<float>();
   float* pd = difference.data_ptr<float>();
-  const bool stream = a.numel() >= (int64_t(1) << 20);  // 4 MB per tensor: past the caches
+  const bool stream = 2 * a.numel() * static_cast<int64_t>(sizeof(float)) > stream_min_bytes();
   at::parallel_for(0, a.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
     add_sub_range(pa, pb, ps, pd, begin, end, stream);
   });
