@@ -45,8 +45,9 @@ case "$which" in
     meson compile -C "$project/build"
     (cd "$project" && build/consumer)
     "$project/build/consumer_tests"
-    # (Python warnings are errors here, but torch's deprecation notices: PYTHONWARNINGS from meson.)
-    (cd "$project" && "$python" "$work/consumer/python/use_from_python.py") ;;
+    # Python warnings are errors here, but torch's deprecation notices (tests/meson.build).
+    (cd "$project" && PYTHONWARNINGS=${TBK_PYTHONWARNINGS:-error} "$python" \
+      "$work/consumer/python/use_from_python.py") ;;
   pkg-config)
     install_tbk "$torch" "$work/prefix"
     export PKG_CONFIG_PATH=$(pc_path "$work/prefix")
