@@ -8,7 +8,7 @@
 #include <tbk/tbk.hpp>
 #include <torch/script.h>  // torch::jit::Module, torch::jit::load
 
-#include <tbk/detail/doctest_over_glog.hpp>
+#include <tbk/testing/doctest_over_glog.hpp>
 
 #include <sstream>  // std::stringstream
 #include <string>   // std::string

@@ -91,11 +91,12 @@ class backend_impl : private availability_holder<Availability>, public backend_b
   static std::string execute_signature() { return signature::text(); }
 
  private:
-  static availability ask_availability(Availability& policy) {
+  static availability_answer ask_availability(Availability& policy) {
     try {
-      return to_availability(invoke_hook<&Availability::is_available>(policy));
+      const availability a = to_availability(invoke_hook<&Availability::is_available>(policy));
+      return {a.available(), a.reason()};
     } catch (...) {
-      return tbk::unavailable("its availability policy failed: " + current_exception_text());
+      return {false, "its availability policy failed: " + current_exception_text()};
     }
   }
 
@@ -117,6 +118,12 @@ class backend_impl : private availability_holder<Availability>, public backend_b
  public:
 
   backend_impl() : backend_base(ask_availability(this->availability_object)) {}
+
+  // The availability policy's answer, asked once when the instance was made, with its reason.
+  availability availability_report() const {
+    const availability_answer& answer = availability_answer_of_instance();
+    return answer.available ? tbk::available() : tbk::unavailable(answer.reason);
+  }
 
   // Load time: one handle per method named in the compile spec. When the payload is the
   // module, each method's TorchScript signature is checked against the execute policy first.
@@ -208,16 +215,17 @@ class backend_impl : private availability_holder<Availability>, public backend_b
   }
 
   // Lowering time: what is pickled into the model. Default: the module itself.
-  static c10::IValue preprocess(const torch::jit::Module& module, const compile_spec& spec) {
+  static c10::IValue preprocess(const std::string& backend, const torch::jit::Module& module,
+                                const c10::impl::GenericDict& spec) {
     if constexpr (compile_hook::has_preprocess) {
       try {
-        return Compile::preprocess(module, spec);
+        return Compile::preprocess(module, compile_spec(backend, spec));
       } catch (...) {
         const std::string none;
-        rethrow_with_site(error_site{spec.backend(), none}, "preprocess");
+        rethrow_with_site(error_site{backend, none}, "preprocess");
       }
     } else {
-      (void)spec;
+      (void)backend, (void)spec;
       return module._ivalue();
     }
   }
@@ -226,12 +234,13 @@ class backend_impl : private availability_holder<Availability>, public backend_b
   policy_objects<Compile, Execute> policies_;
 };
 
+// What tbk::backend derives from: the adapter, or an empty shell when a policy breaks a rule.
 template <class Compile, class Execute, class Availability, bool Valid>
-struct backend_base_for {
+struct adapter_for_policies {
   using type = backend_impl<Compile, Execute, Availability>;
 };
 template <class Compile, class Execute, class Availability>
-struct backend_base_for<Compile, Execute, Availability, false> {
+struct adapter_for_policies<Compile, Execute, Availability, false> {
   using type = invalid_backend;
 };
 
@@ -247,7 +256,7 @@ struct backend_base_for<Compile, Execute, Availability, false> {
 // Register it with TBK_REGISTER_BACKEND or tbk::register_backend<B>(name) (tbk/register.hpp).
 template <class Compile, class Execute, class Availability>
 class backend final
-    : public detail::backend_base_for<Compile, Execute, Availability,
+    : public detail::adapter_for_policies<Compile, Execute, Availability,
                                       detail::check_policies<Compile, Execute, Availability>()>::type {
 };
 

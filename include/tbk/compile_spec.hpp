@@ -4,7 +4,8 @@
 
 #include <tbk/detail/errors.hpp>
 #include <tbk/fwd.hpp>
-#include <tbk/signature.hpp>  // tbk::arg_caster, shared with execute parameters
+#include <tbk/cast.hpp>  // tbk::arg_caster, shared with execute parameters
+#include <tbk/detail/torchbind.hpp>  // make_any_dict
 
 #include <ATen/core/Dict.h>    // c10::Dict, c10::impl::GenericDict
 #include <ATen/core/ivalue.h>  // c10::IValue
@@ -17,11 +18,6 @@
 
 namespace tbk {
 namespace detail {
-
-// PyTorch's own spelling of a compile spec: Dict[str, Any].
-inline c10::impl::GenericDict make_any_dict() {
-  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
-}
 
 // The options of one method, as given: usually Dict[str, Any], PyTorch's {"": ""} or None.
 // Returns the value stored for `key`, or nullptr. Throws when the options are not a dict.

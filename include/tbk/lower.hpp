@@ -93,7 +93,7 @@ inline torch::jit::Module lower(const torch::jit::Module& module, const std::str
   return detail::without_interpreter_traceback(backend, [&] {
     if (path == lowering_path::fast) return detail::codegen_fast_module(backend, module, spec);
     torch::jit::Module lowered = torch::jit::detail::codegen_backend_module(
-        backend, module, spec, c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
+        backend, module, spec, detail::any_dict_type());
     // PyTorch's code generation drops parameter defaults; the wrapper's methods get them back.
     for (const auto& entry : spec) {
       const std::string& method = entry.key().toStringRef();

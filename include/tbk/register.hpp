@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tbk/backend.hpp>
+#include <tbk/detail/preprocessor.hpp>  // TBK_DETAIL_CONCAT, TBK_DETAIL_STRINGIFY
 #include <tbk/detail/registry.hpp>
 
 #include <string>  // std::string
@@ -49,7 +50,7 @@ bool register_at_load(const char* name, const char* where) {
 template <class Backend>
 void register_backend(const std::string& name) {
   if constexpr (detail::check_registrable<Backend>()) {
-    detail::register_backend(name, detail::parts_of<Backend>());
+    detail::register_parts(name, detail::parts_of<Backend>());
   }
 }
 
@@ -57,11 +58,6 @@ void register_backend(const std::string& name) {
 inline std::vector<std::string> registered_backends() { return detail::registered_names(); }
 
 }  // namespace tbk
-
-#define TBK_DETAIL_CONCAT_IMPL(a, b) a##b
-#define TBK_DETAIL_CONCAT(a, b) TBK_DETAIL_CONCAT_IMPL(a, b)
-#define TBK_DETAIL_STRINGIFY_IMPL(x) #x
-#define TBK_DETAIL_STRINGIFY(x) TBK_DETAIL_STRINGIFY_IMPL(x)
 
 // Registers Backend (a type name without unparenthesized commas: use an alias) as `name` when
 // the library or program that contains this line is loaded. A failure is reported as a warning

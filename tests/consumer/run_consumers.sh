@@ -80,7 +80,8 @@ case "$which" in
         -DCMAKE_PREFIX_PATH="$work/prefix;$(torch_cmake_prefix "$other")" > "$work/cmake.log" 2>&1; then
       echo "configuring against the other torch with CMake should have failed"; exit 1
     fi
-    grep -A3 "was configured for torch" "$work/cmake.log" \
+    # (CMake wraps the message over lines: squeeze them into one)
+    tr -s ' \n' ' ' < "$work/cmake.log" | grep -o "torch-backend-kit at [^ ]* was configured for torch [^ ]*[^:]*" \
       || { echo "CMake did not say why:"; cat "$work/cmake.log"; exit 1; } ;;
   *) echo "unknown consumer '$which'" >&2; exit 2 ;;
 esac

@@ -2,7 +2,6 @@
 // and its availability, shared by the torchbind entry points in tbk/detail/registry.hpp.
 #pragma once
 
-#include <tbk/availability.hpp>
 #include <tbk/detail/errors.hpp>
 
 #include <torch/csrc/jit/backends/backend_interface.h>  // torch::jit::PyTorchBackendInterface
@@ -11,26 +10,29 @@
 
 namespace tbk::detail {
 
+// An availability policy's answer, as the backend instance keeps it.
+struct availability_answer {
+  bool available;
+  std::string reason;  // why not, when not
+};
+
 class backend_base : public torch::jit::PyTorchBackendInterface {
  public:
   // The name the backend was registered under ("" until tbk's registration sets it).
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
 
-  // The availability policy's answer, asked once when the instance was made, with its reason.
-  const availability& availability_report() const { return availability_; }
-
-  bool is_available() override { return availability_.available(); }
+  // The availability policy's answer, asked once when the instance was made, and its reason.
+  bool is_available() override { return answer_.available; }
+  const availability_answer& availability_answer_of_instance() const { return answer_; }
 
   // Throws "<name> is not available: <reason>" unless available.
   void require_available() const {
-    if (!availability_.available()) {
-      raise(display_name() + " is not available: " + availability_.reason());
-    }
+    if (!answer_.available) raise(display_name() + " is not available: " + answer_.reason);
   }
 
  protected:
-  explicit backend_base(availability answer) : availability_(std::move(answer)) {}
+  explicit backend_base(availability_answer answer) : answer_(std::move(answer)) {}
 
   // The name in messages: the registered one, or a placeholder when the class was registered
   // with PyTorch's torch::jit::backend<T> instead of tbk.
@@ -41,7 +43,7 @@ class backend_base : public torch::jit::PyTorchBackendInterface {
 
  private:
   std::string name_;
-  availability availability_;
+  availability_answer answer_;
 };
 
 }  // namespace tbk::detail

@@ -5,8 +5,9 @@
 // payload, and compiles again when loaded. Non-template.
 #pragma once
 
-#include <tbk/compile_spec.hpp>
+#include <tbk/detail/arguments.hpp>  // count_text
 #include <tbk/detail/errors.hpp>
+#include <tbk/detail/fast_entry.hpp>  // fast_method_name
 #include <tbk/detail/registry.hpp>
 #include <tbk/detail/torchbind.hpp>
 
@@ -84,7 +85,7 @@ inline torch::jit::Module codegen_fast_module(const std::string& backend,
   }
   const c10::ClassTypePtr cls = torch::getCustomClass(backend_class_name(backend));
   const std::string qualified = backend_class_name(backend);
-  auto any_dict = c10::DictType::create(c10::StringType::get(), c10::AnyType::get());
+  auto any_dict = any_dict_type();
 
   torch::jit::Module cloned = module.clone();
   torch::jit::Module lowered(

@@ -3,11 +3,10 @@
 // registry). Non-template: the template in tbk/register.hpp only hands over a factory and hooks.
 #pragma once
 
-#include <tbk/compile_spec.hpp>
 #include <tbk/detail/backend_base.hpp>
 #include <tbk/detail/errors.hpp>
+#include <tbk/detail/fast_entry.hpp>
 #include <tbk/detail/torchbind.hpp>
-#include <tbk/signature.hpp>  // tbk::detail::fast_entry_points
 
 #include <ATen/core/jit_type.h>                          // c10::AnyType, c10::BoolType
 #include <ATen/core/stack.h>                             // torch::jit::Stack, pop, push
@@ -23,7 +22,8 @@
 namespace tbk::detail {
 
 using backend_factory = c10::intrusive_ptr<backend_base> (*)();
-using preprocess_function = c10::IValue (*)(const torch::jit::Module&, const compile_spec&);
+using preprocess_function = c10::IValue (*)(const std::string& backend, const torch::jit::Module&,
+                                            const c10::impl::GenericDict& spec);
 using method_check_function = void (*)(const std::string& backend, const torch::jit::Module&,
                                        const c10::impl::GenericDict& spec);
 
@@ -112,7 +112,7 @@ inline bool is_identifier(const std::string& name) {
 // schema (classes_with_hook).
 inline c10::FunctionSchema hook_schema(const c10::ClassTypePtr& cls, const char* hook,
                                        c10::TypePtr result) {
-  auto any_dict = c10::DictType::create(c10::StringType::get(), c10::AnyType::get());
+  const c10::DictTypePtr any_dict = any_dict_type();
   return c10::FunctionSchema(hook, "",
                              {c10::Argument("self", cls), c10::Argument("module", c10::AnyType::get()),
                               c10::Argument("spec", any_dict)},
@@ -128,7 +128,7 @@ struct class_method {
 
 // The methods every tbk backend class has: PyTorch's four, with PyTorch's untyped schemas.
 inline std::vector<class_method> interface_methods(const std::string& name, backend_factory make) {
-  auto any_dict = c10::DictType::create(c10::StringType::get(), c10::AnyType::get());
+  const c10::DictTypePtr any_dict = any_dict_type();
   auto any_list = c10::ListType::create(c10::AnyType::get());
   std::vector<class_method> methods;
   methods.push_back({"__init__", method_schema("__init__", {}, c10::NoneType::get()),
@@ -203,7 +203,7 @@ inline std::vector<class_method> hook_methods(const std::string& name, const c10
                        auto spec = torch::jit::pop(stack).toGenericDict();
                        torch::jit::Module module(torch::jit::pop(stack).toObject());
                        torch::jit::drop(stack, 1);  // self
-                       torch::jit::push(stack, preprocess(module, compile_spec(name, spec)));
+                       torch::jit::push(stack, preprocess(name, module, spec));
                      }});
   return methods;
 }
@@ -229,7 +229,7 @@ inline std::mutex& registration_mutex() {
 // Registers both halves under `name`, or neither: the name is checked against both of PyTorch's
 // registries before either half is made, and preprocess (whose registry can only be asked by
 // trying) is registered first, so a name taken there leaves nothing behind.
-inline void register_backend(const std::string& name, const backend_parts& parts) {
+inline void register_parts(const std::string& name, const backend_parts& parts) {
   if (!is_identifier(name)) {
     raise("tbk::register_backend: '" + name +
           "' is not a valid backend name; use letters, digits and '_', not starting with a digit");
@@ -245,7 +245,7 @@ inline void register_backend(const std::string& name, const backend_parts& parts
         name, [name, preprocess = parts.preprocess](const torch::jit::Module& module,
                                  const c10::Dict<c10::IValue, c10::IValue>& spec,
                                  const torch::jit::BackendDebugHandleGenerator&) {
-          return preprocess(module, compile_spec(name, spec));
+          return preprocess(name, module, spec);
         });
   } catch (const c10::Error& e) {
     raise("tbk::register_backend: a preprocess function for backend '" + name +
@@ -292,7 +292,7 @@ inline std::vector<std::string> registration_failures() {
 inline bool register_at_load(const std::string& name, const backend_parts& parts,
                              const char* where) {
   try {
-    register_backend(name, parts);
+    register_parts(name, parts);
     return true;
   } catch (const std::exception& e) {
     std::string text = std::string(where) + ": TBK_REGISTER_BACKEND failed: " + e.what();

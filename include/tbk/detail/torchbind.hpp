@@ -4,6 +4,7 @@
 
 #include <tbk/detail/backend_base.hpp>
 
+#include <ATen/core/Dict.h>             // c10::impl::GenericDict
 #include <ATen/core/function_schema.h>  // c10::FunctionSchema
 #include <ATen/core/ivalue.h>           // c10::IValue
 #include <ATen/core/jit_type.h>         // c10::AnyType
@@ -27,6 +28,14 @@ inline backend_base& backend_of(const c10::IValue& self) {
   const auto* target = static_cast<const c10::intrusive_ptr_target*>(slot.internalToPointer());
   return *static_cast<backend_base*>(
       static_cast<torch::CustomClassHolder*>(const_cast<c10::intrusive_ptr_target*>(target)));
+}
+
+// PyTorch's spelling of compile specs and handle dicts: Dict[str, Any], as a type and empty.
+inline c10::DictTypePtr any_dict_type() {
+  return c10::DictType::create(c10::StringType::get(), c10::AnyType::get());
+}
+inline c10::impl::GenericDict make_any_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
 }
 
 // A method schema with `self: Any` first, as PyTorch's backend schemas have.

@@ -1,4 +1,4 @@
-// tbk/detail/kit_process.hpp: what the conformance kit needs from the operating system: running
+// tbk/testing/process.hpp: what the conformance kit needs from the operating system: running
 // a call that may crash in a child process, so that a crash becomes a failed check instead of the
 // end of the test run, and reading the process's resident memory. Non-template; POSIX, with an
 // in-process fallback elsewhere.
@@ -28,7 +28,7 @@
 #define TBK_KIT_CAN_FORK 0
 #endif
 
-namespace tbk::detail {
+namespace tbk::kit {
 
 // How a call made by run_isolated ended.
 struct isolated_outcome {
@@ -55,7 +55,7 @@ inline isolated_outcome run_isolated(const std::function<void()>& call, int time
       call();
       return {isolated_outcome::returned, {}};
     } catch (...) {
-      return {isolated_outcome::threw, current_exception_text()};
+      return {isolated_outcome::threw, detail::current_exception_text()};
     }
   };
 #if TBK_KIT_CAN_FORK
@@ -145,4 +145,4 @@ inline double resident_megabytes() {
 #endif
 }
 
-}  // namespace tbk::detail
+}  // namespace tbk::kit

@@ -1,4 +1,4 @@
-// tbk/detail/kit_compare.hpp: how the conformance kit (tbk/testing.hpp) compares what a lowered
+// tbk/testing/compare.hpp: how the conformance kit (tbk/testing.hpp) compares what a lowered
 // module returned with the reference: structure first, then dtype, shape and device, then values
 // within a tolerance; and what a caller may do to a result in place. Non-template; returns what
 // differs as text, or "" when nothing does.
@@ -14,7 +14,7 @@
 #include <string>   // std::string
 #include <vector>   // std::vector
 
-namespace tbk::detail {
+namespace tbk::kit {
 
 // How close floating-point results must be: |got - want| <= atol + rtol * |want|, elementwise.
 struct kit_tolerance {
@@ -52,13 +52,13 @@ inline std::string compare_tensors(const at::Tensor& got, const at::Tensor& want
 inline std::string compare_values(const c10::IValue& got, const c10::IValue& want,
                                   const kit_tolerance& tol, const std::string& where = "result") {
   if (want.isTensor()) {
-    if (!got.isTensor()) return where + ": got " + describe(got) + ", expected a Tensor";
+    if (!got.isTensor()) return where + ": got " + detail::describe(got) + ", expected a Tensor";
     return compare_tensors(got.toTensor(), want.toTensor(), tol, where);
   }
   const bool want_tuple = want.isTuple(), want_list = want.isList();
   if (want_tuple || want_list) {
     if ((want_tuple && !got.isTuple()) || (want_list && !got.isList())) {
-      return where + ": got " + describe(got) + ", expected " + describe(want);
+      return where + ": got " + detail::describe(got) + ", expected " + detail::describe(want);
     }
     const auto got_items = want_tuple ? got.toTupleRef().elements() : got.toListRef();
     const auto want_items = want_tuple ? want.toTupleRef().elements() : want.toListRef();
@@ -83,7 +83,7 @@ inline std::string compare_values(const c10::IValue& got, const c10::IValue& wan
   got_text << got;
   want_text << want;
   if (got.tagKind() == want.tagKind() && got_text.str() == want_text.str()) return {};
-  return where + ": got " + describe(got) + " " + got_text.str() + ", expected " + describe(want) +
+  return where + ": got " + detail::describe(got) + " " + got_text.str() + ", expected " + detail::describe(want) +
          " " + want_text.str();
 }
 
@@ -125,4 +125,4 @@ inline std::string requires_grad_problem(const c10::IValue& got) {
   return {};
 }
 
-}  // namespace tbk::detail
+}  // namespace tbk::kit

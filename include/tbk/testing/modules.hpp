@@ -1,4 +1,4 @@
-// tbk/detail/kit_modules.hpp: what the conformance kit (tbk/testing.hpp) does with lowered
+// tbk/testing/modules.hpp: what the conformance kit (tbk/testing.hpp) does with lowered
 // modules: run a method in the full and the lite interpreter, round-trip an archive the ways
 // users do, and reach the backend object below a natively lowered module. Non-template.
 #pragma once
@@ -21,7 +21,7 @@
 #include <unistd.h>  // getpid
 #endif
 
-namespace tbk::detail {
+namespace tbk::kit {
 
 // How a lowered module reaches the kit's checks after lowering.
 enum class kit_archive {
@@ -94,12 +94,12 @@ inline kit_runnable through_archive(const torch::jit::Module& lowered, kit_archi
       return kit_runnable(tbk::load_for_mobile(bytes));
     }
   }
-  raise("tbk kit: unknown archive kind");
+  detail::raise("tbk kit: unknown archive kind");
 }
 
 // Whether tbk registered typed methods for `backend`, so that it can be lowered on the fast path.
 inline bool has_fast_path(const std::string& backend) {
-  auto cls = torch::getCustomClass(backend_class_name(backend));
+  auto cls = torch::getCustomClass(detail::backend_class_name(backend));
   if (!cls) return false;
   for (torch::jit::Function* m : cls->methods()) {
     if (m->name().rfind("__tbk_execute_", 0) == 0) return true;
@@ -113,7 +113,7 @@ inline c10::IValue call_backend_execute(const torch::jit::Module& lowered,
                                         const std::string& method,
                                         const std::vector<c10::IValue>& inputs) {
   if (!lowered.hasattr("__loweredModule__")) {
-    raise("tbk kit: the module has no __loweredModule__; lower it natively first");
+    detail::raise("tbk kit: the module has no __loweredModule__; lower it natively first");
   }
   const torch::jit::Module inner = lowered.attr("__loweredModule__").toModule();
   const c10::IValue backend = inner.attr("__backend");
@@ -124,4 +124,4 @@ inline c10::IValue call_backend_execute(const torch::jit::Module& lowered,
   return object.get_method("execute")({handle, list});
 }
 
-}  // namespace tbk::detail
+}  // namespace tbk::kit

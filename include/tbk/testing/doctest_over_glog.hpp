@@ -1,4 +1,4 @@
-// tbk/detail/doctest_over_glog.hpp: includes doctest with its CHECK macros over glog's.
+// tbk/testing/doctest_over_glog.hpp: includes doctest with its CHECK macros over glog's.
 // libtorch includes glog, whose CHECK, CHECK_EQ, ... replace doctest's when they are defined
 // later (a failed glog CHECK aborts the process instead of failing the test). Include this after
 // every libtorch header; it also restores doctest's macros when doctest came first. No include

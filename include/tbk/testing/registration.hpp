@@ -1,0 +1,114 @@
+// tbk/testing/registration.hpp: TBK_TEST_BACKEND, and how it registers the kit's checks with
+// doctest once the chained setters have run (a check that cannot run here registers as skipped).
+#pragma once
+
+#include <tbk/detail/preprocessor.hpp>  // TBK_DETAIL_CONCAT
+#include <tbk/detail/torchbind.hpp>     // backend_class_name
+#include <tbk/testing/checks.hpp>
+#include <tbk/testing/kit.hpp>
+#include <tbk/testing/modules.hpp>
+#include <tbk/testing/process.hpp>
+
+#include <tbk/testing/doctest_over_glog.hpp>  // after libtorch: doctest's CHECK, not glog's
+
+#include <string>   // std::string
+#include <utility>  // std::pair
+
+namespace tbk::testing {
+
+// How TBK_TEST_BACKEND registers the kit's cases once its chain of setters has run:
+// `kit_cases{...} << kit().module(...).inputs(...)` (member calls bind before <<).
+struct kit_registration {};
+struct kit_cases {
+  const char* file;
+  unsigned line;
+  backend_kit::case_functions functions;
+};
+inline kit_registration operator<<(const kit_cases& cases, backend_kit& kit) {
+  kit.register_cases(cases.file, cases.line, cases.functions);
+  return {};
+}
+
+// ---- registering the cases ------------------------------------------------------------------------
+
+// Why `check` cannot run in this process, "" when it can.
+inline std::string backend_kit::why_not_runnable(case_function check,
+                                                 const case_functions& functions) const {
+  if (check == functions.results_fast && torch::getCustomClass(detail::backend_class_name(backend_)) &&
+      !kit::has_fast_path(backend_)) {
+    return "the backend has no fast path (its execute policy's result has no typed form, or it "
+           "was not registered through tbk)";
+  }
+  if (check == functions.unavailable && !make_unavailable_) {
+    return "no way to make the backend unavailable was given (.unavailable_when(...))";
+  }
+  if (check == functions.memory) {
+#if defined(__SANITIZE_ADDRESS__)
+    return "AddressSanitizer keeps freed memory in quarantine, so resident memory says nothing "
+           "(LeakSanitizer reports leaks instead)";
+#endif
+    if (kit::resident_megabytes() < 0) return "resident memory cannot be read on this system";
+  }
+  return {};
+}
+
+inline void backend_kit::register_cases(const char* file, unsigned line,
+                                        const case_functions& functions) {
+  const std::pair<case_function, const char*> cases[] = {
+      {functions.results_native, "results equal the reference (native path)"},
+      {functions.results_fast, "results equal the reference (fast path)"},
+      {functions.fresh_results, "every call returns new results"},
+      {functions.save_load, "save and load keep the results"},
+      {functions.bad_calls, "bad calls give clear errors"},
+      {functions.concurrent, "concurrent calls give the reference results"},
+      {functions.unavailable, "an unavailable backend says why"},
+      {functions.memory, "lower, save and load cycles do not grow memory"},
+  };
+  for (const auto& [function, check] : cases) {
+    const std::string reason = why_not_runnable(function, functions);
+    const std::string& name = case_texts_.emplace_back(
+        "tbk kit: " + backend_ + ": " + check + (reason.empty() ? "" : " [skipped: " + reason + "]"));
+    doctest::detail::TestSuite suite;
+    suite* doctest::test_suite("tbk kit");
+    doctest::detail::TestCase test_case(function, file, line, suite);
+    test_case* name.c_str();
+    if (!reason.empty()) {
+      test_case* doctest::skip(true) * doctest::description(case_texts_.emplace_back(reason).c_str());
+    }
+    doctest::detail::regTest(test_case);
+  }
+}
+}  // namespace tbk::testing
+
+// Registers the conformance test cases of the backend registered as `name` (a string literal),
+// and starts the kit's configuration, which the caller continues with chained setters:
+//   TBK_TEST_BACKEND("custom_backend")
+//       .module("def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:\n"
+//               "    return a + b, a - b\n")
+//       .inputs([] { return std::vector<c10::IValue>{torch::randn(8), torch::randn(8)}; });
+// The test cases are named "tbk kit: <name>: <check>", in the doctest test suite "tbk kit".
+#define TBK_TEST_BACKEND(name) TBK_TEST_BACKEND_IMPL(TBK_DETAIL_CONCAT(tbk_kit_, __COUNTER__), name)
+
+#define TBK_KIT_CASE(kit, check, call) \
+  static void TBK_DETAIL_CONCAT(kit, check)() { kit().call; }
+
+#define TBK_TEST_BACKEND_IMPL(kit, name)                                                       \
+  static ::tbk::testing::backend_kit& kit() {                                                  \
+    static ::tbk::testing::backend_kit instance(name);                                         \
+    return instance;                                                                           \
+  }                                                                                            \
+  TBK_KIT_CASE(kit, _results_native, check_results(::tbk::lowering_path::native))              \
+  TBK_KIT_CASE(kit, _results_fast, check_results(::tbk::lowering_path::fast))                  \
+  TBK_KIT_CASE(kit, _fresh_results, check_fresh_results())                                     \
+  TBK_KIT_CASE(kit, _save_load, check_save_load())                                             \
+  TBK_KIT_CASE(kit, _bad_calls, check_bad_calls())                                             \
+  TBK_KIT_CASE(kit, _concurrent, check_concurrent_calls())                                     \
+  TBK_KIT_CASE(kit, _unavailable, check_unavailable())                                         \
+  TBK_KIT_CASE(kit, _memory, check_memory())                                                   \
+  [[maybe_unused]] static const ::tbk::testing::kit_registration TBK_DETAIL_CONCAT(kit, _registered) = \
+      ::tbk::testing::kit_cases{                                                               \
+          __FILE__, __LINE__,                                                                  \
+          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast),               \
+           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),                   \
+           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),                      \
+           &TBK_DETAIL_CONCAT(kit, _unavailable), &TBK_DETAIL_CONCAT(kit, _memory)}} << kit()
