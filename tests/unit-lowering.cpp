@@ -313,3 +313,30 @@ TEST_CASE("calls on lowered modules go on correctly while backends are registere
   CHECK(wrong.load() == 0);
   CHECK(calls.load() > 0);
 }
+
+// ---- std::optional parameters (one type with c10::optional since torch 2.1, another before) -----
+
+namespace {
+
+struct plus_maybe_execute {  // x + y, or x when y is None
+  static at::Tensor execute(const std::string&, const at::Tensor& x, std::optional<at::Tensor> y) {
+    return y ? x + *y : x.clone();
+  }
+};
+using plus_maybe_backend = tbk::backend<affine_compile, plus_maybe_execute>;
+
+}  // namespace
+
+TEST_CASE("std::optional<T> is an execute parameter type on every torch release") {
+  static const bool registered =
+      (tbk::register_backend<plus_maybe_backend>("tbk_lowering_plus_maybe"), true);
+  (void)registered;
+  CHECK(plus_maybe_backend::execute_signature() == "(Tensor, Optional[Tensor]) -> Tensor");
+  auto lowered = tbk::lower(script(R"(
+    def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
+        return x if y is None else x + y
+  )"), "tbk_lowering_plus_maybe", tbk::spec().method("forward"));
+  const auto x = torch::randn({3}), y = torch::randn({3});
+  CHECK(torch::equal(lowered.forward({x, y}).toTensor(), x + y));
+  CHECK(torch::equal(lowered.forward({x}).toTensor(), x));
+}

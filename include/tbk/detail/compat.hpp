@@ -3,12 +3,9 @@
 #pragma once
 
 #include <c10/util/Exception.h>  // c10::Error, c10::TypeError
-#include <c10/util/Optional.h>   // c10::optional
 #include <torch/csrc/api/include/torch/version.h>  // TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR
 
-#include <optional>     // std::optional
 #include <string>       // std::string
-#include <type_traits>  // std::is_same
 
 // The torch release as one number: 1.13 -> 113, 2.13 -> 213.
 #define TBK_TORCH_VERSION (TORCH_VERSION_MAJOR * 100 + TORCH_VERSION_MINOR)
@@ -40,9 +37,5 @@ inline c10::TypeError make_type_error(std::string message) {
   return c10::TypeError(std::move(message), "");
 }
 #endif
-
-// Whether c10::optional is std::optional (an alias since 2.1), so tbk's casters name it once.
-inline constexpr bool c10_optional_is_std =
-    std::is_same<c10::optional<int>, std::optional<int>>::value;
 
 }  // namespace tbk::detail
