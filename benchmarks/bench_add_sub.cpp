@@ -4,13 +4,14 @@
 //   3 handwritten      the naive kernel (clone, add_, sub_) in a hand-written backend, native lowering
 //   4 tbk_naive        the naive kernel behind tbk's policies, native lowering
 //   5 tbk_naive_fast   the naive kernel behind tbk's policies, fast lowering path
-//   6 tbk_native       the add/sub backend's fused kernel, native lowering
-//   7 tbk_fast         the add/sub backend's fused kernel, fast lowering path
-//   8 tbk_recycle      the fused kernel with the recycle_outputs option, native lowering
-//   9 triad            STREAM triad x = y + s * z with non-temporal stores on every thread: the
+//   6 tbk_aten_fast    the scripted module's kernel (a + b, a - b) behind tbk, fast lowering path
+//   7 tbk_native       the add/sub backend's fused kernel, native lowering
+//   8 tbk_fast         the add/sub backend's fused kernel, fast lowering path
+//   9 tbk_recycle      the fused kernel with the recycle_outputs option, native lowering
+//   triad              STREAM triad x = y + s * z with non-temporal stores on every thread: the
 //                      machine's memory bandwidth, from which benchmarks/run computes a floor
-// Cases 3, 4 and 5 share one kernel and 6 and 7 another, so their ratios are the paths' costs;
-// 4 against 6 is the kernel's gain, 6 against 8 recycling's.
+// Cases 3, 4 and 5 share one kernel, 2 and 6 another, 7 and 8 a third, so their ratios are the
+// paths' costs; 4 against 7 is the kernel's gain, 7 against 9 recycling's.
 #include <benchmark/benchmark.h>
 #include <torch/script.h>
 
@@ -42,6 +43,7 @@ void register_backends() {
   static const bool done = [] {
     handwritten::register_backend("handwritten_backend");
     tbk::register_backend<naive_add_sub_backend>("tbk_naive_backend");
+    tbk::register_backend<aten_add_sub_backend>("tbk_aten_backend");
     tbk::register_backend<add_sub_backend>("tbk_add_sub_backend");
     return true;
   }();
@@ -60,6 +62,7 @@ torch::jit::Module model(const std::string& which) {
   }
   if (which == "tbk_naive") return tbk::lower(scripted(), "tbk_naive_backend", spec);
   if (which == "tbk_naive_fast") return tbk::lower(scripted(), "tbk_naive_backend", spec, fast);
+  if (which == "tbk_aten_fast") return tbk::lower(scripted(), "tbk_aten_backend", spec, fast);
   if (which == "tbk_native") return tbk::lower(scripted(), "tbk_add_sub_backend", spec);
   if (which == "tbk_fast") return tbk::lower(scripted(), "tbk_add_sub_backend", spec, fast);
   return tbk::lower(scripted(), "tbk_add_sub_backend",
@@ -124,9 +127,10 @@ BENCHMARK_CAPTURE(bench_module, scripted, "scripted")->Name("2_scripted")->Apply
 BENCHMARK_CAPTURE(bench_module, handwritten, "handwritten")->Name("3_handwritten")->Apply(sizes);
 BENCHMARK_CAPTURE(bench_module, tbk_naive, "tbk_naive")->Name("4_tbk_naive")->Apply(sizes);
 BENCHMARK_CAPTURE(bench_module, tbk_naive_fast, "tbk_naive_fast")->Name("5_tbk_naive_fast")->Apply(sizes);
-BENCHMARK_CAPTURE(bench_module, tbk_native, "tbk_native")->Name("6_tbk_native")->Apply(sizes);
-BENCHMARK_CAPTURE(bench_module, tbk_fast, "tbk_fast")->Name("7_tbk_fast")->Apply(sizes);
-BENCHMARK_CAPTURE(bench_module, tbk_recycle, "tbk_recycle")->Name("8_tbk_recycle")->Apply(sizes);
-BENCHMARK(bench_triad)->Name("9_triad")->Arg(16777216)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(bench_module, tbk_aten_fast, "tbk_aten_fast")->Name("6_tbk_aten_fast")->Apply(sizes);
+BENCHMARK_CAPTURE(bench_module, tbk_native, "tbk_native")->Name("7_tbk_native")->Apply(sizes);
+BENCHMARK_CAPTURE(bench_module, tbk_fast, "tbk_fast")->Name("8_tbk_fast")->Apply(sizes);
+BENCHMARK_CAPTURE(bench_module, tbk_recycle, "tbk_recycle")->Name("9_tbk_recycle")->Apply(sizes);
+BENCHMARK(bench_triad)->Name("triad")->Arg(16777216)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -1,6 +1,7 @@
-// naive_add_sub.hpp: the hand-written backend's kernel (clone the first input, then add_/sub_
-// the rest) behind tbk's policies: with the hand-written backend beside it, it isolates what
-// the template layer costs.
+// naive_add_sub.hpp: two kernels behind tbk's policies for the benchmarks. The hand-written
+// backend's kernel (clone the first input, then add_/sub_ the rest): with the hand-written backend
+// beside it, it isolates what the template layer costs. The scripted module's kernel (a + b,
+// a - b): with the scripted module beside it, what a lowering path costs.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -31,3 +32,13 @@ struct naive_add_sub_execute {
 };
 
 using naive_add_sub_backend = tbk::backend<naive_add_sub_compile, naive_add_sub_execute>;
+
+// The scripted module's own kernel, a + b and a - b (two ATen calls, new outputs), behind tbk's
+// policies: with the plain scripted module beside it, it isolates what a lowering path costs.
+struct aten_add_sub_execute {
+  static std::vector<at::Tensor> execute(const std::string&, const at::Tensor& a, const at::Tensor& b) {
+    return {a + b, a - b};
+  }
+};
+
+using aten_add_sub_backend = tbk::backend<naive_add_sub_compile, aten_add_sub_execute>;

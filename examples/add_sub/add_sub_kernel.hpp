@@ -29,12 +29,15 @@ inline constexpr int64_t recycle_min_bytes = int64_t(1) << 20;
 // which dominate for large tensors. The tensor object is always new, so nothing a caller did to
 // an earlier result (in-place edits, t_(), requires_grad_()) can reach this one; its values are
 // all written by the caller. The cache keeps one buffer per output for the life of the thread.
-inline at::Tensor new_output(const at::Tensor& like, c10::Storage* cache) {
+// `recycled` says whether the memory came from the cache (warm, its pages mapped).
+inline at::Tensor new_output(const at::Tensor& like, c10::Storage* cache, bool& recycled) {
   const auto options = like.options().memory_format(at::MemoryFormat::Contiguous);
   const int64_t bytes = like.numel() * static_cast<int64_t>(like.element_size());
+  recycled = false;
   if (cache == nullptr || bytes < recycle_min_bytes) return at::empty(like.sizes(), options);
   if (cache->unsafeGetStorageImpl() != nullptr && cache->use_count() == 1 &&
       static_cast<int64_t>(cache->nbytes()) == bytes) {
+    recycled = true;
     return at::empty({0}, options).set_(*cache, 0, like.sizes());
   }
   at::Tensor fresh = at::empty(like.sizes(), options);
@@ -78,11 +81,13 @@ inline void add_sub_range(const float* __restrict a, const float* __restrict b,
   }
 }
 
-// Outputs larger than this are written with non-temporal stores: an eighth of the last-level
-// cache (shared with the inputs, other cores and other processes), 32 MB where it cannot be
-// read. Below it, ordinary stores leave the results in the cache for whoever reads them next;
-// streaming them to memory there made 4 MB outputs 2-5 times slower on a machine with a 480 MB
-// cache (docs/performance.md).
+// Recycled outputs larger than this are written with non-temporal stores: an eighth of the
+// last-level cache (shared with the inputs, other cores and other processes), 32 MB where it
+// cannot be read. Below it, ordinary stores leave the results in the cache for whoever reads
+// them next; streaming 4 MB outputs to memory made them 2-5 times slower on a machine with a
+// 480 MB cache. Fresh outputs are never streamed: their pages are zeroed by the kernel on first
+// touch, into the cache, and streaming past them made 64 MB outputs 1.6 times slower
+// (docs/performance.md).
 inline int64_t stream_min_bytes() {
   static const int64_t bytes = [] {
 #if defined(_SC_LEVEL3_CACHE_SIZE)
@@ -98,13 +103,15 @@ inline int64_t stream_min_bytes() {
 inline std::pair<at::Tensor, at::Tensor> fused_add_sub(const at::Tensor& a, const at::Tensor& b,
                                                        bool recycle) {
   thread_local c10::Storage cached_sum, cached_difference;
-  at::Tensor sum = new_output(a, recycle ? &cached_sum : nullptr);
-  at::Tensor difference = new_output(a, recycle ? &cached_difference : nullptr);
+  bool warm_sum = false, warm_difference = false;
+  at::Tensor sum = new_output(a, recycle ? &cached_sum : nullptr, warm_sum);
+  at::Tensor difference = new_output(a, recycle ? &cached_difference : nullptr, warm_difference);
   const float* pa = a.data_ptr<float>();
   const float* pb = b.data_ptr<float>();
   float* ps = sum.data_ptr<float>();
   float* pd = difference.data_ptr<float>();
-  const bool stream = 2 * a.numel() * static_cast<int64_t>(sizeof(float)) > stream_min_bytes();
+  const bool stream = warm_sum && warm_difference &&
+                      2 * a.numel() * static_cast<int64_t>(sizeof(float)) > stream_min_bytes();
   at::parallel_for(0, a.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
     add_sub_range(pa, pb, ps, pd, begin, end, stream);
   });

@@ -260,18 +260,20 @@ inline void register_parts(const std::string& name, const backend_parts& parts) 
 inline const char* failure_hook() { return "__tbk_registration_failure"; }
 
 inline void record_failure(const std::string& text) {
-  struct failure_holder : torch::CustomClassHolder {};
+  // (the class is a torchbind class of backend_base, as every backend's: another C++ type
+  // would instantiate torch::class_ once more in every translation unit that registers)
   for (int k = 0;; ++k) {
     const std::string cls_name = "failure_" + std::to_string(k);
-    if (torch::getCustomClass("__torch__.torch.classes.__tbk_failures__." + cls_name)) continue;
-    auto cls = torch::class_<failure_holder>("__tbk_failures__", cls_name);
-    const c10::ClassTypePtr type = torch::getCustomClass("__torch__.torch.classes.__tbk_failures__." + cls_name);
+    const std::string qualified = "__torch__.torch.classes.__tbk_failures__." + cls_name;
+    if (torch::getCustomClass(qualified)) continue;
+    auto cls = torch::class_<backend_base>("__tbk_failures__", cls_name);
     cls._def_unboxed(failure_hook(),
                      [text](torch::jit::Stack& stack) {
                        torch::jit::drop(stack, 1);
                        torch::jit::push(stack, text);
                      },
-                     c10::FunctionSchema(failure_hook(), "", {c10::Argument("self", type)},
+                     c10::FunctionSchema(failure_hook(), "",
+                                         {c10::Argument("self", torch::getCustomClass(qualified))},
                                          {c10::Argument("", c10::StringType::get())}));
     return;
   }
