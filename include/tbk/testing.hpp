@@ -1,7 +1,7 @@
 // tbk/testing.hpp: a doctest conformance kit for backend authors. TBK_TEST_BACKEND("name")
 // registers the test cases every backend needs: results against a reference on both lowering
-// paths, save/load round trips (memory, file, lite interpreter), bad calls, concurrent calls,
-// availability, and memory over repeated cycles. See docs/testing.md.
+// paths, new results on every call, save/load round trips (memory, file, lite interpreter), bad
+// calls, concurrent calls, availability, and memory over repeated cycles. See docs/testing.md.
 #pragma once
 
 #include <tbk/testing/checks.hpp>        // the checks

@@ -86,29 +86,30 @@ inline void backend_kit::register_cases(const char* file, unsigned line,
 //       .module("def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:\n"
 //               "    return a + b, a - b\n")
 //       .inputs([] { return std::vector<c10::IValue>{torch::randn(8), torch::randn(8)}; });
-// The test cases are named "tbk kit: <name>: <check>", in the doctest test suite "tbk kit".
+// The test cases are named "tbk kit: <name>: <check>", in the doctest test suite "tbk kit"; a
+// check that cannot run here is registered as skipped, its name ending in " [skipped: <reason>]".
 #define TBK_TEST_BACKEND(name) TBK_TEST_BACKEND_IMPL(TBK_DETAIL_CONCAT(tbk_kit_, __COUNTER__), name)
 
-#define TBK_KIT_CASE(kit, check, call) \
+#define TBK_DETAIL_KIT_CASE(kit, check, call) \
   static void TBK_DETAIL_CONCAT(kit, check)() { kit().call; }
 
-#define TBK_TEST_BACKEND_IMPL(kit, name)                                                       \
-  static ::tbk::testing::backend_kit& kit() {                                                  \
-    static ::tbk::testing::backend_kit instance(name);                                         \
-    return instance;                                                                           \
-  }                                                                                            \
-  TBK_KIT_CASE(kit, _results_native, check_results(::tbk::lowering_path::native))              \
-  TBK_KIT_CASE(kit, _results_fast, check_results(::tbk::lowering_path::fast))                  \
-  TBK_KIT_CASE(kit, _fresh_results, check_fresh_results())                                     \
-  TBK_KIT_CASE(kit, _save_load, check_save_load())                                             \
-  TBK_KIT_CASE(kit, _bad_calls, check_bad_calls())                                             \
-  TBK_KIT_CASE(kit, _concurrent, check_concurrent_calls())                                     \
-  TBK_KIT_CASE(kit, _unavailable, check_unavailable())                                         \
-  TBK_KIT_CASE(kit, _memory, check_memory())                                                   \
-  [[maybe_unused]] static const ::tbk::testing::kit_registration TBK_DETAIL_CONCAT(kit, _registered) = \
-      ::tbk::testing::kit_cases{                                                               \
-          __FILE__, __LINE__,                                                                  \
-          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast),               \
-           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),                   \
-           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),                      \
+#define TBK_TEST_BACKEND_IMPL(kit, name)                                                     \
+  static ::tbk::testing::backend_kit& kit() {                                                \
+    static ::tbk::testing::backend_kit instance(name);                                       \
+    return instance;                                                                         \
+  }                                                                                          \
+  TBK_DETAIL_KIT_CASE(kit, _results_native, check_results(::tbk::lowering_path::native))     \
+  TBK_DETAIL_KIT_CASE(kit, _results_fast, check_results(::tbk::lowering_path::fast))         \
+  TBK_DETAIL_KIT_CASE(kit, _fresh_results, check_fresh_results())                            \
+  TBK_DETAIL_KIT_CASE(kit, _save_load, check_save_load())                                    \
+  TBK_DETAIL_KIT_CASE(kit, _bad_calls, check_bad_calls())                                    \
+  TBK_DETAIL_KIT_CASE(kit, _concurrent, check_concurrent_calls())                            \
+  TBK_DETAIL_KIT_CASE(kit, _unavailable, check_unavailable())                                \
+  TBK_DETAIL_KIT_CASE(kit, _memory, check_memory())                                          \
+  [[maybe_unused]] static const ::tbk::testing::kit_registration                             \
+      TBK_DETAIL_CONCAT(kit, _registered) = ::tbk::testing::kit_cases{                       \
+          __FILE__, __LINE__,                                                                \
+          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast), \
+           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),     \
+           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),        \
            &TBK_DETAIL_CONCAT(kit, _unavailable), &TBK_DETAIL_CONCAT(kit, _memory)}} << kit()
