@@ -68,19 +68,26 @@ struct loses_dtype_execute {
 };
 using loses_dtype_backend = tbk::backend<method_only, loses_dtype_execute>;
 
+// Writes a + b and a - b into kept buffers and returns those very tensors; what a caller did to
+// them (requires_grad_(), a reshape) is undone first, but for their values.
+tensor_pair add_sub_into(at::Tensor& sum, at::Tensor& difference, const at::Tensor& a,
+                         const at::Tensor& b) {
+  sum.detach_();
+  difference.detach_();
+  sum.resize_(a.sizes());
+  difference.resize_(a.sizes());
+  at::add_out(sum, a, b);
+  at::sub_out(difference, a, b);
+  return {sum, difference};
+}
+
 // Not thread-safe: writes every result into one shared pair of buffers and returns them. (The
 // buffers are made once, at the inputs' size, so that the race gives wrong values rather than a
 // crash in a resize.)
 struct shared_buffers_execute {
   static tensor_pair execute(const std::string&, const at::Tensor& a, const at::Tensor& b) {
     static at::Tensor sum = at::empty_like(a), difference = at::empty_like(a);
-    sum.detach_();  // what the kit's fresh-results check did to them, undone but for the values
-    difference.detach_();
-    sum.resize_(a.sizes());
-    difference.resize_(a.sizes());
-    at::add_out(sum, a, b);
-    at::sub_out(difference, a, b);
-    return {sum, difference};
+    return add_sub_into(sum, difference, a, b);
   }
 };
 using not_thread_safe_backend = tbk::backend<method_only, shared_buffers_execute>;
@@ -142,13 +149,7 @@ using ignores_switch_backend = tbk::backend<method_only, sound_execute, cached_a
 struct reused_outputs_execute {
   static tensor_pair execute(const std::string&, const at::Tensor& a, const at::Tensor& b) {
     thread_local at::Tensor sum = at::empty_like(a), difference = at::empty_like(a);
-    sum.detach_();  // what a caller did to them stays, but for requires_grad_()
-    difference.detach_();
-    sum.resize_(a.sizes());
-    difference.resize_(a.sizes());
-    at::add_out(sum, a, b);
-    at::sub_out(difference, a, b);
-    return {sum, difference};
+    return add_sub_into(sum, difference, a, b);
   }
 };
 using reuses_outputs_backend = tbk::backend<method_only, reused_outputs_execute>;
