@@ -84,10 +84,10 @@ inline void add_sub_range(const float* __restrict a, const float* __restrict b,
 // Recycled outputs larger than this are written with non-temporal stores: an eighth of the
 // last-level cache (shared with the inputs, other cores and other processes), 32 MB where it
 // cannot be read. Below it, ordinary stores leave the results in the cache for whoever reads
-// them next; streaming 4 MB outputs to memory made them 2-5 times slower on a machine with a
-// 480 MB cache. Fresh outputs are never streamed: their pages are zeroed by the kernel on first
-// touch, into the cache, and streaming past them made 64 MB outputs 1.6 times slower
-// (docs/performance.md).
+// them next (the old fixed threshold of 4 MB per output streamed to memory on a machine with a
+// 480 MB cache). Fresh outputs are never streamed: their pages are zeroed by the kernel on first
+// touch, into the cache, and streaming past them made 64 MB outputs 1.6 times slower (114 ms
+// against 62 ms per call, benchmarks/bench_add_sub 7_tbk_native/16777216).
 inline int64_t stream_min_bytes() {
   static const int64_t bytes = [] {
 #if defined(_SC_LEVEL3_CACHE_SIZE)
