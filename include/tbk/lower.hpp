@@ -91,14 +91,13 @@ inline torch::jit::Module lower(const torch::jit::Module& module, const std::str
                                 lowering_path path = lowering_path::native) {
   detail::check_lowerable(module, backend, spec);
   return detail::without_interpreter_traceback(backend, [&] {
-    if (path == lowering_path::fast) return detail::codegen_fast_module(backend, module, spec);
-    torch::jit::Module lowered = torch::jit::detail::codegen_backend_module(
-        backend, module, spec, detail::any_dict_type());
-    // PyTorch's code generation drops parameter defaults; the wrapper's methods get them back.
-    for (const auto& entry : spec) {
-      const std::string& method = entry.key().toStringRef();
-      detail::keep_parameter_defaults(lowered, method, module.get_method(method).function().getSchema());
-    }
+    torch::jit::Module lowered =
+        path == lowering_path::fast
+            ? detail::codegen_fast_module(backend, module, spec)
+            : torch::jit::detail::codegen_backend_module(backend, module, spec,
+                                                         detail::any_dict_type());
+    // Neither code generation can spell every default; the lowered methods get them back.
+    detail::keep_parameter_defaults(lowered, module, spec);
     return lowered;
   });
 }

@@ -55,23 +55,27 @@ inline std::string fast_method_source(const std::string& method,
   return "    def " + method + "(self" + params + ") -> " + declared->annotation_str() + ":\n" + body;
 }
 
-// Gives the generated method `method` of `lowered` the defaults and keyword-only flags of the
-// original method's parameters (TorchScript source cannot spell every default, nor keyword-only
-// parameters). The schema is what call-time argument matching and the saved code both read, so
-// `forward(x)` for `forward(self, x, scale: float = 1.0)` works on the fast path, after loading
-// too, and so do calls by keyword.
-inline void keep_parameter_defaults(torch::jit::Module& lowered, const std::string& method,
-                                    const c10::FunctionSchema& original) {
-  torch::jit::Function& generated = lowered.get_method(method).function();
-  const c10::FunctionSchema& schema = generated.getSchema();
-  std::vector<c10::Argument> arguments;
-  for (std::size_t i = 0; i < schema.arguments().size(); ++i) {
-    const c10::Argument& made = schema.arguments()[i];
-    const c10::Argument& given = original.arguments()[i];
-    arguments.emplace_back(made.name(), made.type(), made.N(), given.default_value(),
-                           given.kwarg_only());
+// Gives each method of `lowered` named in `spec` the defaults and keyword-only flags of the same
+// method of `original` (TorchScript source cannot spell every default, nor keyword-only
+// parameters, and PyTorch's own code generation drops them). The schema is what call-time
+// argument matching and the saved code both read, so `forward(x)` for
+// `forward(self, x, scale: float = 1.0)` works on either path, after loading too, and so do
+// calls by keyword.
+inline void keep_parameter_defaults(torch::jit::Module& lowered, const torch::jit::Module& original,
+                                    const c10::impl::GenericDict& spec) {
+  for (const auto& entry : spec) {
+    const std::string& method = entry.key().toStringRef();
+    const c10::FunctionSchema& given = original.get_method(method).function().getSchema();
+    torch::jit::Function& generated = lowered.get_method(method).function();
+    const c10::FunctionSchema& schema = generated.getSchema();
+    std::vector<c10::Argument> arguments;
+    for (std::size_t i = 0; i < schema.arguments().size(); ++i) {
+      const c10::Argument& made = schema.arguments()[i];
+      arguments.emplace_back(made.name(), made.type(), made.N(), given.arguments()[i].default_value(),
+                             given.arguments()[i].kwarg_only());
+    }
+    generated.setSchema(schema.cloneWithArguments(std::move(arguments)));
   }
-  generated.setSchema(schema.cloneWithArguments(std::move(arguments)));
 }
 
 // The fast path's lowered module for `module`, its methods named in `spec` on `backend`.
@@ -132,10 +136,6 @@ inline torch::jit::Module codegen_fast_module(const std::string& backend,
     at = end + 1;
   }
   lowered.define(dedented, torch::jit::loweredModuleResolver());
-  for (const auto& entry : spec) {
-    const std::string& method = entry.key().toStringRef();
-    keep_parameter_defaults(lowered, method, module.get_method(method).function().getSchema());
-  }
 
   lowered.run_method("__create_backend");
   lowered.run_method("__setstate__",

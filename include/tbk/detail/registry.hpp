@@ -17,6 +17,7 @@
 #include <cctype>     // std::isalnum
 #include <mutex>      // std::mutex, std::lock_guard
 #include <string>     // std::string
+#include <utility>    // std::pair
 #include <vector>     // std::vector
 
 namespace tbk::detail {
@@ -186,23 +187,27 @@ inline std::vector<class_method> fast_methods_of(const backend_parts& parts) {
   return methods;
 }
 
+// A hook's arguments, (self, module, spec), taken off the stack; self is not read.
+inline std::pair<torch::jit::Module, c10::impl::GenericDict> pop_hook_arguments(torch::jit::Stack& stack) {
+  auto spec = torch::jit::pop(stack).toGenericDict();
+  torch::jit::Module module(torch::jit::pop(stack).toObject());
+  torch::jit::drop(stack, 1);
+  return {std::move(module), std::move(spec)};
+}
+
 // The lowering-time hooks (see check_methods_hook), called with self None.
 inline std::vector<class_method> hook_methods(const std::string& name, const c10::ClassTypePtr& cls,
                                               const backend_parts& parts) {
   std::vector<class_method> methods;
   methods.push_back({check_methods_hook(), hook_schema(cls, check_methods_hook(), c10::NoneType::get()),
                      [name, check = parts.check_methods](torch::jit::Stack& stack) {
-                       auto spec = torch::jit::pop(stack).toGenericDict();
-                       torch::jit::Module module(torch::jit::pop(stack).toObject());
-                       torch::jit::drop(stack, 1);  // self
+                       const auto [module, spec] = pop_hook_arguments(stack);
                        check(name, module, spec);
                        torch::jit::push(stack, c10::IValue());
                      }});
   methods.push_back({preprocess_hook(), hook_schema(cls, preprocess_hook(), c10::AnyType::get()),
                      [name, preprocess = parts.preprocess](torch::jit::Stack& stack) {
-                       auto spec = torch::jit::pop(stack).toGenericDict();
-                       torch::jit::Module module(torch::jit::pop(stack).toObject());
-                       torch::jit::drop(stack, 1);  // self
+                       const auto [module, spec] = pop_hook_arguments(stack);
                        torch::jit::push(stack, preprocess(name, module, spec));
                      }});
   return methods;
