@@ -214,6 +214,25 @@ class backend_impl : private availability_holder<Availability>, public backend_b
     }
   }
 
+  // Lowering time, for tbk::partition: whether the backend can run `node`; null when the
+  // compile policy declares no supports hook.
+  static supports_function supports_hook() {
+    if constexpr (compile_hook::has_supports) {
+      return [](const std::string& backend, const torch::jit::Node& node) -> bool {
+        try {
+          return Compile::supports(node);
+        } catch (...) {
+          const std::string none;
+          rethrow_with_site(error_site{backend, none},
+                            ("supports (asked about " + std::string(node.kind().toQualString()) +
+                             ")").c_str());
+        }
+      };
+    } else {
+      return nullptr;
+    }
+  }
+
   // Lowering time: what is pickled into the model. Default: the module itself.
   static c10::IValue preprocess(const std::string& backend, const torch::jit::Module& module,
                                 const c10::impl::GenericDict& spec) {

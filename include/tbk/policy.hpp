@@ -10,6 +10,7 @@
 
 #include <ATen/core/ivalue.h>            // c10::IValue
 #include <torch/csrc/jit/api/module.h>   // torch::jit::Module
+#include <torch/csrc/jit/ir/ir.h>        // torch::jit::Node
 
 #include <type_traits>  // std::is_same, std::decay_t
 
@@ -20,6 +21,8 @@ template <class P>
 using compile_hook_t = decltype(&P::compile);
 template <class P>
 using preprocess_hook_t = decltype(&P::preprocess);
+template <class P>
+using supports_hook_t = decltype(&P::supports);
 template <class P>
 using execute_hook_t = decltype(&P::execute);
 template <class P>
@@ -67,6 +70,8 @@ struct compile_policy_traits {
   static constexpr bool has_compile = hook::valid;
   using handle_type = detail::decay_or_void_t<typename hook::result>;
   static constexpr bool has_preprocess = detail::is_detected<detail::preprocess_hook_t, Compile>;
+  // The capability hook tbk::partition asks (tbk/partition.hpp): optional.
+  static constexpr bool has_supports = detail::is_detected<detail::supports_hook_t, Compile>;
 };
 
 // What tbk reads off an execute policy.
@@ -115,6 +120,22 @@ constexpr bool check_execute_params(std::tuple<First, Params...>*) {
 }
 
 template <class Compile>
+constexpr bool check_supports() {
+  if constexpr (compile_policy_traits<Compile>::has_supports) {
+    using hook = hook_traits<Compile, supports_hook_t>;
+    constexpr bool ok = hook::valid && !hook::is_member && hook::arity == 1 &&
+                        std::is_invocable_r<bool, supports_hook_t<Compile>,
+                                            const torch::jit::Node&>::value;
+    static_assert(ok,
+                  "tbk::backend: the compile policy's supports must be `static bool "
+                  "supports(const torch::jit::Node& node);` (tbk::partition asks it at lowering "
+                  "time, before any backend instance exists, so it cannot be a member).");
+    return ok;
+  }
+  return true;
+}
+
+template <class Compile>
 constexpr bool check_compile_policy() {
   using traits = compile_policy_traits<Compile>;
   using hook = typename traits::hook;
@@ -160,9 +181,9 @@ constexpr bool check_compile_policy() {
                       "`static c10::IValue preprocess(const torch::jit::Module& module, const "
                       "tbk::compile_spec& spec);` (it runs at lowering time, before any backend "
                       "instance exists, so it cannot be a member).");
-        return spec_ok && payload_ok && handle_ok && state_ok && pre_ok;
+        return spec_ok && payload_ok && handle_ok && state_ok && pre_ok && check_supports<Compile>();
       }
-      return spec_ok && payload_ok && handle_ok && state_ok;
+      return spec_ok && payload_ok && handle_ok && state_ok && check_supports<Compile>();
     }
   }
   return false;

@@ -20,7 +20,7 @@ c10::intrusive_ptr<backend_base> make_backend() {
 template <class Backend>
 backend_parts parts_of() {
   return {&make_backend<Backend>, &Backend::preprocess, &Backend::check_methods,
-          Backend::fast_entry_points()};
+          Backend::supports_hook(), Backend::fast_entry_points()};
 }
 
 template <class Backend>

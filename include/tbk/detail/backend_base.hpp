@@ -5,10 +5,14 @@
 #include <tbk/detail/errors.hpp>
 
 #include <torch/csrc/jit/backends/backend_interface.h>  // torch::jit::PyTorchBackendInterface
+#include <torch/csrc/jit/ir/ir.h>                        // torch::jit::Node
 
 #include <string>  // std::string
 
 namespace tbk::detail {
+
+// A backend's capability hook as registration keeps it: whether `backend` can run the node.
+using supports_function = bool (*)(const std::string& backend, const torch::jit::Node&);
 
 // An availability policy's answer, as the backend instance keeps it.
 struct availability_answer {

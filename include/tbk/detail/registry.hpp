@@ -11,6 +11,7 @@
 #include <ATen/core/jit_type.h>                          // c10::AnyType, c10::BoolType
 #include <ATen/core/stack.h>                             // torch::jit::Stack, pop, push
 #include <torch/csrc/jit/backends/backend_preprocess.h>  // torch::jit::backend_preprocess_register
+#include <torch/csrc/jit/ir/ir.h>                        // torch::jit::Node
 #include <torch/custom_class.h>                          // torch::class_, torch::getCustomClass
 
 #include <functional> // std::function
@@ -33,6 +34,7 @@ struct backend_parts {
   backend_factory make;
   preprocess_function preprocess;
   method_check_function check_methods;
+  supports_function supports;  // null: the backend cannot be partitioned for
   fast_entry_points fast_methods;
 };
 
@@ -44,6 +46,14 @@ struct backend_parts {
 // None, without making a backend instance.
 inline const char* check_methods_hook() { return "__tbk_check_methods"; }
 inline const char* preprocess_hook() { return "__tbk_preprocess"; }
+inline const char* supports_hook() { return "__tbk_supports"; }
+
+// A graph node, passed to a backend's supports hook as a Capsule (read with static_cast only:
+// the libraries of one process may each have their own copy of this type).
+struct node_capsule : torch::CustomClassHolder {
+  explicit node_capsule(const torch::jit::Node* n) : node(n) {}
+  const torch::jit::Node* node;
+};
 
 // A hook method of a tbk backend's class, called with `self` None.
 inline c10::IValue call_class_hook(const c10::ClassTypePtr& cls, const char* hook,
@@ -66,6 +76,15 @@ struct registered_backend {
   // Throws when a lowered method does not fit the execute policy's signature.
   void check_methods(const torch::jit::Module& module, const c10::impl::GenericDict& spec) const {
     call_class_hook(cls, check_methods_hook(), module, spec);
+  }
+  // Whether the backend declares a supports hook (tbk::partition needs one).
+  bool has_supports() const { return cls->findMethod(supports_hook()) != nullptr; }
+  // The backend's answer for `node`.
+  bool supports(const torch::jit::Node& node) const {
+    torch::jit::Stack stack{c10::IValue(),
+                            c10::IValue::make_capsule(c10::make_intrusive<node_capsule>(&node))};
+    cls->getMethod(supports_hook()).run(stack);
+    return torch::jit::pop(stack).toBool();
   }
 };
 
@@ -210,6 +229,19 @@ inline std::vector<class_method> hook_methods(const std::string& name, const c10
                        const auto [module, spec] = pop_hook_arguments(stack);
                        torch::jit::push(stack, preprocess(name, module, spec));
                      }});
+  if (parts.supports != nullptr) {
+    methods.push_back(
+        {supports_hook(),
+         c10::FunctionSchema(supports_hook(), "",
+                             {c10::Argument("self", cls), c10::Argument("node", c10::CapsuleType::get())},
+                             {c10::Argument("", c10::BoolType::get())}),
+         [name, supports = parts.supports](torch::jit::Stack& stack) {
+           const c10::IValue capsule = torch::jit::pop(stack);
+           torch::jit::drop(stack, 1);
+           const auto* node = static_cast<const node_capsule*>(capsule.toCapsule().get())->node;
+           torch::jit::push(stack, supports(name, *node));
+         }});
+  }
   return methods;
 }
 

@@ -1,0 +1,457 @@
+// tbk/detail/partition_plan.hpp: which nodes of a method's graph a backend runs, grouped into
+// regions, and why every other node stays in TorchScript. Regions are maximal, connected (by a
+// value one node makes and another reads, or by a value both read) and never make a cycle with
+// the rest of the graph; each block (prim::If / prim::Loop bodies) is
+// planned on its own. Non-template; the graph is only read here (tbk/detail/partition_rewrite.hpp
+// changes it).
+#pragma once
+
+#include <tbk/detail/errors.hpp>
+
+#include <torch/csrc/jit/ir/alias_analysis.h>  // torch::jit::AliasDb
+#include <torch/csrc/jit/ir/ir.h>              // torch::jit::Graph, Block, Node, Value
+
+#include <algorithm>      // std::sort, std::stable_sort
+#include <cstddef>        // std::size_t
+#include <functional>     // std::function
+#include <string>         // std::string
+#include <unordered_map>  // std::unordered_map
+#include <vector>         // std::vector
+
+namespace tbk::detail {
+
+// The options that shape regions (tbk::partition_options holds them for users).
+struct region_limits {
+  std::size_t min_nodes = 1;    // smaller regions stay in TorchScript
+  std::size_t max_regions = 0;  // per method, the largest kept; 0: no limit
+  bool inside_blocks = true;    // partition the bodies of prim::If and prim::Loop too
+};
+
+// Supported nodes of one block that run as one call of the backend, in the block's order.
+struct planned_region {
+  std::vector<torch::jit::Node*> nodes;
+  std::vector<std::string> notes;  // why it was kept apart from a neighbour, if it was
+};
+
+// A node that stays in TorchScript, and why.
+struct left_node {
+  torch::jit::Node* node;
+  std::string reason;
+};
+
+struct partition_plan {
+  std::vector<planned_region> regions;  // largest first
+  std::vector<left_node> left;          // in graph order
+};
+
+// "aten::relu (model.py:4)", or "aten::relu (line 4)" for code without a file: a node as
+// reports and errors name it.
+inline std::string node_text(const torch::jit::Node* node) {
+  std::string text = node->kind().toQualString();
+  if (auto where = node->sourceRange().file_line_col()) {
+    const std::string& file = std::get<0>(*where);
+    const std::string line = std::to_string(std::get<1>(*where));
+    text += file.empty() || file == "<string>" ? " (line " + line + ")" : " (" + file + ":" + line + ")";
+  }
+  return text;
+}
+
+// Nodes that are bookkeeping rather than work: never placed, never reported. Constants are
+// copied into every region that uses them; attribute reads stay with the module.
+inline bool is_bookkeeping(const torch::jit::Node* node) {
+  const auto kind = node->kind();
+  return kind == c10::prim::Constant || kind == c10::prim::GetAttr;
+}
+
+// Whether values of `type` can be passed to or returned from a lowered method.
+inline bool crosses_to_backend(const c10::TypePtr& type) {
+  switch (type->kind()) {
+    case c10::TypeKind::TensorType:
+    case c10::TypeKind::IntType:
+    case c10::TypeKind::FloatType:
+    case c10::TypeKind::BoolType:
+    case c10::TypeKind::StringType:
+    case c10::TypeKind::NumberType:
+    case c10::TypeKind::DeviceObjType:
+    case c10::TypeKind::ScalarTypeType:
+    case c10::TypeKind::LayoutType:
+      return true;
+    case c10::TypeKind::ListType:
+    case c10::TypeKind::OptionalType:
+    case c10::TypeKind::TupleType: {
+      for (const c10::TypePtr& element : type->containedTypes()) {
+        if (!crosses_to_backend(element)) return false;
+      }
+      return !type->containedTypes().empty();
+    }
+    default:
+      return false;
+  }
+}
+
+// A node that orders the nodes around it: it has side effects (other than raising), or writes
+// memory. Regions never span one, so the region's call can sit where its last node was.
+inline bool is_barrier(const torch::jit::Node* node) {
+  if (node->kind() == c10::prim::RaiseException) return false;
+  if (node->hasSideEffects() || node->kind() == c10::prim::SetAttr) return true;
+  if (const c10::FunctionSchema* schema = node->maybeSchema()) {
+    if (schema->is_mutable()) return true;
+  }
+  for (const torch::jit::Block* block : node->blocks()) {
+    for (const torch::jit::Node* inner : block->nodes()) {
+      if (is_barrier(inner)) return true;
+    }
+  }
+  return false;
+}
+
+// The node of `block` that contains `node` (itself, or the prim::If / prim::Loop it is nested
+// in); null when `node` is not inside `block`.
+inline torch::jit::Node* ancestor_in(torch::jit::Node* node, const torch::jit::Block* block) {
+  while (node != nullptr && node->owningBlock() != block) {
+    torch::jit::Block* owner = node->owningBlock();
+    node = owner == nullptr ? nullptr : owner->owningNode();
+  }
+  return node;
+}
+
+// The values a node reads, its nested blocks' reads included.
+inline void collect_reads(torch::jit::Node* node, std::vector<torch::jit::Value*>& out) {
+  for (torch::jit::Value* v : node->inputs()) out.push_back(v);
+  for (torch::jit::Block* block : node->blocks()) {
+    for (torch::jit::Node* inner : block->nodes()) collect_reads(inner, out);
+    for (torch::jit::Value* v : block->outputs()) out.push_back(v);
+  }
+}
+
+// One block's nodes as a DAG: positions, and edges between nodes of the block (a read inside a
+// nested block is an edge to the node that owns that block).
+class block_dag {
+ public:
+  explicit block_dag(torch::jit::Block* block) : block_(block) {
+    for (torch::jit::Node* node : block->nodes()) {
+      position_[node] = nodes_.size();
+      nodes_.push_back(node);
+    }
+    producers_.resize(nodes_.size());
+    consumers_.resize(nodes_.size());
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      std::vector<torch::jit::Value*> reads;
+      collect_reads(nodes_[i], reads);
+      for (torch::jit::Value* v : reads) {
+        torch::jit::Node* producer = ancestor_in(v->node(), block_);
+        if (producer == nullptr || producer == nodes_[i] ||
+            producer->kind() == c10::prim::Param) {
+          continue;
+        }
+        const std::size_t p = position_.at(producer);
+        if (!contains(producers_[i], p)) {
+          producers_[i].push_back(p);
+          consumers_[p].push_back(i);
+        }
+      }
+    }
+  }
+
+  // Links nodes that read a common value (not a constant): grouping them saves a call, and
+  // they count as connected. `can_group` says which nodes may be linked.
+  template <class Pred>
+  void link_shared_reads(Pred can_group) {
+    siblings_.assign(nodes_.size(), {});
+    std::unordered_map<const torch::jit::Value*, std::vector<std::size_t>> readers;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!can_group(i)) continue;
+      for (const torch::jit::Value* v : nodes_[i]->inputs()) {
+        if (v->node()->kind() == c10::prim::Constant) continue;
+        auto& list = readers[v];
+        if (std::find(list.begin(), list.end(), i) == list.end()) list.push_back(i);
+      }
+    }
+    for (const auto& entry : readers) {
+      const std::vector<std::size_t>& list = entry.second;
+      for (std::size_t a = 0; a < list.size(); ++a) {
+        for (std::size_t b = a + 1; b < list.size(); ++b) {
+          if (!contains(siblings_[list[a]], list[b])) siblings_[list[a]].push_back(list[b]);
+          if (!contains(siblings_[list[b]], list[a])) siblings_[list[b]].push_back(list[a]);
+        }
+      }
+    }
+  }
+
+  // The nodes a region containing node i may grow to: its producers, its consumers, and the
+  // nodes that read a value it reads.
+  std::vector<std::size_t> neighbours(std::size_t i) const {
+    std::vector<std::size_t> out = producers_[i];
+    for (std::size_t c : consumers_[i]) out.push_back(c);
+    if (!siblings_.empty()) {
+      for (std::size_t s : siblings_[i]) {
+        if (!contains(out, s)) out.push_back(s);
+      }
+    }
+    return out;
+  }
+
+  std::size_t size() const { return nodes_.size(); }
+  torch::jit::Node* node(std::size_t i) const { return nodes_[i]; }
+  const std::vector<std::size_t>& producers(std::size_t i) const { return producers_[i]; }
+  const std::vector<std::size_t>& consumers(std::size_t i) const { return consumers_[i]; }
+
+  // Whether some path leaves the set `member` and comes back into it: grouping the set would
+  // make a cycle. Returns the first node outside the set on such a path, or -1.
+  long outside_path(const std::vector<char>& member) const {
+    std::vector<char> seen(nodes_.size(), 0);
+    std::vector<std::pair<std::size_t, std::size_t>> stack;  // (node, first outside node)
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!member[i]) continue;
+      for (std::size_t c : consumers_[i]) {
+        if (!member[c] && !seen[c]) {
+          seen[c] = 1;
+          stack.emplace_back(c, c);
+        }
+      }
+    }
+    while (!stack.empty()) {
+      auto [at, first] = stack.back();
+      stack.pop_back();
+      for (std::size_t c : consumers_[at]) {
+        if (member[c]) return static_cast<long>(first);
+        if (!seen[c]) {
+          seen[c] = 1;
+          stack.emplace_back(c, first);
+        }
+      }
+    }
+    return -1;
+  }
+
+ private:
+  static bool contains(const std::vector<std::size_t>& v, std::size_t x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  }
+
+  torch::jit::Block* block_;
+  std::vector<torch::jit::Node*> nodes_;
+  std::unordered_map<const torch::jit::Node*, std::size_t> position_;
+  std::vector<std::vector<std::size_t>> producers_, consumers_, siblings_;
+};
+
+// Plans the regions of a graph for a backend whose capability is `supports`.
+class region_planner {
+ public:
+  region_planner(const std::shared_ptr<torch::jit::Graph>& graph,
+                 std::function<bool(const torch::jit::Node&)> supports, region_limits limits)
+      : graph_(graph), alias_(graph), supports_(std::move(supports)), limits_(limits) {}
+
+  partition_plan plan() {
+    partition_plan out;
+    plan_block(graph_->block(), out);
+    apply_limits(out);
+    return out;
+  }
+
+ private:
+  // Why `node` cannot be in a region; empty when it can.
+  std::string refusal(torch::jit::Node* node) {
+    if (node->hasSideEffects() && node->kind() != c10::prim::RaiseException) {
+      return "has side effects";
+    }
+    if (is_barrier(node)) return "writes memory in place";
+    for (torch::jit::Value* v : node->outputs()) {
+      if (alias_.hasWriters(v)) return "its result is modified in place later";
+      if (!crosses_to_backend(v->type())) {
+        return "its result (" + v->type()->annotation_str() + ") cannot be a backend's output";
+      }
+    }
+    for (torch::jit::Value* v : node->inputs()) {
+      if (v->node()->kind() == c10::prim::Constant) continue;
+      if (alias_.hasWriters(v)) return "reads a value that is modified in place";
+      if (!crosses_to_backend(v->type())) {
+        return "reads a " + v->type()->annotation_str() + ", which cannot be a backend's input";
+      }
+    }
+    if (!supports_(*node)) return "not supported by the backend";
+    return {};
+  }
+
+  // Reports every node nested in `node`'s blocks as left, for `reason`.
+  void leave_nested(torch::jit::Node* node, const std::string& reason, partition_plan& out) {
+    for (torch::jit::Block* block : node->blocks()) {
+      for (torch::jit::Node* inner : block->nodes()) {
+        if (is_bookkeeping(inner)) continue;
+        out.left.push_back({inner, reason});
+        leave_nested(inner, reason, out);
+      }
+    }
+  }
+
+  void plan_block(torch::jit::Block* block, partition_plan& out) {
+    block_dag dag(block);
+    const std::size_t n = dag.size();
+    std::vector<char> eligible(n, 0);
+    std::vector<std::size_t> epoch(n, 0);
+    std::vector<std::string> cycle_note(n);
+    std::vector<long> region(n, -1);  // union-find parent links over node positions
+
+    std::size_t barriers = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      torch::jit::Node* node = dag.node(i);
+      epoch[i] = barriers;
+      if (is_barrier(node)) ++barriers;
+      if (is_bookkeeping(node)) continue;
+      if (!node->blocks().empty()) {
+        const std::string kind = node->kind().toQualString();
+        if (limits_.inside_blocks) {
+          out.left.push_back({node, "control flow stays in TorchScript (its blocks are "
+                                    "partitioned on their own)"});
+          for (torch::jit::Block* inner : node->blocks()) plan_block(inner, out);
+        } else {
+          out.left.push_back({node, "control flow stays in TorchScript"});
+          leave_nested(node, "inside a " + kind + " block (inside_blocks is off)", out);
+        }
+        continue;
+      }
+      std::string why = refusal(node);
+      if (why.empty()) {
+        eligible[i] = 1;
+      } else {
+        out.left.push_back({node, std::move(why)});
+      }
+    }
+
+    dag.link_shared_reads([&](std::size_t i) { return eligible[i] != 0; });
+
+    auto find = [&](std::size_t i) {
+      std::size_t r = i;
+      while (region[r] != static_cast<long>(r)) r = static_cast<std::size_t>(region[r]);
+      while (region[i] != static_cast<long>(r)) {
+        const std::size_t next = static_cast<std::size_t>(region[i]);
+        region[i] = static_cast<long>(r);
+        i = next;
+      }
+      return r;
+    };
+    // The cycle check for grouping the regions `roots` with node `extra` (or none).
+    auto cycle_through = [&](const std::vector<std::size_t>& roots, long extra) {
+      std::vector<char> member(n, 0);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (region[i] < 0) continue;
+        const std::size_t r = find(i);
+        member[i] = std::find(roots.begin(), roots.end(), r) != roots.end();
+      }
+      if (extra >= 0) member[static_cast<std::size_t>(extra)] = 1;
+      return dag.outside_path(member);
+    };
+
+    // Greedy, in the block's order: a node joins the regions of its neighbours placed before
+    // it (producers, nodes reading what it reads) when it can.
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!eligible[i]) continue;
+      std::vector<std::size_t> candidates;
+      for (std::size_t p : dag.neighbours(i)) {
+        if (p > i || region[p] < 0 || epoch[p] != epoch[i]) continue;
+        const std::size_t r = find(p);
+        if (std::find(candidates.begin(), candidates.end(), r) == candidates.end()) {
+          candidates.push_back(r);
+        }
+      }
+      region[i] = static_cast<long>(i);
+      if (candidates.empty()) continue;
+      if (candidates.size() > 1 && cycle_through(candidates, static_cast<long>(i)) < 0) {
+        for (std::size_t r : candidates) region[r] = static_cast<long>(i);
+        continue;
+      }
+      for (std::size_t r : candidates) {
+        const long through = cycle_through({r}, static_cast<long>(i));
+        if (through < 0) {
+          region[r] = static_cast<long>(i);
+          break;
+        }
+        cycle_note[i] = "kept apart from the region of " + node_text(dag.node(r)) +
+                        ": joining it would make a cycle through " +
+                        node_text(dag.node(static_cast<std::size_t>(through)));
+      }
+    }
+
+    // Then neighbouring regions merge while that makes no cycle, until none can: each region
+    // ends maximal.
+    for (bool merged = true; merged;) {
+      merged = false;
+      for (std::size_t i = 0; i < n && !merged; ++i) {
+        if (region[i] < 0) continue;
+        for (std::size_t c : dag.neighbours(i)) {
+          if (region[c] < 0 || epoch[c] != epoch[i]) continue;
+          const std::size_t a = find(i), b = find(c);
+          if (a == b || cycle_through({a, b}, -1) >= 0) continue;
+          region[b] = static_cast<long>(a);
+          merged = true;
+          break;
+        }
+      }
+    }
+
+    std::unordered_map<std::size_t, std::size_t> index;  // root -> position in `found`
+    std::vector<planned_region> found;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (region[i] < 0) continue;
+      const std::size_t r = find(i);
+      auto [at, fresh] = index.emplace(r, found.size());
+      if (fresh) found.emplace_back();
+      found[at->second].nodes.push_back(dag.node(i));
+      if (!cycle_note[i].empty()) found[at->second].notes.push_back(cycle_note[i]);
+    }
+    for (planned_region& r : found) out.regions.push_back(std::move(r));
+  }
+
+  // min_nodes and max_regions; what they drop is reported with the reason.
+  void apply_limits(partition_plan& out) const {
+    std::vector<planned_region> kept;
+    auto leave = [&](const planned_region& r, const std::string& reason) {
+      std::string why = reason;
+      for (const std::string& note : r.notes) why += "; " + note;
+      for (torch::jit::Node* node : r.nodes) out.left.push_back({node, why});
+    };
+    for (planned_region& r : out.regions) {
+      if (r.nodes.size() < limits_.min_nodes) {
+        leave(r, "its region has " + std::to_string(r.nodes.size()) + " node" +
+                     (r.nodes.size() == 1 ? "" : "s") + ", below min_nodes (" +
+                     std::to_string(limits_.min_nodes) + ")");
+      } else {
+        kept.push_back(std::move(r));
+      }
+    }
+    std::stable_sort(kept.begin(), kept.end(), [](const planned_region& a, const planned_region& b) {
+      return a.nodes.size() > b.nodes.size();
+    });
+    if (limits_.max_regions > 0 && kept.size() > limits_.max_regions) {
+      for (std::size_t i = limits_.max_regions; i < kept.size(); ++i) {
+        leave(kept[i], "its region is not among the " + std::to_string(limits_.max_regions) +
+                           " largest (max_regions)");
+      }
+      kept.resize(limits_.max_regions);
+    }
+    out.regions = std::move(kept);
+    // Report in graph order.
+    std::unordered_map<const torch::jit::Node*, std::size_t> order;
+    std::size_t k = 0;
+    for (const torch::jit::Node* node : graph_->nodes()) walk_order(node, order, k);
+    std::stable_sort(out.left.begin(), out.left.end(), [&](const left_node& a, const left_node& b) {
+      return order.at(a.node) < order.at(b.node);
+    });
+  }
+
+  static void walk_order(const torch::jit::Node* node,
+                         std::unordered_map<const torch::jit::Node*, std::size_t>& order,
+                         std::size_t& k) {
+    order[node] = k++;
+    for (const torch::jit::Block* block : node->blocks()) {
+      for (const torch::jit::Node* inner : block->nodes()) walk_order(inner, order, k);
+    }
+  }
+
+  std::shared_ptr<torch::jit::Graph> graph_;
+  torch::jit::AliasDb alias_;
+  std::function<bool(const torch::jit::Node&)> supports_;
+  region_limits limits_;
+};
+
+}  // namespace tbk::detail

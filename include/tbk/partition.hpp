@@ -1,0 +1,339 @@
+// tbk/partition.hpp: lowering only what a backend can run. tbk::partition cuts each method into
+// regions of nodes the backend supports (its compile policy's `supports` hook), lowers each
+// region as a module of its own, and leaves every other node in TorchScript; tbk::report says
+// where each node went, from the partitioned module itself (after save and load too).
+#pragma once
+
+#include <tbk/compile_spec.hpp>
+#include <tbk/detail/errors.hpp>
+#include <tbk/detail/partition_plan.hpp>
+#include <tbk/detail/partition_rewrite.hpp>
+#include <tbk/detail/registry.hpp>
+#include <tbk/lower.hpp>
+
+#include <torch/csrc/jit/api/module.h>                      // torch::jit::Module, freeze
+#include <torch/csrc/jit/passes/dead_code_elimination.h>    // torch::jit::EliminateDeadCode
+#include <torch/csrc/jit/passes/inliner.h>                  // torch::jit::Inline
+
+#include <cstddef>        // std::size_t
+#include <functional>     // std::function
+#include <map>            // std::map
+#include <string>         // std::string
+#include <unordered_map>  // std::unordered_map
+#include <vector>         // std::vector
+
+namespace tbk {
+
+struct partition_options {
+  // The methods to partition; the others stay as they are.
+  std::vector<std::string> methods{"forward"};
+  // Regions of fewer nodes stay in TorchScript (a call of the backend costs more than a node).
+  std::size_t min_nodes = 1;
+  // At most this many regions per method, the largest; 0: no limit.
+  std::size_t max_regions = 0;
+  // Partition inside the bodies of prim::If and prim::Loop too (each body on its own).
+  bool inside_blocks = true;
+  // Freeze the module first (torch::jit::freeze): parameters and attributes become constants,
+  // which regions then carry; without it, they are read by the method and passed in.
+  bool freeze = false;
+  // How each region is lowered: PyTorch's code generation or tbk's fast path.
+  lowering_path path = lowering_path::native;
+  // Compile-spec options per method, given to every region cut from it:
+  // {"forward": {"threads": 4}}. A method not named gets no options.
+  c10::impl::GenericDict spec = detail::make_any_dict();
+  // Example inputs per method (its parameters, self excluded). When given, each region of that
+  // method outside control flow gets its own inputs from a run of the method as the compile-spec
+  // option "example_inputs" (a list), for backends that need shapes.
+  std::map<std::string, std::vector<c10::IValue>> example_inputs;
+  // Overrides the backend's supports hook (for backends registered without one).
+  std::function<bool(const torch::jit::Node&)> supports;
+};
+
+namespace detail {
+
+inline const char* report_attribute() { return "_tbk_partition_report"; }
+
+inline std::function<bool(const torch::jit::Node&)> capability_of(const std::string& backend,
+                                                                  const partition_options& options) {
+  if (torch::getCustomClass(backend_class_name(backend)) == nullptr) {
+    raise("tbk::partition: backend '" + backend + "' is not registered in this process" +
+          registration_hint(false));
+  }
+  if (options.supports) return options.supports;
+  auto registered = find_registered(backend);
+  if (!registered || !registered->has_supports()) {
+    raise("tbk::partition: backend '" + backend +
+          "' does not say which nodes it supports: give its compile policy `static bool "
+          "supports(const torch::jit::Node& node);`, or pass partition_options::supports");
+  }
+  return [registered = *registered](const torch::jit::Node& node) {
+    return registered.supports(node);
+  };
+}
+
+inline void check_partition_options(const torch::jit::Module& module, const std::string& backend,
+                                    const partition_options& options) {
+  const std::string where = "tbk::partition(" + backend + "): ";
+  if (module.hasattr(report_attribute())) {
+    raise(where + "the module is partitioned already (its regions' handles cannot be copied); "
+                  "partition the original module, all methods in one call");
+  }
+  if (options.methods.empty()) raise(where + "no method to partition (partition_options::methods)");
+  if (options.min_nodes == 0) raise(where + "min_nodes must be at least 1");
+  std::vector<std::string> seen;
+  for (const std::string& method : options.methods) {
+    if (std::find(seen.begin(), seen.end(), method) != seen.end()) {
+      raise(where + "method '" + method + "' is named twice");
+    }
+    seen.push_back(method);
+    if (!module.find_method(method)) {
+      raise(where + "module '" + module.type()->name()->qualifiedName() + "' has no method '" +
+            method + "' (its methods: " + method_names_of(module) + ")");
+    }
+  }
+  auto partitioned = [&](const std::string& method) {
+    return std::find(seen.begin(), seen.end(), method) != seen.end();
+  };
+  for (const auto& entry : options.spec) {
+    if (!entry.key().isString()) {
+      raise(where + "spec keys must be method names (str), got " + describe(entry.key()));
+    }
+    if (!partitioned(entry.key().toStringRef())) {
+      raise(where + "the spec has options for method '" + entry.key().toStringRef() +
+            "', which is not partitioned (methods: " + joined_names(options.methods) + ")");
+    }
+    if (!entry.value().isGenericDict()) {
+      raise(where + "the options of method '" + entry.key().toStringRef() +
+            "' must be a dict, got " + describe(entry.value()));
+    }
+  }
+  for (const auto& [method, inputs] : options.example_inputs) {
+    if (!partitioned(method)) {
+      raise(where + "example inputs are given for method '" + method +
+            "', which is not partitioned (methods: " + joined_names(options.methods) + ")");
+    }
+    const std::size_t expected = module.get_method(method).function().getSchema().arguments().size() - 1;
+    if (inputs.size() != expected) {
+      raise(where + "method '" + method + "' takes " + count_text(expected) + ", but " +
+            std::to_string(inputs.size()) + " example input" + (inputs.size() == 1 ? " was" : "s were") +
+            " given");
+    }
+  }
+}
+
+// The values `wanted` (of the top-level block of `graph`) take when the method runs on `inputs`.
+inline std::vector<c10::IValue> probe_values(const std::shared_ptr<torch::jit::Graph>& graph,
+                                             const torch::jit::Module& self,
+                                             const std::vector<c10::IValue>& inputs,
+                                             const std::vector<torch::jit::Value*>& wanted) {
+  auto probe = std::make_shared<torch::jit::Graph>();
+  std::unordered_map<const torch::jit::Value*, torch::jit::Value*> env;
+  for (torch::jit::Value* in : graph->inputs()) env[in] = probe->addInput()->copyMetadata(in);
+  std::function<torch::jit::Value*(torch::jit::Value*)> lookup = [&](torch::jit::Value* v) {
+    return env.at(v);
+  };
+  for (torch::jit::Node* node : graph->nodes()) {
+    torch::jit::Node* copy = probe->appendNode(probe->createClone(node, lookup));
+    for (std::size_t i = 0; i < node->outputs().size(); ++i) env[node->output(i)] = copy->output(i);
+  }
+  std::vector<torch::jit::Value*> outputs;
+  for (torch::jit::Value* v : wanted) outputs.push_back(env.at(v));
+  probe->registerOutput(probe->insertNode(probe->createTuple(outputs))->output());
+  torch::jit::CompilationUnit unit;
+  torch::jit::Function* fn = unit.create_function("tbk_probe", probe);
+  torch::jit::Stack stack{self._ivalue()};
+  stack.insert(stack.end(), inputs.begin(), inputs.end());
+  fn->run(stack);
+  return stack.back().toTupleRef().elements().vec();
+}
+
+// "aten::add x2, aten::sub x1": the node kinds of a region, by count, in order of appearance.
+inline std::string kinds_text(const std::vector<torch::jit::Node*>& nodes) {
+  std::vector<std::pair<std::string, std::size_t>> counts;
+  for (const torch::jit::Node* node : nodes) {
+    const std::string kind = node->kind().toQualString();
+    auto found = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == kind; });
+    if (found == counts.end()) counts.emplace_back(kind, 1);
+    else ++found->second;
+  }
+  std::string text;
+  for (const auto& [kind, count] : counts) {
+    text += (text.empty() ? "" : ", ") + kind + " x" + std::to_string(count);
+  }
+  return text;
+}
+
+// "" for the method's own block, " (inside prim::Loop, line 7)" for a nested one.
+inline std::string block_text(const torch::jit::Node* node) {
+  const torch::jit::Node* owner = node->owningBlock()->owningNode();
+  return owner == nullptr ? std::string() : " (inside " + node_text(owner) + ")";
+}
+
+inline std::size_t countable_nodes(const torch::jit::Block* block) {
+  std::size_t count = 0;
+  for (const torch::jit::Node* node : block->nodes()) {
+    if (!is_bookkeeping(node)) ++count;
+    for (const torch::jit::Block* inner : node->blocks()) count += countable_nodes(inner);
+  }
+  return count;
+}
+
+inline std::string region_name(const std::string& method, std::size_t k) {
+  return "_tbk_region_" + method + "_" + std::to_string(k);
+}
+
+// The report's section for one method (made before the graph changes).
+inline std::string method_report(const std::string& method, const torch::jit::Graph& graph,
+                                 const partition_plan& plan,
+                                 const std::vector<region_boundary>& boundaries) {
+  std::size_t placed = 0;
+  for (const planned_region& r : plan.regions) placed += r.nodes.size();
+  std::string text = "method " + method + ": " + std::to_string(plan.regions.size()) + " region" +
+                     (plan.regions.size() == 1 ? "" : "s") + ", " + std::to_string(placed) + " of " +
+                     std::to_string(countable_nodes(graph.block())) + " nodes in the backend\n";
+  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+    const planned_region& r = plan.regions[k];
+    text += "  region " + std::to_string(k) + " (" + region_name(method, k) + ")" +
+            block_text(r.nodes.front()) + ": " + std::to_string(r.nodes.size()) + " node" +
+            (r.nodes.size() == 1 ? "" : "s") + " [" + kinds_text(r.nodes) + "], " +
+            count_text(boundaries[k].inputs.size()) + ", " +
+            std::to_string(boundaries[k].outputs.size()) + " output" +
+            (boundaries[k].outputs.size() == 1 ? "" : "s") + "\n";
+    for (const std::string& note : r.notes) text += "    note: " + note + "\n";
+  }
+  if (!plan.left.empty()) text += "  in TorchScript:\n";
+  for (const left_node& l : plan.left) {
+    text += "    " + node_text(l.node) + block_text(l.node) + ": " + l.reason + "\n";
+  }
+  return text;
+}
+
+}  // namespace detail
+
+// A copy of `module` in which each method named in `options.methods` runs every maximal,
+// connected region of nodes that `backend` supports as a call of that region's lowered module
+// (submodule `_tbk_region_<method>_<k>`), and the rest in TorchScript. The result is an ordinary
+// TorchScript module: it saves, loads (C++, Python, the lite interpreter) and runs with only the
+// backend's registration present. Its report (tbk::report) is kept in it.
+inline torch::jit::Module partition(const torch::jit::Module& module, const std::string& backend,
+                                    const partition_options& options = {}) {
+  detail::check_partition_options(module, backend, options);
+  const auto supports = detail::capability_of(backend, options);
+  detail::region_limits limits{options.min_nodes, options.max_regions, options.inside_blocks};
+
+  torch::jit::Module root = module.clone();
+  if (options.freeze) {
+    root.eval();
+    std::vector<std::string> others;  // freeze keeps forward; the other methods are named
+    for (const std::string& m : options.methods) {
+      if (m != "forward") others.push_back(m);
+    }
+    root = torch::jit::freeze(root, others);
+  }
+
+  std::string report = "tbk.partition: backend " + backend + ", path " +
+                       (options.path == lowering_path::fast ? "fast" : "native") + ", min_nodes " +
+                       std::to_string(options.min_nodes) + ", max_regions " +
+                       (options.max_regions == 0 ? std::string("none")
+                                                 : std::to_string(options.max_regions)) +
+                       (options.freeze ? ", frozen" : "") + "\n";
+  for (const std::string& method : options.methods) {
+    std::shared_ptr<torch::jit::Graph> graph =
+        toGraphFunction(root.get_method(method).function()).graph();
+    torch::jit::Inline(*graph);
+    torch::jit::EliminateDeadCode(graph);
+
+    detail::partition_plan plan = detail::region_planner(graph, supports, limits).plan();
+    std::vector<detail::region_boundary> boundaries;
+    for (const detail::planned_region& r : plan.regions) boundaries.push_back(detail::boundary_of(r));
+    report += detail::method_report(method, *graph, plan, boundaries);
+
+    // Example inputs of the regions outside control flow, from one run of the method.
+    std::vector<c10::optional<c10::impl::GenericList>> region_examples(plan.regions.size());
+    auto given = options.example_inputs.find(method);
+    if (given != options.example_inputs.end()) {
+      std::vector<torch::jit::Value*> wanted;
+      for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+        if (plan.regions[k].nodes.front()->owningBlock() != graph->block()) continue;
+        wanted.insert(wanted.end(), boundaries[k].inputs.begin(), boundaries[k].inputs.end());
+      }
+      std::vector<c10::IValue> values;
+      try {
+        values = detail::probe_values(graph, root, given->second, wanted);
+      } catch (const std::exception& e) {
+        const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+        detail::raise("tbk::partition(" + backend + "): running method '" + method +
+                      "' on its example inputs failed: " +
+                      (c10_error ? c10_error->what_without_backtrace() : e.what()));
+      }
+      std::size_t at = 0;
+      for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+        if (plan.regions[k].nodes.front()->owningBlock() != graph->block()) continue;
+        c10::impl::GenericList list(c10::AnyType::get());
+        for (std::size_t i = 0; i < boundaries[k].inputs.size(); ++i) list.push_back(values[at++]);
+        region_examples[k] = std::move(list);
+      }
+    }
+
+    c10::IValue method_options;
+    if (auto found = options.spec.find(method); found != options.spec.end()) {
+      method_options = found->value();
+    }
+    std::unordered_map<const torch::jit::Value*, torch::jit::Value*> replaced;
+    for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+      detail::planned_region& region = plan.regions[k];
+      detail::region_boundary& boundary = boundaries[k];
+      for (torch::jit::Value*& v : boundary.inputs) {
+        if (auto found = replaced.find(v); found != replaced.end()) v = found->second;
+      }
+      // Earlier rewrites may have moved some of its nodes after their calls.
+      std::sort(region.nodes.begin(), region.nodes.end(),
+                [](const torch::jit::Node* a, const torch::jit::Node* b) { return a->isBefore(b); });
+
+      c10::impl::GenericDict region_options = detail::make_any_dict();
+      if (method_options.isGenericDict()) {
+        for (const auto& entry : method_options.toGenericDict()) {
+          region_options.insert_or_assign(entry.key(), entry.value());
+        }
+      }
+      if (region_examples[k]) region_options.insert_or_assign("example_inputs", *region_examples[k]);
+      c10::impl::GenericDict region_spec = detail::make_any_dict();
+      region_spec.insert("forward", region_options);
+
+      const std::string name = detail::region_name(method, k);
+      torch::jit::Module piece = detail::region_module(
+          "__torch__.tbk.partition." + method + "_region" + std::to_string(k), region, boundary);
+      torch::jit::Module lowered;
+      try {
+        lowered = lower(piece, backend, region_spec, options.path);
+      } catch (const std::exception& e) {
+        const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+        detail::raise("tbk::partition(" + backend + "): method '" + method + "', region " +
+                      std::to_string(k) + " [" + detail::kinds_text(region.nodes) +
+                      "]: lowering failed: " +
+                      (c10_error ? c10_error->what_without_backtrace() : e.what()));
+      }
+      root.register_module(name, lowered);
+      const c10::TypePtr result = lowered.get_method("forward").function().getSchema().returns()[0].type();
+      const std::vector<torch::jit::Value*> results =
+          detail::replace_region(region, boundary, name, lowered.type(), result);
+      for (std::size_t i = 0; i < results.size(); ++i) replaced[boundary.outputs[i]] = results[i];
+    }
+    torch::jit::EliminateDeadCode(graph);
+    graph->lint();
+  }
+  root.register_attribute(detail::report_attribute(), c10::StringType::get(), report);
+  return root;
+}
+
+// The placement report of a module made by tbk::partition (kept in the module, so a loaded one
+// has it too).
+inline std::string report(const torch::jit::Module& module) {
+  if (!module.hasattr(detail::report_attribute())) {
+    detail::raise("tbk::report: module '" + module.type()->name()->qualifiedName() +
+                  "' was not made by tbk::partition (it has no partition report)");
+  }
+  return module.attr(detail::report_attribute()).toStringRef();
+}
+
+}  // namespace tbk
