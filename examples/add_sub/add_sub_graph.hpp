@@ -18,13 +18,17 @@
 #include <unordered_map>  // std::unordered_map
 #include <vector>         // std::vector
 
-// One node of a region: slots[result] = slots[a] (+|-) alpha * (slots[b] or other).
+// An operand of a node: a slot (an input or an earlier node's result), or a constant (a tensor
+// of a frozen model, or a number).
+struct add_sub_operand {
+  int64_t slot = -1;  // -1: the constant
+  c10::IValue constant;
+};
+
+// One node of a region: result = a (+|-) alpha * b.
 struct add_sub_step {
   bool subtract;
-  std::size_t a;
-  bool b_is_tensor;
-  std::size_t b;
-  at::Scalar other;
+  add_sub_operand a, b;
   at::Scalar alpha;
 };
 
@@ -48,8 +52,8 @@ struct add_sub_graph_compile {
   }
 
   // Lowering time: the region's graph (its forward) becomes the payload, a tuple
-  // (inputs, steps, outputs) with one tuple (subtract, a, b, other, alpha) per node; b is -1
-  // when the node's other operand is the constant `other`. The lite interpreter keeps no graphs,
+  // (inputs, steps, outputs) with one tuple (subtract, a, b, alpha) per node; an operand is a
+  // slot (int) or a constant (a tensor, or for b a number in a 1-tuple). The lite interpreter keeps no graphs,
   // so compile reads only this.
   static c10::IValue preprocess(const torch::jit::Module& region, const tbk::compile_spec& spec) {
     if (spec.size() != 1 || !spec.contains("forward")) {
@@ -73,12 +77,16 @@ struct add_sub_graph_compile {
         throw std::invalid_argument(std::string("the graph has a node this backend cannot run: ") +
                                     node->kind().toQualString());
       }
-      const bool b_is_tensor = is_tensor(node->input(1));
-      steps.push_back(c10::ivalue::Tuple::create(
-          {node->kind() == c10::aten::sub, slot.at(node->input(0)),
-           b_is_tensor ? slot.at(node->input(1)) : int64_t(-1),
-           b_is_tensor ? c10::IValue(int64_t(0)) : *constant_number(node->input(1)),
-           *constant_number(node->input(2))}));
+      auto operand = [&](const torch::jit::Value* v) -> c10::IValue {
+        auto found = slot.find(v);
+        if (found != slot.end()) return found->second;
+        c10::IValue constant = *torch::jit::toIValue(v);  // supports() allows no other
+        if (constant.isTensor()) return constant;
+        return c10::ivalue::Tuple::create(std::vector<c10::IValue>{constant});  // a number
+      };
+      std::vector<c10::IValue> step{node->kind() == c10::aten::sub, operand(node->input(0)),
+                                    operand(node->input(1)), *constant_number(node->input(2))};
+      steps.push_back(c10::ivalue::Tuple::create(std::move(step)));
       slot[node->output()] = inputs + static_cast<int64_t>(steps.size()) - 1;
     }
     c10::List<int64_t> outputs;
@@ -88,7 +96,8 @@ struct add_sub_graph_compile {
     } else {
       outputs.push_back(slot.at(result));
     }
-    return c10::ivalue::Tuple::create({inputs, steps, outputs});
+    std::vector<c10::IValue> parts{inputs, steps, outputs};
+    return c10::ivalue::Tuple::create(std::move(parts));
   }
 
   // Load time: the payload, checked entry by entry, becomes the method's program.
@@ -106,19 +115,32 @@ struct add_sub_graph_compile {
     auto in_range = [&](int64_t i) {
       return i >= 0 && static_cast<std::size_t>(i) < program.inputs + program.steps.size();
     };
+    auto operand = [&](const c10::IValue& v, const char* name) -> add_sub_operand {
+      if (v.isInt()) {
+        if (!in_range(v.toInt())) {
+          fail("step " + std::to_string(program.steps.size()) + " reads slot " +
+               std::to_string(v.toInt()) + ", which is not made before it");
+        }
+        return {v.toInt(), c10::IValue()};
+      }
+      if (v.isTensor()) return {-1, v};
+      if (v.isTuple() && v.toTupleRef().elements().size() == 1 &&
+          (v.toTupleRef().elements()[0].isInt() || v.toTupleRef().elements()[0].isDouble())) {
+        return {-1, v.toTupleRef().elements()[0]};
+      }
+      fail(std::string("operand ") + name + " of step " + std::to_string(program.steps.size()) +
+           " is neither a slot (int), a tensor nor a number (a 1-tuple)");
+      return {};
+    };
     for (const c10::IValue& entry : parts[1].toListRef()) {
-      if (!entry.isTuple() || entry.toTupleRef().elements().size() != 5) fail("a step is not a 5-tuple");
+      if (!entry.isTuple() || entry.toTupleRef().elements().size() != 4) fail("a step is not a 4-tuple");
       const auto& f = entry.toTupleRef().elements();
-      if (!f[0].isBool() || !f[1].isInt() || !f[2].isInt() || !(f[3].isInt() || f[3].isDouble()) ||
-          !(f[4].isInt() || f[4].isDouble())) {
-        fail("a step is not (bool, int, int, number, number)");
+      if (!f[0].isBool() || !(f[3].isInt() || f[3].isDouble())) {
+        fail("a step is not (bool, operand, operand, number)");
       }
-      if (!in_range(f[1].toInt()) || (f[2].toInt() != -1 && !in_range(f[2].toInt()))) {
-        fail("step " + std::to_string(program.steps.size()) + " reads a slot not yet made");
-      }
-      program.steps.push_back({f[0].toBool(), static_cast<std::size_t>(f[1].toInt()),
-                               f[2].toInt() != -1, static_cast<std::size_t>(std::max<int64_t>(f[2].toInt(), 0)),
-                               f[3].toScalar(), f[4].toScalar()});
+      add_sub_operand a = operand(f[1], "a"), b = operand(f[2], "b");
+      if (a.slot < 0 && !a.constant.isTensor()) fail("operand a of a step is a number");
+      program.steps.push_back({f[0].toBool(), std::move(a), std::move(b), f[3].toScalar()});
     }
     for (int64_t i : parts[2].toIntVector()) {
       if (!in_range(i)) fail("an output names slot " + std::to_string(i) + ", which does not exist");
@@ -145,12 +167,16 @@ struct add_sub_graph_execute {
     }
     std::vector<at::Tensor> slots(inputs.begin(), inputs.end());
     slots.reserve(program.inputs + program.steps.size());
+    auto tensor = [&](const add_sub_operand& o) -> const at::Tensor& {
+      return o.slot >= 0 ? slots[static_cast<std::size_t>(o.slot)] : o.constant.toTensor();
+    };
     for (const add_sub_step& s : program.steps) {
-      const at::Tensor& a = slots[s.a];
-      if (s.b_is_tensor) {
-        slots.push_back(s.subtract ? at::sub(a, slots[s.b], s.alpha) : at::add(a, slots[s.b], s.alpha));
+      const at::Tensor& a = tensor(s.a);
+      if (s.b.slot >= 0 || s.b.constant.isTensor()) {
+        slots.push_back(s.subtract ? at::sub(a, tensor(s.b), s.alpha) : at::add(a, tensor(s.b), s.alpha));
       } else {
-        slots.push_back(s.subtract ? at::sub(a, s.other, s.alpha) : at::add(a, s.other, s.alpha));
+        const at::Scalar b = s.b.constant.toScalar();
+        slots.push_back(s.subtract ? at::sub(a, b, s.alpha) : at::add(a, b, s.alpha));
       }
     }
     std::vector<at::Tensor> out;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <tbk/compile_spec.hpp>
+#include <tbk/detail/arguments.hpp>  // count_text
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/partition_plan.hpp>
 #include <tbk/detail/partition_rewrite.hpp>
@@ -15,6 +16,7 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>    // torch::jit::EliminateDeadCode
 #include <torch/csrc/jit/passes/inliner.h>                  // torch::jit::Inline
 
+#include <algorithm>      // std::find, std::sort
 #include <cstddef>        // std::size_t
 #include <functional>     // std::function
 #include <map>            // std::map

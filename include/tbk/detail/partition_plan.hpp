@@ -40,7 +40,7 @@ struct left_node {
 };
 
 struct partition_plan {
-  std::vector<planned_region> regions;  // largest first
+  std::vector<planned_region> regions;  // in graph order
   std::vector<left_node> left;          // in graph order
 };
 
@@ -197,17 +197,32 @@ class block_dag {
   const std::vector<std::size_t>& consumers(std::size_t i) const { return consumers_[i]; }
 
   // Whether some path leaves the set `member` and comes back into it: grouping the set would
-  // make a cycle. Returns the first node outside the set on such a path, or -1.
-  long outside_path(const std::vector<char>& member) const {
+  // make a cycle. Other regions count as one node each (`group[i]`: node i's region, or -1): a
+  // path that enters one leaves it from any of its nodes. Returns the first node outside the
+  // set on such a path, or -1.
+  long outside_path(const std::vector<char>& member, const std::vector<long>& group) const {
+    std::unordered_map<long, std::vector<std::size_t>> members_of;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (group[i] >= 0 && !member[i]) members_of[group[i]].push_back(i);
+    }
     std::vector<char> seen(nodes_.size(), 0);
     std::vector<std::pair<std::size_t, std::size_t>> stack;  // (node, first outside node)
+    auto visit = [&](std::size_t c, std::size_t first) {
+      if (seen[c]) return;
+      seen[c] = 1;
+      stack.emplace_back(c, first);
+      if (group[c] < 0) return;
+      for (std::size_t other : members_of[group[c]]) {  // the whole region is reached
+        if (!seen[other]) {
+          seen[other] = 1;
+          stack.emplace_back(other, first);
+        }
+      }
+    };
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       if (!member[i]) continue;
       for (std::size_t c : consumers_[i]) {
-        if (!member[c] && !seen[c]) {
-          seen[c] = 1;
-          stack.emplace_back(c, c);
-        }
+        if (!member[c]) visit(c, c);
       }
     }
     while (!stack.empty()) {
@@ -215,10 +230,7 @@ class block_dag {
       stack.pop_back();
       for (std::size_t c : consumers_[at]) {
         if (member[c]) return static_cast<long>(first);
-        if (!seen[c]) {
-          seen[c] = 1;
-          stack.emplace_back(c, first);
-        }
+        visit(c, first);
       }
     }
     return -1;
@@ -262,9 +274,10 @@ class region_planner {
         return "its result (" + v->type()->annotation_str() + ") cannot be a backend's output";
       }
     }
+    // (Reading a value that is written later is fine: the write is a barrier, so the region's
+    // call runs before it, as the node did.)
     for (torch::jit::Value* v : node->inputs()) {
       if (v->node()->kind() == c10::prim::Constant) continue;
-      if (alias_.hasWriters(v)) return "reads a value that is modified in place";
       if (!crosses_to_backend(v->type())) {
         return "reads a " + v->type()->annotation_str() + ", which cannot be a backend's input";
       }
@@ -333,13 +346,15 @@ class region_planner {
     // The cycle check for grouping the regions `roots` with node `extra` (or none).
     auto cycle_through = [&](const std::vector<std::size_t>& roots, long extra) {
       std::vector<char> member(n, 0);
+      std::vector<long> group(n, -1);
       for (std::size_t i = 0; i < n; ++i) {
-        if (region[i] < 0) continue;
+        if (region[i] < 0 || static_cast<long>(i) == extra) continue;
         const std::size_t r = find(i);
+        group[i] = static_cast<long>(r);
         member[i] = std::find(roots.begin(), roots.end(), r) != roots.end();
       }
       if (extra >= 0) member[static_cast<std::size_t>(extra)] = 1;
-      return dag.outside_path(member);
+      return dag.outside_path(member, group);
     };
 
     // Greedy, in the block's order: a node joins the regions of its neighbours placed before
@@ -429,11 +444,14 @@ class region_planner {
       }
       kept.resize(limits_.max_regions);
     }
-    out.regions = std::move(kept);
-    // Report in graph order.
+    // Regions and left nodes in graph order (nested blocks where they appear).
     std::unordered_map<const torch::jit::Node*, std::size_t> order;
     std::size_t k = 0;
     for (const torch::jit::Node* node : graph_->nodes()) walk_order(node, order, k);
+    std::stable_sort(kept.begin(), kept.end(), [&](const planned_region& a, const planned_region& b) {
+      return order.at(a.nodes.front()) < order.at(b.nodes.front());
+    });
+    out.regions = std::move(kept);
     std::stable_sort(out.left.begin(), out.left.end(), [&](const left_node& a, const left_node& b) {
       return order.at(a.node) < order.at(b.node);
     });
