@@ -1,0 +1,153 @@
+// python/tbk/_C.cpp: the C++ half of the Python package `tbk`: lowering, partitioning, the
+// placement report, loading and the registry, for Python callers. Python values become IValues
+// here (compile-spec options of any mix of types), and tbk's errors become Python exceptions with
+// tbk's message and nothing else. tbk/__init__.py is the API users call.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/jit/python/pybind_utils.h>  // torch::jit::toIValue (tensors from Python)
+
+#include <tbk/load.hpp>
+#include <tbk/lower.hpp>
+#include <tbk/partition.hpp>
+#include <tbk/register.hpp>
+
+#include <map>        // std::map
+#include <optional>   // std::optional
+#include <stdexcept>  // std::runtime_error
+#include <string>     // std::string
+#include <vector>     // std::vector
+
+namespace py = pybind11;
+
+namespace {
+
+// Runs `fn`; a c10::Error leaves as a Python exception carrying its message without PyTorch's
+// C++ backtrace (TypeError for c10::TypeError, RuntimeError otherwise).
+template <class F>
+auto guarded(F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const c10::TypeError& e) {
+    throw py::type_error(e.what_without_backtrace());
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(e.what_without_backtrace());
+  }
+}
+
+// A Python value as a compile-spec option: bool, int, float, str, None, Tensor, and lists,
+// tuples and dicts (str keys) of those. `where` names it in errors ("spec['forward']['scale']").
+c10::IValue option_value(py::handle value, const std::string& where) {
+  if (value.is_none()) return c10::IValue();
+  if (py::isinstance<py::bool_>(value)) return value.cast<bool>();
+  if (py::isinstance<py::int_>(value)) return value.cast<int64_t>();
+  if (py::isinstance<py::float_>(value)) return value.cast<double>();
+  if (py::isinstance<py::str>(value)) return value.cast<std::string>();
+  if (THPVariable_Check(value.ptr())) return THPVariable_Unpack(value.ptr());
+  if (py::isinstance<py::dict>(value)) {
+    c10::impl::GenericDict dict = tbk::detail::make_any_dict();
+    for (auto item : value.cast<py::dict>()) {
+      if (!py::isinstance<py::str>(item.first)) {
+        throw py::type_error(where + " has a key " + py::repr(item.first).cast<std::string>() +
+                             " of type " + Py_TYPE(item.first.ptr())->tp_name +
+                             "; option dicts take str keys");
+      }
+      const std::string key = item.first.cast<std::string>();
+      dict.insert(key, option_value(item.second, where + "['" + key + "']"));
+    }
+    return dict;
+  }
+  if (py::isinstance<py::tuple>(value)) {
+    std::vector<c10::IValue> elements;
+    std::size_t i = 0;
+    for (py::handle element : value) elements.push_back(option_value(element, where + "[" + std::to_string(i++) + "]"));
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  if (py::isinstance<py::list>(value)) {
+    // A list of one type is that typed list (List[int], List[float], ...), as TorchScript
+    // would make it; a list of mixed types is a List[Any].
+    std::vector<c10::IValue> elements;
+    std::size_t i = 0;
+    for (py::handle element : value) elements.push_back(option_value(element, where + "[" + std::to_string(i++) + "]"));
+    c10::TypePtr type = elements.empty() ? c10::TensorType::get() : elements[0].type();
+    for (const c10::IValue& e : elements) {
+      if (*e.type() != *type) type = c10::AnyType::get();
+    }
+    c10::impl::GenericList list(type);
+    for (c10::IValue& e : elements) list.push_back(std::move(e));
+    return list;
+  }
+  throw py::type_error(where + " has type " + std::string(Py_TYPE(value.ptr())->tp_name) +
+                       "; options may be bool, int, float, str, None, torch.Tensor, and lists, "
+                       "tuples and dicts of those");
+}
+
+// {method: {option: value}} as the Dict[str, Any] of a compile spec.
+c10::impl::GenericDict spec_dict(const py::dict& spec, const char* function) {
+  c10::impl::GenericDict out = tbk::detail::make_any_dict();
+  for (auto item : spec) {
+    if (!py::isinstance<py::str>(item.first)) {
+      throw py::type_error(std::string(function) + ": spec keys are method names (str), got " +
+                           py::repr(item.first).cast<std::string>());
+    }
+    const std::string method = item.first.cast<std::string>();
+    if (!py::isinstance<py::dict>(item.second)) {
+      throw py::type_error(std::string(function) + ": spec['" + method +
+                           "'] must be a dict of options, got " +
+                           std::string(Py_TYPE(item.second.ptr())->tp_name));
+    }
+    out.insert(method, option_value(item.second, std::string(function) + ": spec['" + method + "']"));
+  }
+  return out;
+}
+
+std::vector<c10::IValue> input_values(const py::tuple& inputs, const std::string& where) {
+  std::vector<c10::IValue> out;
+  std::size_t i = 0;
+  for (py::handle input : inputs) out.push_back(option_value(input, where + "[" + std::to_string(i++) + "]"));
+  return out;
+}
+
+tbk::lowering_path path_named(const std::string& path, const char* function) {
+  if (path == "native") return tbk::lowering_path::native;
+  if (path == "fast") return tbk::lowering_path::fast;
+  throw py::value_error(std::string(function) + ": path must be \"native\" or \"fast\", got \"" + path + "\"");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "The C++ half of torch-backend-kit's Python package; use the functions of tbk.";
+
+  m.def("lower", [](const torch::jit::Module& module, const std::string& backend, const py::dict& spec,
+                    const std::string& path) {
+    c10::impl::GenericDict dict = spec_dict(spec, "tbk.lower");
+    const tbk::lowering_path how = path_named(path, "tbk.lower");
+    return guarded([&] { return tbk::lower(module, backend, dict, how); });
+  });
+
+  m.def("partition", [](const torch::jit::Module& module, const std::string& backend, const py::dict& spec,
+                        const std::vector<std::string>& methods, std::size_t min_nodes,
+                        std::size_t max_regions, bool inside_blocks, bool freeze,
+                        const std::string& path, const py::dict& example_inputs) {
+    tbk::partition_options options;
+    options.spec = spec_dict(spec, "tbk.partition");
+    options.methods = methods;
+    options.min_nodes = min_nodes;
+    options.max_regions = max_regions;
+    options.inside_blocks = inside_blocks;
+    options.freeze = freeze;
+    options.path = path_named(path, "tbk.partition");
+    for (auto item : example_inputs) {
+      const std::string method = item.first.cast<std::string>();
+      options.example_inputs[method] =
+          input_values(item.second.cast<py::tuple>(), "tbk.partition: example_inputs['" + method + "']");
+    }
+    return guarded([&] { return tbk::partition(module, backend, options); });
+  });
+
+  m.def("report", [](const torch::jit::Module& module) { return guarded([&] { return tbk::report(module); }); });
+
+  m.def("load", [](const std::string& path) { return guarded([&] { return tbk::load(path); }); });
+
+  m.def("registered_backends", [] { return guarded([] { return tbk::registered_backends(); }); });
+}

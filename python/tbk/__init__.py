@@ -1,0 +1,135 @@
+"""tbk: torch-backend-kit from Python.
+
+Lower scripted modules to backends registered through tbk (whole methods, or only the
+operators a backend supports), read where each node went, and load models with tbk's
+diagnostics. Backends are C++ libraries: load yours first with torch.ops.load_library(path).
+
+    import torch, tbk
+    torch.ops.load_library("libadd_sub_graph.so")
+    scripted = torch.jit.script(model)
+    partitioned = tbk.partition(scripted, "add_sub_graph")
+    print(tbk.report(partitioned))
+"""
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+
+import torch
+
+from . import _C
+
+__all__ = ["lower", "partition", "report", "load", "registered_backends"]
+
+_PATHS = ("native", "fast")
+
+
+def _script_module(module: Any, function: str) -> torch.jit.ScriptModule:
+    if not isinstance(module, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{function}: expected a torch.jit.ScriptModule, got {type(module).__name__}; "
+            "script it first with torch.jit.script(module)")
+    return module
+
+
+def _wrap(cpp_module: Any) -> torch.jit.ScriptModule:
+    return torch.jit._recursive.wrap_cpp_module(cpp_module)
+
+
+def _check_path(path: str, function: str) -> None:
+    if path not in _PATHS:
+        raise ValueError(f'{function}: path must be "native" or "fast", got {path!r}')
+
+
+def _examples_by_method(example_inputs: Any, methods: Sequence[str],
+                        function: str) -> Dict[str, Tuple[Any, ...]]:
+    """example_inputs as {method: tuple}: a tuple (or a single tensor) is for forward when it
+    is named, else for the only method; a dict names the methods."""
+    if example_inputs is None:
+        return {}
+    if isinstance(example_inputs, dict):
+        return {str(k): tuple(v) if isinstance(v, (tuple, list)) else (v,)
+                for k, v in example_inputs.items()}
+    inputs = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    if "forward" in methods:
+        return {"forward": inputs}
+    if len(methods) == 1:
+        return {methods[0]: inputs}
+    raise ValueError(
+        f"{function}: example_inputs is a tuple, but the methods are {list(methods)}; give a "
+        "dict {method: inputs}")
+
+
+def lower(module: torch.jit.ScriptModule, backend: str, spec: Dict[str, Dict[str, Any]], *,
+          path: str = "native", example_inputs: Any = None) -> torch.jit.ScriptModule:
+    """Lowers the methods named in `spec` to `backend`.
+
+    spec: {method: {option: value}}, options of any mix of types (bool, int, float, str, None,
+    tensors, and lists, tuples and dicts of those). path: "native" (PyTorch's code generation,
+    what torch._C._jit_to_backend makes) or "fast" (tbk's typed calls). example_inputs: the
+    inputs of forward (or {method: inputs}), given to the backend as the option
+    "example_inputs" of each method, for backends that need shapes. Parameter defaults and
+    keyword arguments of the lowered methods are kept.
+    """
+    _script_module(module, "tbk.lower")
+    _check_path(path, "tbk.lower")
+    if not isinstance(spec, dict):
+        raise TypeError(f"tbk.lower: spec must be a dict {{method: {{option: value}}}}, got "
+                        f"{type(spec).__name__}")
+    spec = {method: dict(options) if isinstance(options, dict) else options
+            for method, options in spec.items()}
+    for method, inputs in _examples_by_method(example_inputs, list(spec), "tbk.lower").items():
+        if method not in spec:
+            raise ValueError(f"tbk.lower: example inputs are given for method {method!r}, "
+                             f"which the spec does not name (it names {list(spec)})")
+        if isinstance(spec[method], dict):
+            spec[method]["example_inputs"] = list(inputs)
+    return _wrap(_C.lower(module._c, backend, spec, path))
+
+
+def partition(module: torch.jit.ScriptModule, backend: str,
+              spec: Optional[Dict[str, Dict[str, Any]]] = None, *, example_inputs: Any = None,
+              min_nodes: int = 1, max_regions: Optional[int] = None,
+              methods: Iterable[str] = ("forward",), path: str = "native",
+              freeze: bool = False, inside_blocks: bool = True) -> torch.jit.ScriptModule:
+    """Runs each maximal, connected region of nodes that `backend` supports in the backend,
+    and the rest in TorchScript; returns the partitioned module (the input is not changed).
+
+    spec: {method: {option: value}}, given to every region cut from that method.
+    example_inputs: the inputs of forward (or {method: inputs}); each region outside control
+    flow then gets its own inputs as the option "example_inputs". min_nodes: smaller regions
+    stay in TorchScript. max_regions: per method, the largest are kept. freeze: freeze the
+    module first, so that parameters are constants of their regions. inside_blocks: partition
+    the bodies of if and for too. tbk.report(result) says where each node went.
+    """
+    _script_module(module, "tbk.partition")
+    _check_path(path, "tbk.partition")
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = list(methods)
+    if not isinstance(min_nodes, int) or isinstance(min_nodes, bool) or min_nodes < 1:
+        raise ValueError(f"tbk.partition: min_nodes must be an int of at least 1, got {min_nodes!r}")
+    if max_regions is not None and (not isinstance(max_regions, int) or isinstance(max_regions, bool)
+                                    or max_regions < 1):
+        raise ValueError(f"tbk.partition: max_regions must be None or an int of at least 1, got "
+                         f"{max_regions!r}")
+    if spec is not None and not isinstance(spec, dict):
+        raise TypeError(f"tbk.partition: spec must be None or a dict {{method: {{option: value}}}}, "
+                        f"got {type(spec).__name__}")
+    examples = _examples_by_method(example_inputs, methods, "tbk.partition")
+    return _wrap(_C.partition(module._c, backend, spec or {}, methods, min_nodes, max_regions or 0,
+                              inside_blocks, freeze, path, examples))
+
+
+def report(module: torch.jit.ScriptModule) -> str:
+    """The placement report of a module made by tbk.partition (also after save and load)."""
+    _script_module(module, "tbk.report")
+    return _C.report(module._c)
+
+
+def load(path: str) -> torch.jit.ScriptModule:
+    """torch.jit.load, after checking that every backend the model uses is registered; the error
+    names the missing ones and what is registered."""
+    return _wrap(_C.load(str(path)))
+
+
+def registered_backends() -> Tuple[str, ...]:
+    """The backends registered through tbk in this process, in registration order."""
+    return tuple(_C.registered_backends())
