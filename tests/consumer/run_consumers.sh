@@ -56,7 +56,24 @@ case "$which" in
     # shellcheck disable=SC2046
     c++ -std=c++17 $(pkg-config --cflags torch-backend-kit) -o "$work/consumer-bin" \
       "$work/consumer/src/main.cpp" "$work/consumer/src/register_scale.cpp" $(torch_flags "$torch")
-    (cd "$work" && "$work/consumer-bin") ;;
+    (cd "$work" && "$work/consumer-bin")
+    # The Python package, installed with the headers: importable from the prefix.
+    init=$(find "$work/prefix" -path '*/tbk/__init__.py' | head -n 1)
+    if [ -z "$init" ]; then echo "meson install did not install the Python package tbk"; exit 1; fi
+    cat > "$work/use_installed_tbk.py" <<'PY'
+import torch, tbk
+class M(torch.nn.Module):
+    def forward(self, x):
+        return x + 1
+try:
+    tbk.partition(torch.jit.script(M()), "not_registered")
+    raise SystemExit("tbk.partition accepted a backend that is not registered")
+except RuntimeError as e:
+    assert "not registered in this process" in str(e), e
+print("installed Python package:", tbk.__file__, "backends:", tbk.registered_backends())
+PY
+    PYTHONPATH=$(dirname "$(dirname "$init")") PYTHONWARNINGS=${TBK_PYTHONWARNINGS:-error} \
+      "$python" "$work/use_installed_tbk.py" ;;
   cmake)
     install_tbk "$torch" "$work/prefix"
     cmake -S "$work/consumer/cmake" -B "$work/build" \
