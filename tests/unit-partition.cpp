@@ -6,6 +6,7 @@
 #include "add_sub.hpp"
 #include "add_sub_graph.hpp"
 
+#include <tbk/testing.hpp>                  // TBK_TEST_BACKEND
 #include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
 
 #include <cstdio>         // std::fprintf
@@ -96,6 +97,16 @@ tbk::partition_options options(std::vector<std::string> methods = {"forward"}) {
 }
 
 }  // namespace
+
+// The conformance kit on the add/sub backend for partitioned models, with a method such as
+// tbk::partition cuts (forward only, add and sub of tensors and constants).
+TBK_TEST_BACKEND("add_sub_graph")
+    .module(R"(
+def forward(self, x: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
+    a = x + y
+    return a - 0.5, a - y
+)")
+    .inputs([] { return std::vector<c10::IValue>{at::randn({256}), at::randn({256})}; });
 
 TEST_CASE("partition runs supported nodes in the backend and the rest in TorchScript, on both paths") {
   torch::jit::Module m = mixed_module();

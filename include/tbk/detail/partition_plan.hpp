@@ -14,6 +14,7 @@
 #include <algorithm>      // std::sort, std::stable_sort
 #include <cstddef>        // std::size_t
 #include <functional>     // std::function
+#include <set>            // std::set
 #include <string>         // std::string
 #include <unordered_map>  // std::unordered_map
 #include <vector>         // std::vector
@@ -391,12 +392,16 @@ class region_planner {
     // ends maximal.
     for (bool merged = true; merged;) {
       merged = false;
+      std::set<std::pair<std::size_t, std::size_t>> tried;  // region pairs, since the last merge
       for (std::size_t i = 0; i < n && !merged; ++i) {
         if (region[i] < 0) continue;
         for (std::size_t c : dag.neighbours(i)) {
           if (region[c] < 0 || epoch[c] != epoch[i]) continue;
           const std::size_t a = find(i), b = find(c);
-          if (a == b || cycle_through({a, b}, -1) >= 0) continue;
+          if (a == b || !tried.emplace(std::min(a, b), std::max(a, b)).second ||
+              cycle_through({a, b}, -1) >= 0) {
+            continue;
+          }
           region[b] = static_cast<long>(a);
           merged = true;
           break;
