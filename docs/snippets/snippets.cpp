@@ -1,4 +1,5 @@
-// snippets.cpp: the C++ code blocks of README.md, lowering.md, policies.md and serialization.md,
+// snippets.cpp: the C++ code blocks of README.md, lowering.md, partitioning.md, policies.md and
+// serialization.md,
 // compiled and run as unit tests (tests/docs/check_snippets.py requires each block to be a quote
 // of a tested file). Between the quoted lines: what makes them a test.
 
@@ -6,11 +7,13 @@
 #include <tbk/detail/fast_module.hpp>  // tbk::detail::fast_method_source, for the generated code
 #include <tbk/load.hpp>
 #include <tbk/lower.hpp>
+#include <tbk/partition.hpp>
 #include <tbk/register.hpp>
 
 #include <atomic>   // std::atomic
 #include <cstdio>   // std::remove
 #include <fstream>  // std::ifstream
+#include <iostream> // std::cout
 #include <sstream>  // std::stringstream
 #include <tuple>    // std::tuple
 
@@ -201,4 +204,26 @@ TEST_CASE("docs: save and load, and the lite interpreter (serialization.md)") {
   CHECK(at::equal(out->elements()[0].toTensor(), a + b));
   std::remove("model.pt");
   std::remove("model.ptl");
+}
+
+TEST_CASE("docs: partitioning from C++ (partitioning.md)") {
+  torch::jit::Module model = script(R"(
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        h = torch.relu(x + y) - y
+        return torch.matmul(h, y.t()) + 1
+  )");
+  const at::Tensor x = at::randn({3, 3}), y = at::randn({3, 3});
+  tbk::partition_options options;
+  options.path = tbk::lowering_path::fast;         // or native: PyTorch's code generation
+  options.min_nodes = 1;                            // smaller regions stay in TorchScript
+  options.example_inputs["forward"] = {x, y};       // for backends that need shapes
+  torch::jit::Module partitioned = tbk::partition(model, "add_sub_graph", options);
+  std::cout << tbk::report(partitioned);            // where each node went
+  partitioned.save("partitioned.pt");               // an ordinary TorchScript archive
+
+  torch::jit::Module loaded = tbk::load("partitioned.pt");
+  CHECK(at::equal(loaded.forward({x, y}).toTensor(), model.forward({x, y}).toTensor()));
+  CHECK(tbk::report(loaded).find("method forward: 3 regions, 3 of 6 nodes in the backend") !=
+        std::string::npos);
+  std::remove("partitioned.pt");
 }

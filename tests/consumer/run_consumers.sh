@@ -40,13 +40,15 @@ case "$which" in
     # The getting-started project (docs/getting-started.md): built, run from C++ and Python.
     project="$work/consumer/src"
     ln -s "$root" "$project/subprojects/torch-backend-kit"
-    meson setup "$project/build" "$project" -Dtorch-backend-kit:torch="$torch" > "$work/setup.log"
+    meson setup "$project/build" "$project" -Dtorch-backend-kit:torch="$torch" \
+      -Dtorch-backend-kit:python=enabled > "$work/setup.log"
     if grep -i warning "$work/setup.log"; then echo "meson setup printed warnings"; exit 1; fi
     meson compile -C "$project/build"
     (cd "$project" && build/consumer)
     "$project/build/consumer_tests"
     # Python warnings are errors here, but torch's deprecation notices (tests/meson.build).
-    (cd "$project" && PYTHONWARNINGS=${TBK_PYTHONWARNINGS:-error} "$python" \
+    (cd "$project" && PYTHONWARNINGS=${TBK_PYTHONWARNINGS:-error} \
+      PYTHONPATH=build/subprojects/torch-backend-kit/python "$python" \
       "$work/consumer/python/use_from_python.py") ;;
   pkg-config)
     install_tbk "$torch" "$work/prefix"
