@@ -210,6 +210,113 @@ inline std::string method_report(const std::string& method, const torch::jit::Gr
   return text;
 }
 
+// Each region's example inputs (those outside control flow; the rest get none), from one run
+// of the method on `inputs`.
+inline std::vector<c10::optional<c10::impl::GenericList>> region_examples(
+    const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
+    const partition_plan& plan, const std::vector<region_boundary>& boundaries,
+    const std::vector<c10::IValue>& inputs, const std::string& backend, const std::string& method) {
+  auto outside_control_flow = [&](std::size_t k) {
+    return plan.regions[k].nodes.front()->owningBlock() == graph->block();
+  };
+  std::vector<torch::jit::Value*> wanted;
+  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+    if (outside_control_flow(k)) {
+      wanted.insert(wanted.end(), boundaries[k].inputs.begin(), boundaries[k].inputs.end());
+    }
+  }
+  std::vector<c10::IValue> values;
+  try {
+    values = probe_values(graph, root, inputs, wanted);
+  } catch (const std::exception& e) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    raise("tbk::partition(" + backend + "): running method '" + method +
+          "' on its example inputs failed: " +
+          (c10_error ? c10_error->what_without_backtrace() : e.what()));
+  }
+  std::vector<c10::optional<c10::impl::GenericList>> out(plan.regions.size());
+  std::size_t at = 0;
+  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+    if (!outside_control_flow(k)) continue;
+    c10::impl::GenericList list(c10::AnyType::get());
+    for (std::size_t i = 0; i < boundaries[k].inputs.size(); ++i) list.push_back(values[at++]);
+    out[k] = std::move(list);
+  }
+  return out;
+}
+
+// The compile spec of one region: the method's options, and the region's example inputs.
+inline c10::impl::GenericDict region_spec(const partition_options& options, const std::string& method,
+                                          const c10::optional<c10::impl::GenericList>& examples) {
+  c10::impl::GenericDict region_options = make_any_dict();
+  if (auto found = options.spec.find(method); found != options.spec.end()) {
+    for (const auto& entry : found->value().toGenericDict()) {
+      region_options.insert_or_assign(entry.key(), entry.value());
+    }
+  }
+  if (examples) region_options.insert_or_assign("example_inputs", *examples);
+  c10::impl::GenericDict spec = make_any_dict();
+  spec.insert("forward", region_options);
+  return spec;
+}
+
+// Partitions `method` of `root` in place: plans its regions, lowers each, replaces its nodes by
+// the call. Returns the method's section of the report.
+inline std::string partition_method(torch::jit::Module& root, const std::string& method,
+                                    const std::string& backend,
+                                    const std::function<bool(const torch::jit::Node&)>& supports,
+                                    const partition_options& options) {
+  std::shared_ptr<torch::jit::Graph> graph = toGraphFunction(root.get_method(method).function()).graph();
+  torch::jit::Inline(*graph);
+  torch::jit::EliminateDeadCode(graph);
+
+  partition_plan plan =
+      region_planner(graph, supports, {options.min_nodes, options.max_regions, options.inside_blocks})
+          .plan();
+  std::vector<region_boundary> boundaries;
+  for (const planned_region& r : plan.regions) boundaries.push_back(boundary_of(r));
+  std::string report = method_report(method, *graph, plan, boundaries);
+
+  std::vector<c10::optional<c10::impl::GenericList>> examples(plan.regions.size());
+  if (auto given = options.example_inputs.find(method); given != options.example_inputs.end()) {
+    examples = region_examples(graph, root, plan, boundaries, given->second, backend, method);
+  }
+
+  // Rewriting a region replaces the values it made: later regions read the call's results.
+  std::unordered_map<const torch::jit::Value*, torch::jit::Value*> replaced;
+  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
+    planned_region& region = plan.regions[k];
+    region_boundary& boundary = boundaries[k];
+    for (torch::jit::Value*& v : boundary.inputs) {
+      if (auto found = replaced.find(v); found != replaced.end()) v = found->second;
+    }
+    // Earlier rewrites may have moved some of its nodes after their calls.
+    std::sort(region.nodes.begin(), region.nodes.end(),
+              [](const torch::jit::Node* a, const torch::jit::Node* b) { return a->isBefore(b); });
+
+    torch::jit::Module piece = region_module(
+        "__torch__.tbk.partition." + method + "_region" + std::to_string(k), region, boundary);
+    torch::jit::Module lowered;
+    try {
+      lowered = lower(piece, backend, region_spec(options, method, examples[k]), options.path);
+    } catch (const std::exception& e) {
+      const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+      raise("tbk::partition(" + backend + "): method '" + method + "', region " +
+            std::to_string(k) + " [" + kinds_text(region.nodes) + "]: lowering failed: " +
+            (c10_error ? c10_error->what_without_backtrace() : e.what()));
+    }
+    const std::string name = region_name(method, k);
+    root.register_module(name, lowered);
+    const c10::TypePtr result = lowered.get_method("forward").function().getSchema().returns()[0].type();
+    const std::vector<torch::jit::Value*> results =
+        replace_region(region, boundary, name, lowered.type(), result);
+    for (std::size_t i = 0; i < results.size(); ++i) replaced[boundary.outputs[i]] = results[i];
+  }
+  torch::jit::EliminateDeadCode(graph);
+  graph->lint();
+  return report;
+}
+
 }  // namespace detail
 
 // A copy of `module` in which each method named in `options.methods` runs every maximal,
@@ -221,7 +328,6 @@ inline torch::jit::Module partition(const torch::jit::Module& module, const std:
                                     const partition_options& options = {}) {
   detail::check_partition_options(module, backend, options);
   const auto supports = detail::capability_of(backend, options);
-  detail::region_limits limits{options.min_nodes, options.max_regions, options.inside_blocks};
 
   torch::jit::Module root = module.clone();
   if (options.freeze) {
@@ -240,89 +346,7 @@ inline torch::jit::Module partition(const torch::jit::Module& module, const std:
                                                  : std::to_string(options.max_regions)) +
                        (options.freeze ? ", frozen" : "") + "\n";
   for (const std::string& method : options.methods) {
-    std::shared_ptr<torch::jit::Graph> graph =
-        toGraphFunction(root.get_method(method).function()).graph();
-    torch::jit::Inline(*graph);
-    torch::jit::EliminateDeadCode(graph);
-
-    detail::partition_plan plan = detail::region_planner(graph, supports, limits).plan();
-    std::vector<detail::region_boundary> boundaries;
-    for (const detail::planned_region& r : plan.regions) boundaries.push_back(detail::boundary_of(r));
-    report += detail::method_report(method, *graph, plan, boundaries);
-
-    // Example inputs of the regions outside control flow, from one run of the method.
-    std::vector<c10::optional<c10::impl::GenericList>> region_examples(plan.regions.size());
-    auto given = options.example_inputs.find(method);
-    if (given != options.example_inputs.end()) {
-      std::vector<torch::jit::Value*> wanted;
-      for (std::size_t k = 0; k < plan.regions.size(); ++k) {
-        if (plan.regions[k].nodes.front()->owningBlock() != graph->block()) continue;
-        wanted.insert(wanted.end(), boundaries[k].inputs.begin(), boundaries[k].inputs.end());
-      }
-      std::vector<c10::IValue> values;
-      try {
-        values = detail::probe_values(graph, root, given->second, wanted);
-      } catch (const std::exception& e) {
-        const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-        detail::raise("tbk::partition(" + backend + "): running method '" + method +
-                      "' on its example inputs failed: " +
-                      (c10_error ? c10_error->what_without_backtrace() : e.what()));
-      }
-      std::size_t at = 0;
-      for (std::size_t k = 0; k < plan.regions.size(); ++k) {
-        if (plan.regions[k].nodes.front()->owningBlock() != graph->block()) continue;
-        c10::impl::GenericList list(c10::AnyType::get());
-        for (std::size_t i = 0; i < boundaries[k].inputs.size(); ++i) list.push_back(values[at++]);
-        region_examples[k] = std::move(list);
-      }
-    }
-
-    c10::IValue method_options;
-    if (auto found = options.spec.find(method); found != options.spec.end()) {
-      method_options = found->value();
-    }
-    std::unordered_map<const torch::jit::Value*, torch::jit::Value*> replaced;
-    for (std::size_t k = 0; k < plan.regions.size(); ++k) {
-      detail::planned_region& region = plan.regions[k];
-      detail::region_boundary& boundary = boundaries[k];
-      for (torch::jit::Value*& v : boundary.inputs) {
-        if (auto found = replaced.find(v); found != replaced.end()) v = found->second;
-      }
-      // Earlier rewrites may have moved some of its nodes after their calls.
-      std::sort(region.nodes.begin(), region.nodes.end(),
-                [](const torch::jit::Node* a, const torch::jit::Node* b) { return a->isBefore(b); });
-
-      c10::impl::GenericDict region_options = detail::make_any_dict();
-      if (method_options.isGenericDict()) {
-        for (const auto& entry : method_options.toGenericDict()) {
-          region_options.insert_or_assign(entry.key(), entry.value());
-        }
-      }
-      if (region_examples[k]) region_options.insert_or_assign("example_inputs", *region_examples[k]);
-      c10::impl::GenericDict region_spec = detail::make_any_dict();
-      region_spec.insert("forward", region_options);
-
-      const std::string name = detail::region_name(method, k);
-      torch::jit::Module piece = detail::region_module(
-          "__torch__.tbk.partition." + method + "_region" + std::to_string(k), region, boundary);
-      torch::jit::Module lowered;
-      try {
-        lowered = lower(piece, backend, region_spec, options.path);
-      } catch (const std::exception& e) {
-        const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-        detail::raise("tbk::partition(" + backend + "): method '" + method + "', region " +
-                      std::to_string(k) + " [" + detail::kinds_text(region.nodes) +
-                      "]: lowering failed: " +
-                      (c10_error ? c10_error->what_without_backtrace() : e.what()));
-      }
-      root.register_module(name, lowered);
-      const c10::TypePtr result = lowered.get_method("forward").function().getSchema().returns()[0].type();
-      const std::vector<torch::jit::Value*> results =
-          detail::replace_region(region, boundary, name, lowered.type(), result);
-      for (std::size_t i = 0; i < results.size(); ++i) replaced[boundary.outputs[i]] = results[i];
-    }
-    torch::jit::EliminateDeadCode(graph);
-    graph->lint();
+    report += detail::partition_method(root, method, backend, supports, options);
   }
   root.register_attribute(detail::report_attribute(), c10::StringType::get(), report);
   return root;
