@@ -297,6 +297,26 @@ TEST_CASE("the model runner, a backend without a supports hook, partitions with 
   CHECK_CONTAINS(tbk::report(p), "aten::sort (line 4): not supported by the backend");
 }
 
+namespace {
+
+// A backend whose supports hook throws for additions.
+struct throwing_supports_compile {
+  static int64_t compile(const tbk::method_spec&, const c10::IValue&) { return 0; }
+  static bool supports(const torch::jit::Node& node) {
+    if (node.kind() == c10::aten::add) {
+      throw std::runtime_error(std::string("cannot decide about ") + node.kind().toQualString());
+    }
+    return false;
+  }
+};
+struct throwing_supports_execute {
+  static at::Tensor execute(const int64_t&, const at::Tensor& x) { return x; }
+};
+using throwing_supports_backend = tbk::backend<throwing_supports_compile, throwing_supports_execute>;
+TBK_REGISTER_BACKEND(throwing_supports_backend, "partition_throwing_supports");
+
+}  // namespace
+
 TEST_CASE("partition's mistakes are reported with what was expected and what came") {
   torch::jit::Module m = mixed_module();
   CHECK_CONTAINS(error_of([&] { tbk::partition(m, "no_such_backend"); }),
@@ -331,6 +351,10 @@ TEST_CASE("partition's mistakes are reported with what was expected and what cam
   CHECK_CONTAINS(error_of([&] { tbk::report(m); }),
                  "tbk::report: module '__torch__.Mixed' was not made by tbk::partition (it has no "
                  "partition report)");
+  // A supports hook that throws: its message, with the backend and the node it was asked about.
+  CHECK_CONTAINS(error_of([&] { tbk::partition(m, "partition_throwing_supports"); }),
+                 "partition_throwing_supports: supports (asked about aten::add) failed: cannot "
+                 "decide about aten::add");
   // The backend's own compile error, with the region it was lowering.
   tbk::partition_options adds;
   adds.supports = [](const torch::jit::Node& n) { return n.kind() == c10::aten::add; };
