@@ -25,12 +25,18 @@ inline std::string method_names_of(const torch::jit::Module& module) {
   return joined_names(names);
 }
 
-inline void check_lowerable(const torch::jit::Module& module, const std::string& backend,
-                            const c10::impl::GenericDict& spec) {
+// Raises "<function>: backend 'B' is not registered in this process (...)" with the fix, unless
+// a backend of that name is registered (through tbk or not).
+inline void require_registered(const std::string& function, const std::string& backend) {
   if (torch::getCustomClass(backend_class_name(backend)) == nullptr) {
-    raise("tbk::lower: backend '" + backend + "' is not registered in this process" +
+    raise(function + ": backend '" + backend + "' is not registered in this process" +
           registration_hint(false));
   }
+}
+
+inline void check_lowerable(const torch::jit::Module& module, const std::string& backend,
+                            const c10::impl::GenericDict& spec) {
+  require_registered("tbk::lower", backend);
   if (spec.empty()) {
     raise("tbk::lower: the compile spec for backend '" + backend +
           "' names no method; add one with tbk::spec().method(\"forward\")");

@@ -57,10 +57,7 @@ inline const char* report_attribute() { return "_tbk_partition_report"; }
 
 inline std::function<bool(const torch::jit::Node&)> capability_of(const std::string& backend,
                                                                   const partition_options& options) {
-  if (torch::getCustomClass(backend_class_name(backend)) == nullptr) {
-    raise("tbk::partition: backend '" + backend + "' is not registered in this process" +
-          registration_hint(false));
-  }
+  require_registered("tbk::partition", backend);
   if (options.supports) return options.supports;
   auto registered = find_registered(backend);
   if (!registered || !registered->has_supports()) {
@@ -228,11 +225,9 @@ inline std::vector<c10::optional<c10::impl::GenericList>> region_examples(
   std::vector<c10::IValue> values;
   try {
     values = probe_values(graph, root, inputs, wanted);
-  } catch (const std::exception& e) {
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  } catch (...) {
     raise("tbk::partition(" + backend + "): running method '" + method +
-          "' on its example inputs failed: " +
-          (c10_error ? c10_error->what_without_backtrace() : e.what()));
+          "' on its example inputs failed: " + current_exception_text());
   }
   std::vector<c10::optional<c10::impl::GenericList>> out(plan.regions.size());
   std::size_t at = 0;
@@ -299,11 +294,10 @@ inline std::string partition_method(torch::jit::Module& root, const std::string&
     torch::jit::Module lowered;
     try {
       lowered = lower(piece, backend, region_spec(options, method, examples[k]), options.path);
-    } catch (const std::exception& e) {
-      const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    } catch (...) {
       raise("tbk::partition(" + backend + "): method '" + method + "', region " +
             std::to_string(k) + " [" + kinds_text(region.nodes) + "]: lowering failed: " +
-            (c10_error ? c10_error->what_without_backtrace() : e.what()));
+            current_exception_text());
     }
     const std::string name = region_name(method, k);
     root.register_module(name, lowered);

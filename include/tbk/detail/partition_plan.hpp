@@ -129,7 +129,7 @@ inline void collect_reads(torch::jit::Node* node, std::vector<torch::jit::Value*
 // nested block is an edge to the node that owns that block).
 class block_dag {
  public:
-  explicit block_dag(torch::jit::Block* block) : block_(block) {
+  explicit block_dag(torch::jit::Block* block) {
     for (torch::jit::Node* node : block->nodes()) {
       position_[node] = nodes_.size();
       nodes_.push_back(node);
@@ -140,7 +140,7 @@ class block_dag {
       std::vector<torch::jit::Value*> reads;
       collect_reads(nodes_[i], reads);
       for (torch::jit::Value* v : reads) {
-        torch::jit::Node* producer = ancestor_in(v->node(), block_);
+        torch::jit::Node* producer = ancestor_in(v->node(), block);
         if (producer == nullptr || producer == nodes_[i] ||
             producer->kind() == c10::prim::Param) {
           continue;
@@ -194,8 +194,6 @@ class block_dag {
 
   std::size_t size() const { return nodes_.size(); }
   torch::jit::Node* node(std::size_t i) const { return nodes_[i]; }
-  const std::vector<std::size_t>& producers(std::size_t i) const { return producers_[i]; }
-  const std::vector<std::size_t>& consumers(std::size_t i) const { return consumers_[i]; }
 
   // Whether some path leaves the set `member` and comes back into it: grouping the set would
   // make a cycle. Other regions count as one node each (`group[i]`: node i's region, or -1): a
@@ -242,7 +240,6 @@ class block_dag {
     return std::find(v.begin(), v.end(), x) != v.end();
   }
 
-  torch::jit::Block* block_;
   std::vector<torch::jit::Node*> nodes_;
   std::unordered_map<const torch::jit::Node*, std::size_t> position_;
   std::vector<std::vector<std::size_t>> producers_, consumers_, siblings_;
