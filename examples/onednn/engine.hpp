@@ -1,0 +1,530 @@
+// engine.hpp: a checked tbk_onednn program as oneDNN primitives, built once per method at load
+// time: eltwise and binary operations fused into the convolution, linear or binary before them
+// as post-ops, layouts chosen by oneDNN (reorders only where a primitive asks for another one and
+// at the method's edges), weights reordered once, intermediate memory planned by lifetime and
+// kept per concurrent caller, so calls on one method from many threads never share scratch.
+#pragma once
+#include "program.hpp"
+
+#include <ATen/ATen.h>
+#include <dnnl.hpp>
+
+#include <algorithm>      // std::max, std::sort
+#include <cstdint>        // int64_t, uint32_t
+#include <memory>         // std::unique_ptr
+#include <mutex>          // std::mutex, std::lock_guard
+#include <stdexcept>      // std::invalid_argument
+#include <string>         // std::string
+#include <unordered_map>  // std::unordered_map
+#include <utility>        // std::move, std::pair
+#include <vector>         // std::vector
+
+namespace tbk_onednn {
+
+inline const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+namespace detail {
+
+using md = dnnl::memory::desc;
+using dt = dnnl::memory::data_type;
+
+inline md plain_desc(const shape_t& shape) {
+  dnnl::memory::dims strides(shape.size(), 1);
+  for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+  return md(shape, dt::f32, strides);
+}
+inline md any_desc(const shape_t& shape) { return md(shape, dt::f32, dnnl::memory::format_tag::any); }
+
+// One eltwise piece: (algorithm, alpha, beta); hardsigmoid takes two.
+inline std::vector<std::tuple<dnnl::algorithm, float, float>> eltwise_pieces(eltwise_kind kind, float alpha, float beta) {
+  using a = dnnl::algorithm;
+  switch (kind) {
+    case eltwise_kind::relu: return {{a::eltwise_relu, 0.f, 0.f}};
+    case eltwise_kind::clamp: return {{a::eltwise_clip, alpha, beta}};
+    case eltwise_kind::hardswish: return {{a::eltwise_hardswish, 0.f, 0.f}};
+    case eltwise_kind::sigmoid: return {{a::eltwise_logistic, 0.f, 0.f}};
+    case eltwise_kind::hardsigmoid: return {{a::eltwise_linear, 1.f / 6, 0.5f}, {a::eltwise_clip, 0.f, 1.f}};
+    case eltwise_kind::tanh: return {{a::eltwise_tanh, 0.f, 0.f}};
+    case eltwise_kind::affine: return {{a::eltwise_linear, alpha, beta}};
+    case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
+  }
+  throw std::invalid_argument("unknown eltwise kind");
+}
+
+inline dnnl::algorithm binary_algorithm(binary_kind kind) {
+  switch (kind) {
+    case binary_kind::add: return dnnl::algorithm::binary_add;
+    case binary_kind::sub: return dnnl::algorithm::binary_sub;
+    case binary_kind::mul: return dnnl::algorithm::binary_mul;
+    case binary_kind::div: return dnnl::algorithm::binary_div;
+  }
+  throw std::invalid_argument("unknown binary kind");
+}
+
+// An operation with what was fused into it: eltwise pieces and binary operations on its result.
+struct post_op {
+  bool binary;
+  dnnl::algorithm algorithm;
+  float alpha = 0, beta = 0;
+  int64_t value = -1;   // binary: the other operand, a value...
+  int64_t weight = -1;  // ...or a weight
+};
+struct fused_op {
+  std::size_t op;              // index into program::ops
+  std::vector<post_op> posts;
+  uint32_t result;             // the value it finally makes
+};
+
+// Which operations run, with their fused post-ops: an eltwise or binary operation whose operand
+// is the last result of a convolution, linear or binary operation, read by nothing else (and not
+// a method output), joins it; a binary one only when its other operand exists before the
+// operation it joins.
+inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& shapes) {
+  const std::size_t inputs = p.input_shapes.size();
+  std::vector<int> readers(shapes.size(), 0);
+  for (const operation& op : p.ops) {
+    for (uint32_t v : op.inputs) ++readers[v];
+  }
+  for (uint32_t v : p.outputs) readers[v] += 2;  // never fused away
+  std::vector<fused_op> out;
+  std::unordered_map<uint32_t, std::size_t> open;  // last result -> index in out, for fusable ops
+  for (std::size_t i = 0; i < p.ops.size(); ++i) {
+    const operation& op = p.ops[i];
+    const uint32_t result = static_cast<uint32_t>(inputs + i);
+    auto joinable = [&](uint32_t v) -> fused_op* {
+      auto found = open.find(v);
+      if (found == open.end() || readers[v] != 1) return nullptr;
+      return &out[found->second];
+    };
+    fused_op* into = nullptr;
+    post_op post{};
+    if (op.kind == op_kind::eltwise && (into = joinable(op.inputs[0]))) {
+      for (auto [algorithm, alpha, beta] : eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
+        into->posts.push_back({false, algorithm, alpha, beta});
+      }
+      open.erase(op.inputs[0]);
+      into->result = result;
+      open[result] = static_cast<std::size_t>(into - out.data());
+      continue;
+    }
+    if (op.kind == op_kind::binary) {
+      const auto kind = static_cast<binary_kind>(op.ints[0]);
+      post = {true, binary_algorithm(kind)};
+      const bool commutes = kind == binary_kind::add || kind == binary_kind::mul;
+      for (std::size_t side = 0; side < (commutes ? op.inputs.size() : 1) && !into; ++side) {
+        fused_op* candidate = joinable(op.inputs[side]);
+        if (!candidate || shapes[op.inputs[side]] != shapes[result]) continue;
+        if (op.inputs.size() == 2) {
+          const uint32_t other = op.inputs[1 - side];
+          if (other >= inputs + candidate->op) continue;  // made after the op it would join
+          post.value = other;
+        } else {
+          post.weight = op.weights[0];
+        }
+        into = candidate;
+        open.erase(op.inputs[side]);
+      }
+      if (into) {
+        into->posts.push_back(post);
+        into->result = result;
+        open[result] = static_cast<std::size_t>(into - out.data());
+        continue;
+      }
+    }
+    out.push_back({i, {}, result});
+    if (op.kind == op_kind::conv2d || op.kind == op_kind::linear || op.kind == op_kind::binary) {
+      open[result] = out.size() - 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// One method, compiled: run() is safe to call from many threads at once.
+class compiled_method {
+ public:
+  explicit compiled_method(program p) : program_(std::move(p)) {
+    shapes_ = infer_shapes(program_);
+    value_desc_.resize(shapes_.size());
+    value_slot_.assign(shapes_.size(), -1);
+    for (std::size_t i = 0; i < program_.input_shapes.size(); ++i) {
+      value_desc_[i] = detail::plain_desc(shapes_[i]);
+    }
+    dnnl::stream stream(cpu_engine());
+    for (const detail::fused_op& f : detail::fuse(program_, shapes_)) build(f, stream);
+    for (uint32_t v : program_.outputs) {
+      const detail::md plain = detail::plain_desc(shapes_[v]);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[v], cpu_engine(), plain, attr);
+      add_step(dnnl::reorder(pd), pd.scratchpad_desc(),
+               {{DNNL_ARG_FROM, source(v)}, {DNNL_ARG_TO, {output_ref, plain, static_cast<int64_t>(outputs_.size())}}});
+      outputs_.push_back(v);
+    }
+    stream.wait();
+    plan_memory();
+    idle_.push_back(make_arena());  // the first caller finds one ready
+  }
+
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const {
+    if (inputs.size() != program_.input_shapes.size()) {
+      throw std::invalid_argument("expected " + std::to_string(program_.input_shapes.size()) +
+                                  " input tensors, got " + std::to_string(inputs.size()));
+    }
+    std::vector<at::Tensor> contiguous;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const at::Tensor& x = inputs[i];
+      if (x.scalar_type() != at::kFloat || !x.device().is_cpu() || x.is_sparse()) {
+        throw std::invalid_argument("input " + std::to_string(i) + " should be a float32 CPU tensor, got " +
+                                    std::string(c10::toString(x.scalar_type())) + " on " + x.device().str());
+      }
+      if (x.sizes().vec() != program_.input_shapes[i]) {
+        throw std::invalid_argument("input " + std::to_string(i) + " has shape " + shape_text(x.sizes().vec()) +
+                                    "; this method was compiled for " + shape_text(program_.input_shapes[i]) +
+                                    " (lower it with example inputs of the shape you call it with)");
+      }
+      contiguous.push_back(x.contiguous());
+    }
+    std::vector<at::Tensor> results;
+    for (uint32_t v : outputs_) results.push_back(at::empty(shapes_[v], at::kFloat));
+    std::unique_ptr<arena> a = acquire();
+    for (auto& [k, memory] : a->inputs) memory.set_data_handle(contiguous[k].data_ptr());
+    for (auto& [k, memory] : a->outputs) memory.set_data_handle(results[k].data_ptr());
+    for (std::size_t s = 0; s < steps_.size(); ++s) steps_[s].primitive.execute(a->stream, a->args[s]);
+    a->stream.wait();
+    release(std::move(a));
+    return results;
+  }
+
+  std::size_t steps() const { return steps_.size(); }
+  std::size_t scratch_bytes() const { return arena_bytes_ + scratchpad_bytes_; }
+
+ private:
+  // What a primitive argument points at: a value's slot (an input, an intermediate, an output
+  // tensor of the call) or a constant (weights, reordered once).
+  enum ref_kind { input_ref, slot_ref, output_ref, constant_ref };
+  struct ref {
+    ref_kind kind;
+    detail::md desc;
+    int64_t index;  // input number, slot, output number, or constant number
+  };
+  struct step {
+    dnnl::primitive primitive;
+    std::vector<std::pair<int, ref>> args;
+  };
+  struct slot {
+    std::size_t bytes, first, last, offset = 0;  // first and last step that touch it
+  };
+  struct arena {
+    dnnl::stream stream{cpu_engine()};
+    std::unique_ptr<char[]> buffer;
+    std::vector<std::unordered_map<int, dnnl::memory>> args;
+    std::vector<std::pair<std::size_t, dnnl::memory>> inputs, outputs;
+  };
+
+  // The reference a reader of value v uses.
+  ref source(uint32_t v) {
+    if (v < program_.input_shapes.size()) return {input_ref, value_desc_[v], v};
+    return {slot_ref, value_desc_[v], value_slot_[v]};
+  }
+
+  // A new slot for value v (made by the next step) with layout `desc`.
+  ref define(uint32_t v, const detail::md& desc) {
+    value_desc_[v] = desc;
+    value_slot_[v] = static_cast<int64_t>(slots_.size());
+    slots_.push_back({desc.get_size(), steps_.size(), steps_.size()});
+    return source(v);
+  }
+
+  // Value v in layout `wanted`: itself, or a reordered copy made by a new step.
+  ref as(uint32_t v, const detail::md& wanted) {
+    if (value_desc_[v] == wanted) return source(v);
+    const ref from = source(v);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::reorder::primitive_desc pd(cpu_engine(), from.desc, cpu_engine(), wanted, attr);
+    const int64_t index = static_cast<int64_t>(slots_.size());
+    slots_.push_back({wanted.get_size(), steps_.size(), steps_.size()});
+    const ref to{slot_ref, wanted, index};
+    add_step(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+    return to;
+  }
+
+  int64_t constant(const dnnl::memory& m) {
+    constants_.push_back(m);
+    return static_cast<int64_t>(constants_.size() - 1);
+  }
+
+  // A weight as oneDNN wants it: reordered once from the payload's plain layout.
+  ref weight(std::size_t w, const detail::md& plain, const detail::md& wanted, dnnl::stream& stream) {
+    dnnl::memory user(plain, cpu_engine(), program_.weights[w].values.data());
+    if (wanted == plain) return {constant_ref, plain, constant(user)};
+    dnnl::memory packed(wanted, cpu_engine());
+    dnnl::reorder(user, packed).execute(stream, user, packed);
+    return {constant_ref, wanted, constant(packed)};
+  }
+
+  void add_step(dnnl::primitive primitive, const detail::md& scratchpad, std::vector<std::pair<int, ref>> args) {
+    for (auto& [arg, r] : args) {
+      if (r.kind == slot_ref) slots_[static_cast<std::size_t>(r.index)].last = steps_.size();
+    }
+    scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
+    scratchpads_.push_back(scratchpad);
+    steps_.push_back({std::move(primitive), std::move(args)});
+  }
+
+  // The post-ops of a fused operation, and the arguments its binary post-ops read.
+  dnnl::primitive_attr attributes(const detail::fused_op& f, const shape_t& dst_shape,
+                                  std::vector<std::pair<int, ref>>& args) {
+    dnnl::post_ops posts;
+    for (std::size_t k = 0; k < f.posts.size(); ++k) {
+      const detail::post_op& p = f.posts[k];
+      if (!p.binary) {
+        posts.append_eltwise(1.f, p.algorithm, p.alpha, p.beta);
+        continue;
+      }
+      ref operand = p.value >= 0 ? source(static_cast<uint32_t>(p.value)) : ref{};
+      if (p.weight >= 0) {
+        const auto& w = program_.weights[static_cast<std::size_t>(p.weight)];
+        operand = {constant_ref, detail::plain_desc(w.shape),
+                   constant(dnnl::memory(detail::plain_desc(w.shape), cpu_engine(),
+                                         const_cast<float*>(w.values.data())))};
+      }
+      posts.append_binary(p.algorithm, operand.desc);
+      args.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(k)) | DNNL_ARG_SRC_1, operand});
+    }
+    (void)dst_shape;
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(posts);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+  }
+
+  // The destination layout: the same as a binary post-op's same-shaped operand (so oneDNN reads
+  // both alike), else oneDNN's choice.
+  detail::md destination(const detail::fused_op& f, const shape_t& shape) {
+    for (const detail::post_op& p : f.posts) {
+      if (p.binary && p.value >= 0 && shapes_[static_cast<std::size_t>(p.value)] == shape) {
+        return value_desc_[static_cast<std::size_t>(p.value)];
+      }
+    }
+    return detail::any_desc(shape);
+  }
+
+  void build(const detail::fused_op& f, dnnl::stream& stream) {
+    const operation& op = program_.ops[f.op];
+    const uint32_t x = op.inputs[0];
+    const shape_t& out_shape = shapes_[f.result];
+    std::vector<std::pair<int, ref>> args;
+    switch (op.kind) {
+      case op_kind::conv2d: {
+        const shape_t& w = program_.weights[op.weights[0]].shape;
+        const int64_t groups = op.ints[6];
+        shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
+        const detail::md w_plain = detail::plain_desc(wdims);
+        const bool has_bias = op.weights.size() == 2;
+        const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
+        dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        dnnl::convolution_forward::desc d(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(shapes_[x]),
+            detail::any_desc(wdims), b_plain, destination(f, out_shape), {op.ints[0], op.ints[1]},
+            {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
+        dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+        args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
+        args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
+        if (has_bias) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], b_plain, b_plain, stream)});
+        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        add_step(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
+        return;
+      }
+      case op_kind::linear: {
+        const shape_t& w = program_.weights[op.weights[0]].shape;
+        const detail::md w_plain = detail::plain_desc(w);
+        const bool has_bias = op.weights.size() == 2;
+        const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
+        dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
+                                            detail::any_desc(w), b_plain, destination(f, out_shape));
+        dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
+        args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
+        args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
+        if (has_bias) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], b_plain, b_plain, stream)});
+        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        add_step(dnnl::inner_product_forward(pd), pd.scratchpad_desc(), std::move(args));
+        return;
+      }
+      case op_kind::binary: {
+        const ref a = source(x);
+        ref b;
+        if (op.inputs.size() == 2) {
+          b = source(op.inputs[1]);
+        } else {
+          const auto& w = program_.weights[op.weights[0]];
+          b = weight(op.weights[0], detail::plain_desc(w.shape), detail::plain_desc(w.shape), stream);
+        }
+        dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a.desc, b.desc, a.desc);
+        dnnl::binary::primitive_desc pd(d, attr, cpu_engine());
+        args.push_back({DNNL_ARG_SRC_0, a});
+        args.push_back({DNNL_ARG_SRC_1, b});
+        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        add_step(dnnl::binary(pd), pd.scratchpad_desc(), std::move(args));
+        return;
+      }
+      case op_kind::eltwise: {
+        ref current = source(x);
+        for (auto [algorithm, alpha, beta] :
+             detail::eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
+          dnnl::primitive_attr attr;
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
+          dnnl::eltwise_forward::primitive_desc pd(d, attr, cpu_engine());
+          // the first piece writes the result's slot, later ones work in place
+          const ref to = value_slot_[f.result] < 0 ? define(f.result, pd.dst_desc()) : source(f.result);
+          add_step(dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
+          current = to;
+        }
+        return;
+      }
+      case op_kind::pool: {
+        static const dnnl::algorithm algorithms[] = {dnnl::algorithm::pooling_max,
+                                                     dnnl::algorithm::pooling_avg_include_padding,
+                                                     dnnl::algorithm::pooling_avg_exclude_padding};
+        const auto& i = op.ints;
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], value_desc_[x],
+                                      detail::any_desc(out_shape), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
+                                      {i[7], i[8]});
+        dnnl::pooling_forward::primitive_desc pd(d, attr, cpu_engine());
+        add_step(dnnl::pooling_forward(pd), pd.scratchpad_desc(),
+                 {{DNNL_ARG_SRC, source(x)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
+        return;
+      }
+      case op_kind::reshape: {
+        // a plain copy of the input, read as the new shape
+        const detail::md from_plain = detail::plain_desc(shapes_[x]);
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[x], cpu_engine(), from_plain, attr);
+        ref to = define(f.result, detail::plain_desc(out_shape));
+        to.desc = from_plain;
+        add_step(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, source(x)}, {DNNL_ARG_TO, to}});
+        return;
+      }
+      case op_kind::cat: {
+        std::vector<detail::md> sources;
+        for (uint32_t v : op.inputs) sources.push_back(value_desc_[v]);
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::concat::primitive_desc pd(static_cast<int>(op.ints[0]), sources, cpu_engine(), attr);
+        for (std::size_t k = 0; k < op.inputs.size(); ++k) {
+          args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), source(op.inputs[k])});
+        }
+        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        add_step(dnnl::concat(pd), pd.scratchpad_desc(), std::move(args));
+        return;
+      }
+      case op_kind::softmax: {
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, value_desc_[x], static_cast<int>(op.ints[0]));
+        dnnl::softmax_forward::primitive_desc pd(d, attr, cpu_engine());
+        add_step(dnnl::softmax_forward(pd), pd.scratchpad_desc(),
+                 {{DNNL_ARG_SRC, source(x)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
+        return;
+      }
+    }
+  }
+
+  // Offsets for the slots: two slots share memory only when no step touches both (greedy, largest
+  // first); each offset aligned to 64 bytes.
+  void plan_memory() {
+    std::vector<std::size_t> order(slots_.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return slots_[a].bytes > slots_[b].bytes; });
+    std::vector<std::size_t> placed;
+    arena_bytes_ = 0;
+    for (std::size_t s : order) {
+      slot& me = slots_[s];
+      std::vector<std::pair<std::size_t, std::size_t>> taken;  // [begin, end) of overlapping lives
+      for (std::size_t o : placed) {
+        const slot& other = slots_[o];
+        if (other.first <= me.last && me.first <= other.last) taken.push_back({other.offset, other.offset + other.bytes});
+      }
+      std::sort(taken.begin(), taken.end());
+      std::size_t offset = 0;
+      for (auto [begin, end] : taken) {
+        if (offset + me.bytes <= begin) break;
+        offset = std::max(offset, (end + 63) / 64 * 64);
+      }
+      me.offset = offset;
+      arena_bytes_ = std::max(arena_bytes_, offset + me.bytes);
+      placed.push_back(s);
+    }
+  }
+
+  std::unique_ptr<arena> make_arena() const {
+    auto a = std::make_unique<arena>();
+    a->buffer.reset(new char[arena_bytes_ + scratchpad_bytes_ + 128]);
+    char* base = a->buffer.get() + (64 - reinterpret_cast<std::uintptr_t>(a->buffer.get()) % 64);
+    char* scratch = base + (arena_bytes_ + 63) / 64 * 64;
+    for (std::size_t s = 0; s < steps_.size(); ++s) {
+      std::unordered_map<int, dnnl::memory> args;
+      for (const auto& [arg, r] : steps_[s].args) {
+        dnnl::memory m;
+        switch (r.kind) {
+          case constant_ref: m = constants_[static_cast<std::size_t>(r.index)]; break;
+          case slot_ref: m = dnnl::memory(r.desc, cpu_engine(), base + slots_[static_cast<std::size_t>(r.index)].offset); break;
+          case input_ref:
+            m = dnnl::memory(r.desc, cpu_engine(), DNNL_MEMORY_NONE);
+            a->inputs.push_back({static_cast<std::size_t>(r.index), m});
+            break;
+          case output_ref:
+            m = dnnl::memory(r.desc, cpu_engine(), DNNL_MEMORY_NONE);
+            a->outputs.push_back({static_cast<std::size_t>(r.index), m});
+            break;
+        }
+        args[arg] = m;
+      }
+      if (scratchpads_[s].get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratchpads_[s], cpu_engine(), scratch);
+      a->args.push_back(std::move(args));
+    }
+    return a;
+  }
+
+  std::unique_ptr<arena> acquire() const {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        std::unique_ptr<arena> a = std::move(idle_.back());
+        idle_.pop_back();
+        return a;
+      }
+    }
+    return make_arena();
+  }
+  void release(std::unique_ptr<arena> a) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(std::move(a));
+  }
+
+  program program_;
+  std::vector<shape_t> shapes_;
+  std::vector<detail::md> value_desc_;
+  std::vector<int64_t> value_slot_;
+  std::vector<slot> slots_;
+  std::vector<dnnl::memory> constants_;
+  std::vector<step> steps_;
+  std::vector<detail::md> scratchpads_;
+  std::vector<uint32_t> outputs_;
+  std::size_t arena_bytes_ = 0, scratchpad_bytes_ = 0;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::unique_ptr<arena>> idle_;
+};
+
+}  // namespace tbk_onednn

@@ -1,0 +1,175 @@
+"""examples/onednn/models.py: the networks tbk_onednn is tested and measured on, built from
+torch.nn alone (no torchvision): an MLP, a ResNet-style network of basic blocks, a
+MobileNetV2-style network of inverted residuals, and a small CNN with an operator tbk_onednn does
+not run (softplus) in the middle, for partitioning.
+
+    python3 models.py OUT_DIR [--size 64]
+
+writes each network scripted, in eval mode, to OUT_DIR/<name>.pt, with OUT_DIR/<name>.input.pt
+holding a batch-1 example input (a module whose attribute `x` is the tensor), so C++ tests can
+load them.
+"""
+import argparse
+import os
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """784-512-512-10 with ReLU, as in the performance goals."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+            nn.Linear(512, 10))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.down is None else self.down(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return self.relu(out)
+
+
+class ResNet(nn.Module):
+    """ResNet-18's layout (basic blocks 2-2-2-2, widths 64 to 512), 1000 classes."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        blocks, cin = [], 64
+        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            blocks += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        x = self.pool(self.blocks(self.stem(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def conv_bn(cin, cout, kernel, stride, groups=1, act=True):
+    layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        self.residual = stride == 1 and cin == cout
+        layers = [] if expand == 1 else [conv_bn(cin, hidden, 1, 1)]
+        layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden), conv_bn(hidden, cout, 1, 1, act=False)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (width 1.0): 17 inverted residual blocks, ReLU6, 1000 classes."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+        layers, cin = [conv_bn(3, 32, 3, 2)], 32
+        for expand, cout, repeat, stride in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                                             (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+            for k in range(repeat):
+                layers.append(InvertedResidual(cin, cout, stride if k == 0 else 1, expand))
+                cin = cout
+        layers.append(conv_bn(cin, 1280, 1, 1))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class WithSoftplus(nn.Module):
+    """A small CNN with softplus (not a tbk_onednn operator) between its convolutions, and a
+    hardswish, a sigmoid gate, a cat and a softmax around it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = conv_bn(3, 16, 3, 2)
+        self.b = nn.Conv2d(16, 16, 3, 1, 1)
+        self.c = nn.Conv2d(32, 32, 1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        y = self.a(x)
+        z = nn.functional.softplus(self.b(y))
+        y = torch.cat([y, nn.functional.hardswish(z)], 1)
+        y = self.c(y) * torch.sigmoid(y)
+        y = nn.functional.avg_pool2d(y, 2)
+        y = nn.functional.adaptive_avg_pool2d(y, 1).flatten(1)
+        return torch.softmax(self.fc(y), 1)
+
+
+def networks(size=64):
+    """name -> (module in eval mode with randomized batch-norm statistics, batch-1 input)."""
+    torch.manual_seed(20261128)
+    made = {
+        "mlp": (MLP(), torch.randn(1, 1, 28, 28)),
+        "resnet": (ResNet(), torch.randn(1, 3, size, size)),
+        "mobilenet_v2": (MobileNetV2(), torch.randn(1, 3, size, size)),
+        "with_softplus": (WithSoftplus(), torch.randn(1, 3, size, size)),
+    }
+    for module, _ in made.values():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):  # statistics a trained network might have
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+        module.eval()
+    return made
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out")
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for name, (module, x) in networks(args.size).items():
+        torch.jit.save(torch.jit.script(module), os.path.join(args.out, name + ".pt"))
+        holder = torch.jit.script(_Holder(x))
+        torch.jit.save(holder, os.path.join(args.out, name + ".input.pt"))
+
+
+class _Holder(nn.Module):
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def forward(self):
+        return self.x
+
+
+if __name__ == "__main__":
+    main()

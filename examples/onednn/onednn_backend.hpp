@@ -1,0 +1,127 @@
+// onednn_backend.hpp: tbk_onednn, a backend that runs fp32 CNNs and MLPs with oneDNN, as tbk
+// policies: supports (which nodes tbk::partition may give it), preprocess (freeze, fold, read the
+// graph with the example inputs' shapes, encode the program), compile (decode and check the
+// payload, then build the primitives), execute (run them; thread-safe).
+#pragma once
+#include "engine.hpp"
+#include "lowering.hpp"
+#include "program.hpp"
+
+#include <tbk/backend.hpp>  // tbk::backend, tbk::rest, tbk::method_spec, tbk::compile_spec
+
+#include <torch/csrc/jit/api/module.h>                        // torch::jit::Module
+#include <torch/csrc/jit/passes/constant_propagation.h>       // ConstantPropagation
+#include <torch/csrc/jit/passes/dead_code_elimination.h>      // EliminateDeadCode
+#include <torch/csrc/jit/passes/freeze_module.h>              // freeze_module
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h> // OptimizeFrozenGraph
+#include <torch/csrc/jit/passes/peephole.h>                    // PeepholeOptimize
+#include <torch/csrc/jit/passes/remove_mutation.h>            // RemoveTensorMutation
+#include <torch/csrc/jit/passes/shape_analysis.h>             // PropagateInputShapes
+
+#include <cstring>    // std::memcpy
+#include <memory>     // std::shared_ptr
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string
+#include <vector>     // std::vector
+
+namespace tbk_onednn {
+
+using method_handle = std::shared_ptr<const compiled_method>;
+
+// The example inputs of a method's options ("example_inputs": a list or tuple of tensors).
+inline std::vector<at::Tensor> example_inputs(const tbk::method_spec& method) {
+  if (!method.contains("example_inputs")) {
+    throw std::invalid_argument("method " + method.name() +
+                                " needs example inputs for its shapes: compile spec option 'example_inputs' "
+                                "(a list of tensors; tbk.lower(..., example_inputs=(x,)) or tbk::partition gives it)");
+  }
+  const c10::IValue given = method.get<c10::IValue>("example_inputs");
+  std::vector<c10::IValue> items;
+  if (given.isList()) items = given.toListRef().vec();
+  else if (given.isTuple()) items = given.toTupleRef().elements().vec();
+  else if (given.isTensor()) items = {given};
+  std::vector<at::Tensor> out;
+  for (const c10::IValue& item : items) {
+    if (!item.isTensor()) {
+      throw std::invalid_argument("compile spec option 'example_inputs' of method " + method.name() +
+                                  " should hold tensors only, got a " + item.tagKind());
+    }
+    out.push_back(item.toTensor());
+  }
+  if (out.empty()) {
+    throw std::invalid_argument("compile spec option 'example_inputs' of method " + method.name() +
+                                " should be a non-empty list of tensors");
+  }
+  return out;
+}
+
+struct onednn_compile {
+  static bool supports(const torch::jit::Node& node) { return supports_node(node); }
+
+  // Lowering time: the module frozen (its parameters become constants, batch norms fold into
+  // convolutions), each method's graph read into a program; the payload maps each method to its
+  // encoded program (a uint8 tensor), which the lite interpreter keeps as it is.
+  static c10::IValue preprocess(const torch::jit::Module& module, const tbk::compile_spec& spec) {
+    torch::jit::Module copy = module.clone();
+    copy.eval();
+    std::vector<std::string> preserved;
+    for (const std::string& name : spec.method_names()) {
+      if (name != "forward") preserved.push_back(name);
+    }
+    torch::jit::Module frozen = torch::jit::freeze_module(copy, preserved);
+    c10::impl::GenericDict payload(c10::StringType::get(), c10::TensorType::get());
+    for (const std::string& name : spec.method_names()) {
+      std::shared_ptr<torch::jit::Graph> graph = frozen.get_method(name).graph();
+      const std::vector<at::Tensor> examples = example_inputs(spec.method(name));
+      torch::jit::OptimizeFrozenGraph(graph, true);
+      torch::jit::RemoveTensorMutation(graph);
+      // The example inputs' shapes make sizes constants, which folds away the shape checks that
+      // torch.nn.functional's code makes (asserts, list lengths)
+      for (std::size_t i = 0; i < examples.size() && i + 1 < graph->inputs().size(); ++i) {
+        graph->inputs()[i + 1]->setType(c10::TensorType::create(examples[i]));
+      }
+      torch::jit::PropagateInputShapes(graph);
+      torch::jit::PeepholeOptimize(graph, /*disable_shape_peepholes=*/false);
+      torch::jit::ConstantPropagation(graph);
+      torch::jit::EliminateDeadCode(graph);
+      const std::vector<uint8_t> bytes = encode(translate_graph(*graph, examples));
+      at::Tensor blob = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+      std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
+      payload.insert(name, blob);
+    }
+    return payload;
+  }
+
+  // Load time: the method's program, decoded and checked in full, then built into primitives.
+  static method_handle compile(const tbk::method_spec& method, const c10::IValue& payload) {
+    if (!payload.isGenericDict()) {
+      throw std::invalid_argument("the payload is a " + std::string(payload.tagKind()) +
+                                  ", not the Dict[str, Tensor] tbk_onednn writes");
+    }
+    const auto dict = payload.toGenericDict();
+    auto found = dict.find(method.name());
+    if (found == dict.end()) throw std::invalid_argument("the payload has no program for method " + method.name());
+    if (!found->value().isTensor()) throw std::invalid_argument("the program of method " + method.name() + " is not a tensor");
+    const at::Tensor blob = found->value().toTensor();
+    if (blob.scalar_type() != at::kByte || blob.dim() != 1 || !blob.is_contiguous() || !blob.device().is_cpu()) {
+      throw std::invalid_argument("the program of method " + method.name() +
+                                  " should be a contiguous 1-D uint8 CPU tensor");
+    }
+    try {
+      return std::make_shared<const compiled_method>(
+          decode(blob.data_ptr<uint8_t>(), static_cast<std::size_t>(blob.numel())));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("malformed payload for method " + method.name() + ": " + e.what());
+    }
+  }
+};
+
+struct onednn_execute {
+  static std::vector<at::Tensor> execute(const method_handle& method, tbk::rest<at::Tensor> inputs) {
+    return method->run(inputs.to_vector());
+  }
+};
+
+}  // namespace tbk_onednn
+
+using onednn_backend = tbk::backend<tbk_onednn::onednn_compile, tbk_onednn::onednn_execute>;

@@ -1,0 +1,200 @@
+// unit-onednn.cpp: the oneDNN backend (examples/onednn): the conformance kit; the networks of
+// examples/onednn/models.py against their unlowered modules at batch 1 and 8, lowered whole and
+// partitioned, saved and loaded (also by the lite interpreter); and every error a user or a
+// hostile model file can cause.
+
+#include "onednn_backend.hpp"
+
+#include <tbk/lower.hpp>
+#include <tbk/partition.hpp>
+#include <tbk/testing.hpp>  // TBK_TEST_BACKEND
+
+#include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
+#include <torch/csrc/jit/mobile/module.h>  // torch::jit::mobile::Module
+
+#include <sstream>  // std::stringstream
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+#include "support.hpp"  // last: doctest's CHECK macros over glog's
+
+using tbk_test::error_of;
+using tbk_test::round_trip;
+
+namespace {
+
+// A network of models.py, scripted and saved by the build (TBK_ONEDNN_MODELS_DIR).
+torch::jit::Module network(const std::string& name) {
+  torch::jit::Module m = torch::jit::load(std::string(TBK_ONEDNN_MODELS_DIR) + "/" + name + ".pt");
+  m.eval();
+  return m;
+}
+
+// Its example input, repeated (with noise) to `batch` rows.
+at::Tensor example(const std::string& name, int64_t batch = 1) {
+  at::Tensor x = torch::jit::load(std::string(TBK_ONEDNN_MODELS_DIR) + "/" + name + ".input.pt").attr("x").toTensor();
+  if (batch == 1) return x;
+  return at::cat({x, at::randn({batch - 1, x.size(1), x.size(2), x.size(3)})});
+}
+
+tbk::spec_builder spec_for(const at::Tensor& x) {
+  return tbk::spec().method("forward", {{"example_inputs", c10::List<at::Tensor>({x})}});
+}
+
+// The largest difference, relative to the largest magnitude of the reference.
+double relative_error(const at::Tensor& got, const at::Tensor& want) {
+  REQUIRE(got.sizes() == want.sizes());
+  return (got - want).abs().max().item<double>() / std::max(want.abs().max().item<double>(), 1e-30);
+}
+
+
+}  // namespace
+
+// The kit on the MLP: batch 64, so concurrent calls overlap for a while.
+TBK_TEST_BACKEND("tbk_onednn")
+    .module([] { return network("mlp"); })
+    .spec(tbk::spec().method("forward", {{"example_inputs", c10::List<at::Tensor>({at::randn({64, 1, 28, 28})})}}))
+    .inputs([] { return std::vector<c10::IValue>{at::randn({64, 1, 28, 28})}; })
+    .tolerance(1e-4, 1e-5)
+    .threads(4, 50)
+    .memory(100, 40);
+
+TEST_CASE("tbk_onednn runs the MLP, ResNet-style and MobileNetV2-style networks like TorchScript, at batch 1 and 8") {
+  for (const char* name : {"mlp", "resnet", "mobilenet_v2"}) {
+    for (int64_t batch : {1, 8}) {
+      CAPTURE(name);
+      CAPTURE(batch);
+      torch::jit::Module m = network(name);
+      const at::Tensor x = example(name, batch);
+      const at::Tensor want = m.forward({x}).toTensor();
+      for (tbk::lowering_path path : {tbk::lowering_path::native, tbk::lowering_path::fast}) {
+        torch::jit::Module lowered = tbk::lower(m, "tbk_onednn", spec_for(x), path);
+        CHECK(relative_error(lowered.forward({x}).toTensor(), want) <= 1e-4);
+        // new inputs of the same shape: the compiled method is not tied to the example's values
+        const at::Tensor y = at::randn_like(x);
+        CHECK(relative_error(lowered.forward({y}).toTensor(), m.forward({y}).toTensor()) <= 1e-4);
+      }
+    }
+  }
+}
+
+TEST_CASE("a network lowered to tbk_onednn saves, loads in C++ and runs in the lite interpreter") {
+  torch::jit::Module m = network("mobilenet_v2");
+  const at::Tensor x = example("mobilenet_v2");
+  const at::Tensor want = m.forward({x}).toTensor();
+  torch::jit::Module lowered = tbk::lower(m, "tbk_onednn", spec_for(x));
+  CHECK(relative_error(round_trip(lowered).forward({x}).toTensor(), want) <= 1e-4);
+  std::stringstream lite;
+  lowered._save_for_mobile(lite);
+  torch::jit::mobile::Module mobile = torch::jit::_load_for_mobile(lite);
+  CHECK(relative_error(mobile.forward({x}).toTensor(), want) <= 1e-4);
+}
+
+TEST_CASE("whole-method lowering refuses an operator tbk_onednn cannot run, naming it and its line") {
+  torch::jit::Module m = network("with_softplus");
+  const std::string error = error_of([&] { tbk::lower(m, "tbk_onednn", spec_for(example("with_softplus"))); });
+  CHECK_CONTAINS(error, "tbk_onednn");
+  CHECK_CONTAINS(error, "cannot run aten::softplus (");
+  CHECK_CONTAINS(error, "code/__torch__.py:");  // the model's code, as saved in its archive
+  CHECK_CONTAINS(error, "tbk::partition");
+}
+
+TEST_CASE("partitioning gives tbk_onednn what it runs and leaves softplus in TorchScript, at batch 1 and 8") {
+  for (int64_t batch : {1, 8}) {
+    CAPTURE(batch);
+    torch::jit::Module m = network("with_softplus");
+    const at::Tensor x = example("with_softplus", batch);
+    const at::Tensor want = m.forward({x}).toTensor();
+    tbk::partition_options options;
+    options.freeze = true;
+    options.example_inputs["forward"] = {x};
+    torch::jit::Module p = tbk::partition(m, "tbk_onednn", options);
+    CHECK(relative_error(p.forward({x}).toTensor(), want) <= 1e-4);
+    CHECK(relative_error(round_trip(p).forward({x}).toTensor(), want) <= 1e-4);
+    const std::string report = tbk::report(p);
+    CHECK_CONTAINS(report, "method forward: 2 regions");
+    CHECK_CONTAINS(report, "aten::softplus");
+    CHECK_CONTAINS(report, "not supported by the backend");
+  }
+}
+
+TEST_CASE("tbk_onednn's errors name the backend, the method and what is wrong") {
+  torch::jit::Module m = network("mlp");
+  const at::Tensor x = example("mlp");
+  torch::jit::Module lowered = tbk::lower(m, "tbk_onednn", spec_for(x));
+
+  SUBCASE("a call with another shape than the example's") {
+    const std::string error = error_of([&] { lowered.forward({at::randn({8, 1, 28, 28})}); });
+    CHECK_CONTAINS(error, "tbk_onednn.forward");
+    CHECK_CONTAINS(error, "input 0 has shape [8, 1, 28, 28]; this method was compiled for [1, 1, 28, 28]");
+  }
+  SUBCASE("a call with another dtype") {
+    const std::string error = error_of([&] { lowered.forward({x.to(at::kDouble)}); });
+    CHECK_CONTAINS(error, "tbk_onednn.forward");
+    CHECK_CONTAINS(error, "input 0 should be a float32 CPU tensor, got Double");
+  }
+  SUBCASE("no example inputs") {
+    const std::string error = error_of([&] { tbk::lower(m, "tbk_onednn", tbk::spec().method("forward")); });
+    CHECK_CONTAINS(error, "tbk_onednn");
+    CHECK_CONTAINS(error, "method forward needs example inputs for its shapes: compile spec option 'example_inputs'");
+  }
+  SUBCASE("example inputs that are not tensors, or of another dtype") {
+    std::string error = error_of([&] {
+      tbk::lower(m, "tbk_onednn", tbk::spec().method("forward", {{"example_inputs", c10::List<int64_t>({1, 2})}}));
+    });
+    CHECK_CONTAINS(error, "compile spec option 'example_inputs' of method forward should hold tensors only, got a Int");
+    error = error_of([&] { tbk::lower(m, "tbk_onednn", spec_for(x.to(at::kDouble))); });
+    CHECK_CONTAINS(error, "example input 0 is Double; tbk_onednn runs float32");
+  }
+  SUBCASE("example inputs of a shape the network cannot take") {
+    const std::string error = error_of([&] { tbk::lower(m, "tbk_onednn", spec_for(at::randn({1, 1, 28, 27}))); });
+    CHECK_CONTAINS(error, "tbk_onednn cannot run aten::linear");
+    CHECK_CONTAINS(error, "weight [512, 784] does not fit input [1, 756]");
+  }
+}
+
+// Payloads a hostile or damaged model file could carry: each is refused at load time with what is
+// wrong, before oneDNN sees anything.
+TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
+  torch::jit::Module m = network("mlp");
+  const at::Tensor x = example("mlp");
+  const tbk::method_spec method("tbk_onednn", "forward", c10::IValue(tbk::spec().method("forward").dict().at("forward")));
+  const c10::IValue payload = tbk_onednn::onednn_compile::preprocess(m, tbk::compile_spec("tbk_onednn", spec_for(x)));
+  const at::Tensor blob = payload.toGenericDict().at("forward").toTensor();
+  auto with_blob = [](const at::Tensor& b) {
+    c10::impl::GenericDict d(c10::StringType::get(), c10::TensorType::get());
+    d.insert("forward", b);
+    return c10::IValue(d);
+  };
+  auto compile_error = [&](const c10::IValue& p) {
+    return error_of([&] { tbk_onednn::onednn_compile::compile(method, p); });
+  };
+  // flatten, 3 linear with their ReLUs fused, the output's copy
+  CHECK(tbk_onednn::onednn_compile::compile(method, payload)->steps() == 5);
+
+  at::Tensor versioned = blob.clone();
+  versioned[8] = 2;  // the version field follows the 8-byte magic
+  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 2; this build of tbk_onednn reads version 1");
+  at::Tensor foreign = blob.clone();
+  foreign[0] = 'X';
+  CHECK_CONTAINS(compile_error(with_blob(foreign)), "not a tbk_onednn payload");
+  CHECK_CONTAINS(compile_error(with_blob(blob.narrow(0, 0, blob.numel() - 3))), "malformed payload for method forward: payload says 1 outputs but has only 1 bytes left");
+  CHECK_CONTAINS(compile_error(with_blob(blob.to(at::kFloat))), "should be a contiguous 1-D uint8 CPU tensor");
+  CHECK_CONTAINS(compile_error(c10::IValue(int64_t{3})), "the payload is a Int, not the Dict[str, Tensor] tbk_onednn writes");
+  c10::impl::GenericDict other(c10::StringType::get(), c10::TensorType::get());
+  other.insert("helper", blob);
+  CHECK_CONTAINS(compile_error(c10::IValue(other)), "the payload has no program for method forward");
+
+  // A program that decodes but reads a value made after it, and a weight that does not fit.
+  tbk_onednn::program p = tbk_onednn::decode(blob.data_ptr<uint8_t>(), static_cast<std::size_t>(blob.numel()));
+  auto encoded = [](const tbk_onednn::program& q) {
+    const std::vector<uint8_t> bytes = tbk_onednn::encode(q);
+    return at::tensor(at::ArrayRef<uint8_t>(bytes), at::kByte);
+  };
+  tbk_onednn::program forward_read = p;
+  forward_read.ops[0].inputs[0] = 5;
+  CHECK_CONTAINS(compile_error(with_blob(encoded(forward_read))), "reads value 5, which is not made before it");
+  tbk_onednn::program bad_weight = p;
+  bad_weight.weights[0].shape = {784, 512};
+  CHECK_CONTAINS(compile_error(with_blob(encoded(bad_weight))), "does not fit input");
+}
