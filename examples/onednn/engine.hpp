@@ -66,29 +66,41 @@ inline dnnl::algorithm binary_algorithm(binary_kind kind) {
 
 // An operation with what was fused into it: eltwise pieces and binary operations on its result.
 struct post_op {
-  bool binary;
-  dnnl::algorithm algorithm;
+  enum { eltwise, binary, sum } kind;
+  dnnl::algorithm algorithm = dnnl::algorithm::undef;
   float alpha = 0, beta = 0;
   int64_t value = -1;   // binary: the other operand, a value...
-  int64_t weight = -1;  // ...or a weight
+  int64_t weight = -1;  // ...or a weight; sum: the value the result accumulates into (in place)
 };
 struct fused_op {
-  std::size_t op;              // index into program::ops
+  std::size_t op;                  // index into program::ops
   std::vector<post_op> posts;
-  uint32_t result;             // the value it finally makes
+  std::vector<std::size_t> joined; // the operations fused into it, in order
+  uint32_t result;                 // the value it finally makes
 };
 
-// Which operations run, with their fused post-ops: an eltwise or binary operation whose operand
+// Which operations run, with their fused post-ops. An eltwise or binary operation whose operand
 // is the last result of a convolution, linear or binary operation, read by nothing else (and not
-// a method output), joins it; a binary one only when its other operand exists before the
-// operation it joins.
+// a method output), joins it:
+// - eltwise: as an eltwise post-op;
+// - add of a same-shaped value that nothing reads later (a residual): as a sum post-op, the
+//   result written over that value's memory;
+// - with a constant, or a smaller (broadcast) value: as a binary post-op.
+// A binary operation joins only when its other operand exists before the operation it joins.
 inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& shapes) {
   const std::size_t inputs = p.input_shapes.size();
   std::vector<int> readers(shapes.size(), 0);
-  for (const operation& op : p.ops) {
-    for (uint32_t v : op.inputs) ++readers[v];
+  std::vector<std::size_t> last_reader(shapes.size(), 0);
+  for (std::size_t i = 0; i < p.ops.size(); ++i) {
+    for (uint32_t v : p.ops[i].inputs) {
+      ++readers[v];
+      last_reader[v] = i;
+    }
   }
-  for (uint32_t v : p.outputs) readers[v] += 2;  // never fused away
+  for (uint32_t v : p.outputs) {  // never fused away or written over
+    readers[v] += 2;
+    last_reader[v] = p.ops.size();
+  }
   std::vector<fused_op> out;
   std::unordered_map<uint32_t, std::size_t> open;  // last result -> index in out, for fusable ops
   for (std::size_t i = 0; i < p.ops.size(); ++i) {
@@ -99,42 +111,51 @@ inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& 
       if (found == open.end() || readers[v] != 1) return nullptr;
       return &out[found->second];
     };
-    fused_op* into = nullptr;
-    post_op post{};
-    if (op.kind == op_kind::eltwise && (into = joinable(op.inputs[0]))) {
-      for (auto [algorithm, alpha, beta] : eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
-        into->posts.push_back({false, algorithm, alpha, beta});
-      }
-      open.erase(op.inputs[0]);
+    auto join = [&](fused_op* into, uint32_t from) {
+      open.erase(from);
+      into->joined.push_back(i);
       into->result = result;
       open[result] = static_cast<std::size_t>(into - out.data());
-      continue;
+    };
+    if (op.kind == op_kind::eltwise) {
+      if (fused_op* into = joinable(op.inputs[0])) {
+        for (auto [algorithm, alpha, beta] : eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
+          into->posts.push_back({post_op::eltwise, algorithm, alpha, beta});
+        }
+        join(into, op.inputs[0]);
+        continue;
+      }
     }
     if (op.kind == op_kind::binary) {
       const auto kind = static_cast<binary_kind>(op.ints[0]);
-      post = {true, binary_algorithm(kind)};
       const bool commutes = kind == binary_kind::add || kind == binary_kind::mul;
-      for (std::size_t side = 0; side < (commutes ? op.inputs.size() : 1) && !into; ++side) {
-        fused_op* candidate = joinable(op.inputs[side]);
-        if (!candidate || shapes[op.inputs[side]] != shapes[result]) continue;
+      bool joined = false;
+      for (std::size_t side = 0; side < (commutes ? op.inputs.size() : 1) && !joined; ++side) {
+        fused_op* into = joinable(op.inputs[side]);
+        if (!into || shapes[op.inputs[side]] != shapes[result]) continue;
+        post_op post{post_op::binary, binary_algorithm(kind)};
         if (op.inputs.size() == 2) {
           const uint32_t other = op.inputs[1 - side];
-          if (other >= inputs + candidate->op) continue;  // made after the op it would join
+          if (other >= inputs + into->op) continue;  // made after the op it would join
+          if (shapes[other] == shapes[result]) {
+            const auto& reads = p.ops[into->op].inputs;
+            if (kind != binary_kind::add || other < inputs || last_reader[other] != i ||
+                std::find(reads.begin(), reads.end(), other) != reads.end()) {
+              continue;
+            }
+            post = {post_op::sum, dnnl::algorithm::undef};
+          }
           post.value = other;
         } else {
           post.weight = op.weights[0];
         }
-        into = candidate;
-        open.erase(op.inputs[side]);
-      }
-      if (into) {
         into->posts.push_back(post);
-        into->result = result;
-        open[result] = static_cast<std::size_t>(into - out.data());
-        continue;
+        join(into, op.inputs[side]);
+        joined = true;
       }
+      if (joined) continue;
     }
-    out.push_back({i, {}, result});
+    out.push_back({i, {}, {}, result});
     if (op.kind == op_kind::conv2d || op.kind == op_kind::linear || op.kind == op_kind::binary) {
       open[result] = out.size() - 1;
     }
@@ -283,8 +304,12 @@ class compiled_method {
     dnnl::post_ops posts;
     for (std::size_t k = 0; k < f.posts.size(); ++k) {
       const detail::post_op& p = f.posts[k];
-      if (!p.binary) {
+      if (p.kind == detail::post_op::eltwise) {
         posts.append_eltwise(1.f, p.algorithm, p.alpha, p.beta);
+        continue;
+      }
+      if (p.kind == detail::post_op::sum) {
+        posts.append_sum(1.f);
         continue;
       }
       ref operand = p.value >= 0 ? source(static_cast<uint32_t>(p.value)) : ref{};
@@ -304,15 +329,40 @@ class compiled_method {
     return attr;
   }
 
-  // The destination layout: the same as a binary post-op's same-shaped operand (so oneDNN reads
-  // both alike), else oneDNN's choice.
-  detail::md destination(const detail::fused_op& f, const shape_t& shape) {
+  // The value a sum post-op accumulates into, or -1.
+  static int64_t sum_target(const detail::fused_op& f) {
     for (const detail::post_op& p : f.posts) {
-      if (p.binary && p.value >= 0 && shapes_[static_cast<std::size_t>(p.value)] == shape) {
-        return value_desc_[static_cast<std::size_t>(p.value)];
-      }
+      if (p.kind == detail::post_op::sum) return p.value;
     }
-    return detail::any_desc(shape);
+    return -1;
+  }
+
+  // The destination layout: that of the value a sum post-op writes over, else oneDNN's choice.
+  detail::md destination(const detail::fused_op& f, const shape_t& shape) {
+    const int64_t target = sum_target(f);
+    return target >= 0 ? value_desc_[static_cast<std::size_t>(target)] : detail::any_desc(shape);
+  }
+
+  // The destination argument: a new slot, or the memory of the value a sum post-op writes over.
+  ref result_ref(const detail::fused_op& f, const detail::md& desc) {
+    const int64_t target = sum_target(f);
+    if (target < 0) return define(f.result, desc);
+    value_desc_[f.result] = desc;
+    value_slot_[f.result] = value_slot_[static_cast<std::size_t>(target)];
+    return source(f.result);
+  }
+
+  // Whether oneDNN fell back to its reference implementation (slow) for a fused operation: then
+  // it is built again unfused.
+  template <class PrimitiveDesc>
+  static bool slow_fusion(const detail::fused_op& f, const PrimitiveDesc& pd) {
+    return !f.posts.empty() && std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  }
+
+  void build_unfused(const detail::fused_op& f, dnnl::stream& stream) {
+    const uint32_t inputs = static_cast<uint32_t>(program_.input_shapes.size());
+    build({f.op, {}, {}, static_cast<uint32_t>(inputs + f.op)}, stream);
+    for (std::size_t j : f.joined) build({j, {}, {}, static_cast<uint32_t>(inputs + j)}, stream);
   }
 
   void build(const detail::fused_op& f, dnnl::stream& stream) {
@@ -334,10 +384,11 @@ class compiled_method {
             detail::any_desc(wdims), b_plain, destination(f, out_shape), {op.ints[0], op.ints[1]},
             {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
         dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+        if (slow_fusion(f, pd)) return build_unfused(f, stream);
         args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
         args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
         if (has_bias) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], b_plain, b_plain, stream)});
-        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
         add_step(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
         return;
       }
@@ -350,10 +401,11 @@ class compiled_method {
         dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
                                             detail::any_desc(w), b_plain, destination(f, out_shape));
         dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
+        if (slow_fusion(f, pd)) return build_unfused(f, stream);
         args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
         args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
         if (has_bias) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], b_plain, b_plain, stream)});
-        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
         add_step(dnnl::inner_product_forward(pd), pd.scratchpad_desc(), std::move(args));
         return;
       }
@@ -367,11 +419,13 @@ class compiled_method {
           b = weight(op.weights[0], detail::plain_desc(w.shape), detail::plain_desc(w.shape), stream);
         }
         dnnl::primitive_attr attr = attributes(f, out_shape, args);
-        dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a.desc, b.desc, a.desc);
+        dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a.desc, b.desc,
+                             sum_target(f) >= 0 ? destination(f, out_shape) : a.desc);
         dnnl::binary::primitive_desc pd(d, attr, cpu_engine());
+        if (slow_fusion(f, pd)) return build_unfused(f, stream);
         args.push_back({DNNL_ARG_SRC_0, a});
         args.push_back({DNNL_ARG_SRC_1, b});
-        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+        args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
         add_step(dnnl::binary(pd), pd.scratchpad_desc(), std::move(args));
         return;
       }
