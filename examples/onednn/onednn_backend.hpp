@@ -30,23 +30,28 @@ using method_handle = std::shared_ptr<const compiled_method>;
 
 // The example inputs of a method's options ("example_inputs": a list or tuple of tensors).
 inline std::vector<at::Tensor> example_inputs(const tbk::method_spec& method) {
-  if (!method.contains("example_inputs")) {
+  const auto options = method.options().toGenericDict();
+  const auto found = options.find("example_inputs");
+  if (found == options.end()) {
     throw std::invalid_argument("method " + method.name() +
                                 " needs example inputs for its shapes: compile spec option 'example_inputs' "
                                 "(a list of tensors; tbk.lower(..., example_inputs=(x,)) or tbk::partition gives it)");
   }
-  const c10::IValue given = method.get<c10::IValue>("example_inputs");
-  std::vector<c10::IValue> items;
-  if (given.isList()) items = given.toListRef().vec();
-  else if (given.isTuple()) items = given.toTupleRef().elements().vec();
-  else if (given.isTensor()) items = {given};
+  const c10::IValue& given = found->value();
   std::vector<at::Tensor> out;
-  for (const c10::IValue& item : items) {
+  auto take = [&](const c10::IValue& item) {
     if (!item.isTensor()) {
       throw std::invalid_argument("compile spec option 'example_inputs' of method " + method.name() +
                                   " should hold tensors only, got a " + item.tagKind());
     }
     out.push_back(item.toTensor());
+  };
+  if (given.isList()) {
+    for (const c10::IValue& item : given.toListRef()) take(item);
+  } else if (given.isTuple()) {
+    for (const c10::IValue& item : given.toTupleRef().elements()) take(item);
+  } else {
+    take(given);
   }
   if (out.empty()) {
     throw std::invalid_argument("compile spec option 'example_inputs' of method " + method.name() +
