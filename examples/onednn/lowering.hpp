@@ -331,6 +331,15 @@ class graph_translator {
       else known_[node.output()] = s[static_cast<std::size_t>(dim_of(node, known_int(node, in[1]), s.size()))];
       return;
     }
+    if (evaluate_scalar(node)) return;
+    if (kind == c10::prim::If && node.outputs().empty()) {
+      // a shape check of torch.nn.functional's code: its condition is known, the shapes are fixed
+      auto condition = known_.find(in[0]);
+      if (condition == known_.end()) refuse(node, "its condition depends on values tbk_onednn does not know");
+      for (const Node* inner : node.blocks()[condition->second ? 0 : 1]->nodes()) translate(*inner);
+      return;
+    }
+    if (kind == c10::prim::RaiseException) refuse(node, "the method raises an exception for inputs of these shapes");
     if (kind == list_with_default()) {  // what F.adaptive_avg_pool2d makes of its output size
       known_lists_[node.output()] = known_int_list(node, in[0]);  // (its defaults fill only Nones)
       return;
@@ -499,6 +508,51 @@ class graph_translator {
     } else {
       refuse(node, "not an operator tbk_onednn runs");
     }
+  }
+
+  // Integer and boolean arithmetic on known values (sizes, lengths, comparisons): the result is
+  // known too. Returns whether the node was one.
+  bool evaluate_scalar(const Node& node) {
+    namespace aten = c10::aten;
+    if (node.outputs().size() != 1) return false;
+    const auto type = node.output()->type()->kind();
+    if (type != c10::TypeKind::IntType && type != c10::TypeKind::BoolType) return false;
+    const auto kind = node.kind();
+    const auto in = node.inputs();
+    auto known = [&](const Value* v) -> c10::optional<int64_t> {
+      if (auto found = known_.find(v); found != known_.end()) return found->second;
+      auto c = constant(v);
+      if (c && c->isInt()) return c->toInt();
+      if (c && c->isBool()) return static_cast<int64_t>(c->toBool());
+      return c10::nullopt;
+    };
+    c10::optional<int64_t> result;
+    if (kind == aten::len && in.size() == 1) {
+      if (auto list = known_lists_.find(in[0]); list != known_lists_.end()) result = static_cast<int64_t>(list->second.size());
+    } else if (kind == aten::dim && values_.count(in[0])) {
+      result = static_cast<int64_t>(shape(values_.at(in[0])).size());
+    } else if (kind == aten::__getitem__ && in.size() == 2 && known_lists_.count(in[0]) && known(in[1])) {
+      const auto& list = known_lists_.at(in[0]);
+      const int64_t i = *known(in[1]), n = static_cast<int64_t>(list.size());
+      if (i >= -n && i < n) result = list[static_cast<std::size_t>(i < 0 ? i + n : i)];
+    } else if (in.size() == 2 && known(in[0]) && known(in[1])) {
+      const int64_t a = *known(in[0]), b = *known(in[1]);
+      if (kind == aten::add) result = a + b;
+      else if (kind == aten::sub) result = a - b;
+      else if (kind == aten::mul) result = a * b;
+      else if (kind == aten::floordiv && b != 0) result = a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+      else if (kind == aten::gt) result = a > b;
+      else if (kind == aten::lt) result = a < b;
+      else if (kind == aten::ge) result = a >= b;
+      else if (kind == aten::le) result = a <= b;
+      else if (kind == aten::eq) result = a == b;
+      else if (kind == aten::ne) result = a != b;
+    } else if (kind == aten::__not__ && in.size() == 1 && known(in[0])) {
+      result = !*known(in[0]);
+    }
+    if (!result) return false;
+    known_[node.output()] = *result;
+    return true;
   }
 
   int64_t known_int(const Node& node, const Value* v) {

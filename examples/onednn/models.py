@@ -1,7 +1,8 @@
 """examples/onednn/models.py: the networks tbk_onednn is tested and measured on, built from
 torch.nn alone (no torchvision): an MLP, a ResNet-style network of basic blocks, a
-MobileNetV2-style network of inverted residuals, and a small CNN with an operator tbk_onednn does
-not run (softplus) in the middle, for partitioning.
+MobileNetV2-style network of inverted residuals, a small CNN with an operator tbk_onednn does
+not run (softplus) in the middle, for partitioning, and small networks that use every operator
+tbk_onednn runs.
 
     python3 models.py OUT_DIR [--size 64]
 
@@ -14,6 +15,7 @@ import os
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 
 class MLP(nn.Module):
@@ -122,12 +124,58 @@ class WithSoftplus(nn.Module):
 
     def forward(self, x):
         y = self.a(x)
-        z = nn.functional.softplus(self.b(y))
-        y = torch.cat([y, nn.functional.hardswish(z)], 1)
+        z = F.softplus(self.b(y))
+        y = torch.cat([y, F.hardswish(z)], 1)
         y = self.c(y) * torch.sigmoid(y)
-        y = nn.functional.avg_pool2d(y, 2)
-        y = nn.functional.adaptive_avg_pool2d(y, 1).flatten(1)
+        y = F.avg_pool2d(y, 2)
+        y = F.adaptive_avg_pool2d(y, 1).flatten(1)
         return torch.softmax(self.fc(y), 1)
+
+
+class ConvOps(nn.Module):
+    """Every convolution and pooling form tbk_onednn runs, eltwise operations, arithmetic with
+    tensors, constants and numbers, cat; two outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, 2, 1)
+        self.bn = nn.BatchNorm2d(8)
+        self.b = nn.Conv2d(8, 8, 3, 1, 2, dilation=2, groups=8)
+        self.c = nn.Conv2d(8, 8, 1, groups=2, bias=False)
+        self.scale = nn.Parameter(torch.rand(1, 8, 1, 1))
+
+    def forward(self, x):
+        y = F.relu6(self.bn(self.a(x)))
+        z = F.hardswish(self.b(y)) + y
+        z = self.c(z) * torch.sigmoid(F.adaptive_avg_pool2d(z, 1))
+        z = torch.clamp(z * self.scale - 0.5, min=-1.0) / 2.0
+        w = F.max_pool2d(z, 3, 2, 1, ceil_mode=True)
+        v = F.avg_pool2d(z, 2, 2, 1) - F.hardsigmoid(w)
+        return torch.tanh(torch.cat([v, F.gelu(v)], 1)), F.hardtanh(w)
+
+
+class DenseOps(nn.Module):
+    """linear with and without bias, addmm, flatten, reshape and view (with sizes), softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(12, 16)
+        self.b = nn.Linear(16, 6, bias=False)
+        self.w = nn.Parameter(torch.randn(6, 5))
+        self.bias = nn.Parameter(torch.randn(5))
+
+    def forward(self, x):
+        h = torch.relu(self.a(x.flatten(1)))
+        h = torch.addmm(self.bias, self.b(h), self.w)
+        return torch.softmax(h.reshape(-1, 5, 1).view(x.size(0), 5), 1)
+
+
+def operator_networks():
+    """name -> (module in eval mode, input): small networks that use every operator tbk_onednn runs."""
+    torch.manual_seed(7)
+    return {"conv_ops": (ConvOps().eval(), torch.randn(1, 3, 16, 16)),
+            "conv_ops_odd": (ConvOps().eval(), torch.randn(2, 3, 9, 11)),
+            "dense_ops": (DenseOps().eval(), torch.randn(3, 3, 4))}
 
 
 def networks(size=64):

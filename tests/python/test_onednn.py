@@ -1,6 +1,6 @@
 """test_onednn.py: the oneDNN backend (examples/onednn) from Python through the tbk package: the
 networks of examples/onednn/models.py lowered with tbk.lower and checked against eager at
-batch 1 and 8; save and load in Python and the lite interpreter; whole-method lowering refusing
+batch 1 and 8, and its small networks that use every operator tbk_onednn runs; save and load in Python and the lite interpreter; whole-method lowering refusing
 softplus by name and line; tbk.partition running the rest in TorchScript.
 
 Run by `meson test` with PYTHONPATH at the build tree's python/, TBK_ONEDNN_LIB set to
@@ -43,6 +43,17 @@ class OneDnnFromPython(unittest.TestCase):
                                         example_inputs=(xb,))
                     with torch.no_grad():
                         self.assertLessEqual(relative_error(lowered(xb), module(xb)), 1e-4)
+
+    def test_every_operator_matches_eager(self):
+        for name, (module, x) in models.operator_networks().items():
+            with self.subTest(network=name):
+                lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}},
+                                    example_inputs=(x,))
+                with torch.no_grad():
+                    want = module(x)
+                got = lowered(x)
+                for g, w in zip(got, want) if isinstance(want, tuple) else [(got, want)]:
+                    self.assertLessEqual(relative_error(g, w), 1e-4)
 
     def test_save_load_and_lite_interpreter(self):
         module, x = NETWORKS["resnet"]

@@ -1,0 +1,38 @@
+"""write_seeds.py: real tbk_onednn payloads for the fuzz run's corpus: the small networks of
+examples/onednn/models.py that use every operation kind (convolutions plain, strided, dilated,
+grouped and depthwise, linear, batch norm, each eltwise, add/sub/mul/div with tensors, constants
+and numbers, pooling, reshape, cat, softmax), lowered with tbk.lower; each method's payload
+written as one file.
+
+    python3 write_seeds.py OUT_DIR
+    (PYTHONPATH: the tbk package; TBK_ONEDNN_LIB: the backend; TBK_ONEDNN_MODELS: models.py)
+"""
+import importlib.util
+import os
+import sys
+
+import torch
+
+import tbk
+
+torch.ops.load_library(os.environ["TBK_ONEDNN_LIB"])
+_spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
+models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(models)
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, (module, x) in models.operator_networks().items():
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}},
+                            example_inputs=(x,))
+        payload = lowered._c.getattr("__loweredModule__").getattr("__processed_module")
+        for method, blob in payload.items():
+            with open(os.path.join(out, f"{name}_{method}.bin"), "wb") as f:
+                f.write(blob.numpy().tobytes())
+    print(f"write_seeds.py: {len(os.listdir(out))} payloads in {out}")
+
+
+if __name__ == "__main__":
+    main()
