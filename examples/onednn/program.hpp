@@ -368,9 +368,10 @@ inline shape_t op_shape(const program& p, std::size_t i, const std::vector<shape
       const int64_t kind = op.ints[0], kh = op.ints[1], kw = op.ints[2], sh = op.ints[3], sw = op.ints[4];
       const int64_t pt = op.ints[5], pl = op.ints[6], pb = op.ints[7], pr = op.ints[8];
       if (kind < 0 || kind > 2) fail("unknown pool kind");
-      if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || kh > x[2] + pt + pb || kw > x[3] + pl + pr ||
-          sh > max_window || sw > max_window || pt < 0 || pl < 0 || pb < 0 || pr < 0 || pt >= kh || pb >= kh ||
-          pl >= kw || pr >= kw) {
+      // each bound alone first, so that the sums after them cannot overflow (found by fuzzing)
+      if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || sh > max_window || sw > max_window || pt < 0 ||
+          pl < 0 || pb < 0 || pr < 0 || pt >= kh || pb >= kh || pl >= kw || pr >= kw ||
+          kh > x[2] + pt + pb || kw > x[3] + pl + pr) {
         fail("kernel, stride or padding out of range");
       }
       out = {x[0], x[1], detail::window_output(x[2], pt, pb, kh, sh, where),

@@ -15,6 +15,8 @@ clang=$(command -v clang++-14 || command -v clang++)
 "$clang" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -I "$root/examples/onednn" "$root/tests/fuzz/fuzz_onednn_payload.cpp" -o "$work/fuzz_onednn_payload"
 "$python" "$root/tests/fuzz/write_seeds.py" "$work/seeds"
-# (the corpus grows across runs in the same build directory; the seeds are rewritten each time)
+# (the corpus grows across runs in the same build directory; the seeds are rewritten each time;
+# tests/fuzz/regressions holds every input a run has found, fixed since)
 "$work/fuzz_onednn_payload" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$work/seeds"
+  -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$work/seeds" \
+  "$root/tests/fuzz/regressions"
