@@ -38,6 +38,14 @@ inline md plain_desc(const shape_t& shape) {
 }
 inline md any_desc(const shape_t& shape) { return md(shape, dt::f32, dnnl::memory::format_tag::any); }
 
+// A convolution's source and destination: blocked by 16 channels (nChw16c) when the channels
+// allow it, else oneDNN's choice (which is NHWC for oneDNN 2.6's brgconv). Measured, one thread:
+// the ResNet-style network at 64x64, batch 8, 27.2 ms with oneDNN's choice, 19.4 ms blocked;
+// MobileNetV2-style and ResNet-style at 224x224 the same either way.
+inline md conv_activation_desc(const shape_t& shape) {
+  return shape[1] % 16 == 0 ? md(shape, dt::f32, dnnl::memory::format_tag::nChw16c) : any_desc(shape);
+}
+
 // One eltwise piece: (algorithm, alpha, beta); hardsigmoid takes two.
 inline std::vector<std::tuple<dnnl::algorithm, float, float>> eltwise_pieces(eltwise_kind kind, float alpha, float beta) {
   using a = dnnl::algorithm;
@@ -379,9 +387,10 @@ class compiled_method {
         const bool has_bias = op.weights.size() == 2;
         const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
         dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        const detail::md dst_md = sum_target(f) >= 0 ? destination(f, out_shape) : detail::conv_activation_desc(out_shape);
         dnnl::convolution_forward::desc d(
-            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(shapes_[x]),
-            detail::any_desc(wdims), b_plain, destination(f, out_shape), {op.ints[0], op.ints[1]},
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+            detail::conv_activation_desc(shapes_[x]), detail::any_desc(wdims), b_plain, dst_md, {op.ints[0], op.ints[1]},
             {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
         dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
         if (slow_fusion(f, pd)) return build_unfused(f, stream);
