@@ -73,6 +73,15 @@ try:
 except RuntimeError as e:
     assert "not registered in this process" in str(e), e
 print("installed Python package:", tbk.__file__, "backends:", tbk.registered_backends())
+import os
+if os.path.exists(os.path.join(os.path.dirname(tbk.__file__), "libtbk_onednn.so")):
+    import tbk.onednn  # the oneDNN backend, installed with the package when it was built
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    x = torch.randn(1, 3, 8, 8)
+    lowered = tbk.lower(torch.jit.script(net), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+    with torch.no_grad():
+        assert torch.allclose(lowered(x), net(x), atol=1e-5)
+    print("installed tbk.onednn: tbk_onednn runs")
 PY
     PYTHONPATH=$(dirname "$(dirname "$init")") PYTHONWARNINGS=${TBK_PYTHONWARNINGS:-error} \
       "$python" "$work/use_installed_tbk.py" ;;

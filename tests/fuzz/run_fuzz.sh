@@ -5,7 +5,7 @@
 # than std::invalid_argument, or a decoded program that does not re-encode to its bytes.
 #
 #   run_fuzz.sh SOURCE_ROOT WORK_DIR SECONDS PYTHON
-#   (environment: PYTHONPATH with the tbk package, TBK_ONEDNN_LIB, TBK_ONEDNN_MODELS)
+#   (environment: PYTHONPATH with the tbk package and tbk.onednn, TBK_ONEDNN_MODELS)
 #
 # Longer runs: tests/fuzz/run_fuzz.sh . build/fuzz 3600 /usr/bin/python3 (docs/onednn.md).
 set -euo pipefail

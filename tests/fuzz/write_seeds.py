@@ -5,7 +5,7 @@ and numbers, pooling, reshape, cat, softmax), lowered with tbk.lower; each metho
 written as one file.
 
     python3 write_seeds.py OUT_DIR
-    (PYTHONPATH: the tbk package; TBK_ONEDNN_LIB: the backend; TBK_ONEDNN_MODELS: models.py)
+    (PYTHONPATH: the tbk package, with tbk.onednn; TBK_ONEDNN_MODELS: models.py)
 """
 import importlib.util
 import os
@@ -14,8 +14,7 @@ import sys
 import torch
 
 import tbk
-
-torch.ops.load_library(os.environ["TBK_ONEDNN_LIB"])
+import tbk.onednn  # registers tbk_onednn
 _spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
 models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(models)

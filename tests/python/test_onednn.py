@@ -3,8 +3,8 @@ networks of examples/onednn/models.py lowered with tbk.lower and checked against
 batch 1 and 8, and its small networks that use every operator tbk_onednn runs; save and load in Python and the lite interpreter; whole-method lowering refusing
 softplus by name and line; tbk.partition running the rest in TorchScript.
 
-Run by `meson test` with PYTHONPATH at the build tree's python/, TBK_ONEDNN_LIB set to
-libtbk_onednn.so and TBK_ONEDNN_MODELS to examples/onednn/models.py.
+Run by `meson test` with PYTHONPATH at the build tree's python/ (import tbk.onednn registers
+the backend) and TBK_ONEDNN_MODELS set to examples/onednn/models.py.
 """
 import importlib.util
 import io
@@ -15,8 +15,7 @@ import torch
 from torch.jit.mobile import _load_for_lite_interpreter
 
 import tbk
-
-torch.ops.load_library(os.environ["TBK_ONEDNN_LIB"])
+import tbk.onednn  # registers tbk_onednn
 _spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
 models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(models)
