@@ -295,12 +295,16 @@ class compiled_method {
     return static_cast<int64_t>(constants_.size() - 1);
   }
 
-  // A weight as oneDNN wants it: reordered once from the payload's plain layout.
+  // A weight as oneDNN wants it: reordered once from the payload's plain layout (and the
+  // decoded copy then freed: each weight serves one operation).
   ref weight(std::size_t w, const detail::md& plain, const detail::md& wanted, dnnl::stream& stream) {
-    dnnl::memory user(plain, cpu_engine(), program_.weights[w].values.data());
+    std::vector<float>& values = program_.weights[w].values;
+    dnnl::memory user(plain, cpu_engine(), values.data());
     if (wanted == plain) return {constant_ref, plain, constant(user)};
     dnnl::memory packed(wanted, cpu_engine());
     dnnl::reorder(user, packed).execute(stream, user, packed);
+    stream.wait();
+    std::vector<float>().swap(values);
     return {constant_ref, wanted, constant(packed)};
   }
 
