@@ -8,12 +8,14 @@
 
 #include <ATen/ATen.h>
 #include <dnnl.hpp>
+#include <dnnl_debug.h>  // dnnl_prim_kind2str, dnnl_status2str
 
 #include <algorithm>      // std::max, std::sort
 #include <cstdint>        // int64_t, uint32_t
+#include <functional>     // std::function
 #include <memory>         // std::unique_ptr
 #include <mutex>          // std::mutex, std::lock_guard
-#include <stdexcept>      // std::invalid_argument
+#include <stdexcept>      // std::invalid_argument, std::runtime_error
 #include <string>         // std::string
 #include <unordered_map>  // std::unordered_map
 #include <utility>        // std::move, std::pair
@@ -38,11 +40,19 @@ inline md plain_desc(const shape_t& shape) {
 }
 inline md any_desc(const shape_t& shape) { return md(shape, dt::f32, dnnl::memory::format_tag::any); }
 
-// A linear layer's weights: as PyTorch keeps them (out x in, row-major) for a few rows, where
-// reading the weights is all the time there is, else oneDNN's choice (blocked). Measured, one
-// thread, the MLP 784-512-512-10 at batch 1: 176-180 us blocked, 160-165 us row-major.
-inline md linear_weights_desc(const shape_t& weights, int64_t rows) {
-  return rows <= 4 ? md(weights, dt::f32, dnnl::memory::format_tag::ab) : any_desc(weights);
+// A primitive descriptor whose implementation is not oneDNN's gemm-based one ("gemm:jit")
+// when another (not the reference one) exists. pip's torch carries oneDNN 3.x in libtorch_cpu
+// and exports some of its weak symbols, among them gemm_info_t<...>::jit_init's; in such a
+// process the dynamic linker binds Debian's oneDNN 2.6 to those, and its gemm-based kernels
+// then fail with "unimplemented" (found on the pip stack with row-major linear weights).
+template <class PrimitiveDesc>
+PrimitiveDesc without_gemm(PrimitiveDesc pd, const std::function<PrimitiveDesc()>& again) {
+  auto is = [&](const char* prefix) { return std::string(pd.impl_info_str()).find(prefix) != std::string::npos; };
+  if (!is("gemm:") || is("brg")) return pd;
+  while (pd.next_impl()) {
+    if (!is("ref") && (!is("gemm:") || is("brg"))) return pd;
+  }
+  return again();  // nothing better: the first choice
 }
 
 // A convolution's source and destination: blocked by 16 channels (nChw16c) when the channels
@@ -230,7 +240,17 @@ class compiled_method {
     std::unique_ptr<arena> a = acquire();
     for (auto& [k, memory] : a->inputs) memory.set_data_handle(contiguous[k].data_ptr());
     for (auto& [k, memory] : a->outputs) memory.set_data_handle(results[k].data_ptr());
-    for (std::size_t s = 0; s < steps_.size(); ++s) steps_[s].primitive.execute(a->stream, a->args[s]);
+    for (std::size_t s = 0; s < steps_.size(); ++s) {
+      try {
+        steps_[s].primitive.execute(a->stream, a->args[s]);
+      } catch (const dnnl::error& e) {
+        release(std::move(a));
+        throw std::runtime_error("oneDNN could not run step " + std::to_string(s) + " of " +
+                                 std::to_string(steps_.size()) + " (" +
+                                 dnnl_prim_kind2str(dnnl::convert_to_c(steps_[s].primitive.get_kind())) +
+                                 "): " + e.what() + ", status " + dnnl_status2str(e.status));
+      }
+    }
     a->stream.wait();
     release(std::move(a));
     return results;
@@ -403,7 +423,9 @@ class compiled_method {
             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
             detail::conv_activation_desc(shapes_[x]), detail::any_desc(wdims), b_plain, dst_md, {op.ints[0], op.ints[1]},
             {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
-        dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+        using conv_pd = dnnl::convolution_forward::primitive_desc;
+        const conv_pd pd = detail::without_gemm<conv_pd>(conv_pd(d, attr, cpu_engine()),
+                                                         [&] { return conv_pd(d, attr, cpu_engine()); });
         if (slow_fusion(f, pd)) return build_unfused(f, stream);
         args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
         args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
@@ -419,9 +441,10 @@ class compiled_method {
         const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
         dnnl::primitive_attr attr = attributes(f, out_shape, args);
         dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
-                                            detail::linear_weights_desc(w, shapes_[x][0]), b_plain,
-                                            destination(f, out_shape));
-        dnnl::inner_product_forward::primitive_desc pd(d, attr, cpu_engine());
+                                            detail::any_desc(w), b_plain, destination(f, out_shape));
+        using ip_pd = dnnl::inner_product_forward::primitive_desc;
+        const ip_pd pd = detail::without_gemm<ip_pd>(ip_pd(d, attr, cpu_engine()),
+                                                     [&] { return ip_pd(d, attr, cpu_engine()); });
         if (slow_fusion(f, pd)) return build_unfused(f, stream);
         args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
         args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
