@@ -9,12 +9,13 @@
 
 #include <algorithm>   // std::count
 #include <atomic>      // std::atomic
+#include <chrono>      // std::chrono::steady_clock
 #include <cstdio>      // std::remove
 #include <filesystem>  // std::filesystem::temp_directory_path
 #include <fstream>     // std::ofstream
 #include <sstream>     // std::stringstream
 #include <string>      // std::string
-#include <thread>      // std::thread
+#include <thread>      // std::thread, std::this_thread::yield
 
 #include "support.hpp"  // last: doctest's CHECK macros over glog's
 
@@ -307,11 +308,19 @@ TEST_CASE("calls on lowered modules go on correctly while backends are registere
       }
     });
   }
+  // The callers are calling before the first registration and after the last (on a loaded
+  // machine a thread may not run at all for a while: wait for it, with a deadline).
+  auto calls_reach = [&](int n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (calls.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    return calls.load() >= n;
+  };
+  CHECK(calls_reach(4));
   for (int i = 0; i < 20; ++i) tbk::register_backend<affine_backend>("tbk_during_calls_" + std::to_string(i));
+  CHECK(calls_reach(calls.load() + 4));
   done = true;
   for (auto& thread : callers) thread.join();
   CHECK(wrong.load() == 0);
-  CHECK(calls.load() > 0);
 }
 
 // ---- std::optional parameters (one type with c10::optional since torch 2.1, another before) -----

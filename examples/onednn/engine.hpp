@@ -338,8 +338,7 @@ class compiled_method {
   }
 
   // The post-ops of a fused operation, and the arguments its binary post-ops read.
-  dnnl::primitive_attr attributes(const detail::fused_op& f, const shape_t& dst_shape,
-                                  std::vector<std::pair<int, ref>>& args) {
+  dnnl::primitive_attr attributes(const detail::fused_op& f, std::vector<std::pair<int, ref>>& args) {
     dnnl::post_ops posts;
     for (std::size_t k = 0; k < f.posts.size(); ++k) {
       const detail::post_op& p = f.posts[k];
@@ -361,7 +360,6 @@ class compiled_method {
       posts.append_binary(p.algorithm, operand.desc);
       args.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(k)) | DNNL_ARG_SRC_1, operand});
     }
-    (void)dst_shape;
     dnnl::primitive_attr attr;
     attr.set_post_ops(posts);
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -417,7 +415,7 @@ class compiled_method {
         const detail::md w_plain = detail::plain_desc(wdims);
         const bool has_bias = op.weights.size() == 2;
         const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
-        dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        dnnl::primitive_attr attr = attributes(f, args);
         const detail::md dst_md = sum_target(f) >= 0 ? destination(f, out_shape) : detail::conv_activation_desc(out_shape);
         dnnl::convolution_forward::desc d(
             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
@@ -439,7 +437,7 @@ class compiled_method {
         const detail::md w_plain = detail::plain_desc(w);
         const bool has_bias = op.weights.size() == 2;
         const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
-        dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        dnnl::primitive_attr attr = attributes(f, args);
         dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
                                             detail::any_desc(w), b_plain, destination(f, out_shape));
         using ip_pd = dnnl::inner_product_forward::primitive_desc;
@@ -462,7 +460,7 @@ class compiled_method {
           const auto& w = program_.weights[op.weights[0]];
           b = weight(op.weights[0], detail::plain_desc(w.shape), detail::plain_desc(w.shape), stream);
         }
-        dnnl::primitive_attr attr = attributes(f, out_shape, args);
+        dnnl::primitive_attr attr = attributes(f, args);
         dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a.desc, b.desc,
                              sum_target(f) >= 0 ? destination(f, out_shape) : a.desc);
         dnnl::binary::primitive_desc pd(d, attr, cpu_engine());
