@@ -94,8 +94,8 @@ struct post_op {
   enum { eltwise, binary, sum } kind;
   dnnl::algorithm algorithm = dnnl::algorithm::undef;
   float alpha = 0, beta = 0;
-  int64_t value = -1;   // binary: the other operand, a value...
-  int64_t weight = -1;  // ...or a weight; sum: the value the result accumulates into (in place)
+  int64_t value = -1;   // binary: the other operand, a value (sum: the value written over)...
+  int64_t weight = -1;  // ...or a weight
 };
 struct fused_op {
   std::size_t op;                  // index into program::ops
