@@ -46,13 +46,21 @@ inline md any_desc(const shape_t& shape) { return md(shape, dt::f32, dnnl::memor
 // process the dynamic linker binds Debian's oneDNN 2.6 to those, and its gemm-based kernels
 // then fail with "unimplemented" (found on the pip stack with row-major linear weights).
 template <class PrimitiveDesc>
-PrimitiveDesc without_gemm(PrimitiveDesc pd, const std::function<PrimitiveDesc()>& again) {
+PrimitiveDesc without_gemm(const std::function<PrimitiveDesc()>& make) {
+  PrimitiveDesc pd = make();
   auto is = [&](const char* prefix) { return std::string(pd.impl_info_str()).find(prefix) != std::string::npos; };
   if (!is("gemm:") || is("brg")) return pd;
   while (pd.next_impl()) {
     if (!is("ref") && (!is("gemm:") || is("brg"))) return pd;
   }
-  return again();  // nothing better: the first choice
+  return make();  // nothing better: the first choice
+}
+
+// Attributes that leave scratch memory to the caller (each caller brings its own).
+inline dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
 }
 
 // A convolution's source and destination: blocked by 16 channels (nChw16c) when the channels
@@ -204,9 +212,7 @@ class compiled_method {
     for (const detail::fused_op& f : detail::fuse(program_, shapes_)) build(f, stream);
     for (uint32_t v : program_.outputs) {
       const detail::md plain = detail::plain_desc(shapes_[v]);
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[v], cpu_engine(), plain, attr);
+      dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[v], cpu_engine(), plain, detail::user_scratchpad());
       add_step(dnnl::reorder(pd), pd.scratchpad_desc(),
                {{DNNL_ARG_FROM, source(v)}, {DNNL_ARG_TO, {output_ref, plain, static_cast<int64_t>(outputs_.size())}}});
       outputs_.push_back(v);
@@ -300,9 +306,7 @@ class compiled_method {
   ref as(uint32_t v, const detail::md& wanted) {
     if (value_desc_[v] == wanted) return source(v);
     const ref from = source(v);
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    dnnl::reorder::primitive_desc pd(cpu_engine(), from.desc, cpu_engine(), wanted, attr);
+    dnnl::reorder::primitive_desc pd(cpu_engine(), from.desc, cpu_engine(), wanted, detail::user_scratchpad());
     const int64_t index = static_cast<int64_t>(slots_.size());
     slots_.push_back({wanted.get_size(), steps_.size(), steps_.size()});
     const ref to{slot_ref, wanted, index};
@@ -360,9 +364,8 @@ class compiled_method {
       posts.append_binary(p.algorithm, operand.desc);
       args.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(k)) | DNNL_ARG_SRC_1, operand});
     }
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = detail::user_scratchpad();
     attr.set_post_ops(posts);
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return attr;
   }
 
@@ -402,6 +405,28 @@ class compiled_method {
     for (std::size_t j : f.joined) build({j, {}, {}, static_cast<uint32_t>(inputs + j)}, stream);
   }
 
+  // A convolution's or linear operation's bias as the payload has it, or none (a zero descriptor).
+  detail::md bias_desc(const operation& op) const {
+    return op.weights.size() == 2 ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
+  }
+
+  // The step of a convolution or linear operation (its descriptor `d` made): its implementation
+  // (not a gemm-based one, see without_gemm; rebuilt unfused when the fusion has only the
+  // reference one), its input in the layout it asks for, its weights reordered once, its bias.
+  template <class Primitive>
+  void weighted_step(const detail::fused_op& f, const typename Primitive::desc& d, const dnnl::primitive_attr& attr,
+                     const detail::md& w_plain, std::vector<std::pair<int, ref>> args, dnnl::stream& stream) {
+    using primitive_desc = typename Primitive::primitive_desc;
+    const operation& op = program_.ops[f.op];
+    const primitive_desc pd = detail::without_gemm<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
+    if (slow_fusion(f, pd)) return build_unfused(f, stream);
+    args.push_back({DNNL_ARG_SRC, as(op.inputs[0], pd.src_desc())});
+    args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
+    if (op.weights.size() == 2) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], bias_desc(op), bias_desc(op), stream)});
+    args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
+    add_step(Primitive(pd), pd.scratchpad_desc(), std::move(args));
+  }
+
   void build(const detail::fused_op& f, dnnl::stream& stream) {
     const operation& op = program_.ops[f.op];
     const uint32_t x = op.inputs[0];
@@ -413,43 +438,21 @@ class compiled_method {
         const int64_t groups = op.ints[6];
         shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
         const detail::md w_plain = detail::plain_desc(wdims);
-        const bool has_bias = op.weights.size() == 2;
-        const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
         dnnl::primitive_attr attr = attributes(f, args);
         const detail::md dst_md = sum_target(f) >= 0 ? destination(f, out_shape) : detail::conv_activation_desc(out_shape);
         dnnl::convolution_forward::desc d(
             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-            detail::conv_activation_desc(shapes_[x]), detail::any_desc(wdims), b_plain, dst_md, {op.ints[0], op.ints[1]},
+            detail::conv_activation_desc(shapes_[x]), detail::any_desc(wdims), bias_desc(op), dst_md, {op.ints[0], op.ints[1]},
             {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
-        using conv_pd = dnnl::convolution_forward::primitive_desc;
-        const conv_pd pd = detail::without_gemm<conv_pd>(conv_pd(d, attr, cpu_engine()),
-                                                         [&] { return conv_pd(d, attr, cpu_engine()); });
-        if (slow_fusion(f, pd)) return build_unfused(f, stream);
-        args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
-        args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
-        if (has_bias) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], b_plain, b_plain, stream)});
-        args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
-        add_step(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
-        return;
+        return weighted_step<dnnl::convolution_forward>(f, d, attr, w_plain, std::move(args), stream);
       }
       case op_kind::linear: {
         const shape_t& w = program_.weights[op.weights[0]].shape;
         const detail::md w_plain = detail::plain_desc(w);
-        const bool has_bias = op.weights.size() == 2;
-        const detail::md b_plain = has_bias ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
         dnnl::primitive_attr attr = attributes(f, args);
         dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
-                                            detail::any_desc(w), b_plain, destination(f, out_shape));
-        using ip_pd = dnnl::inner_product_forward::primitive_desc;
-        const ip_pd pd = detail::without_gemm<ip_pd>(ip_pd(d, attr, cpu_engine()),
-                                                     [&] { return ip_pd(d, attr, cpu_engine()); });
-        if (slow_fusion(f, pd)) return build_unfused(f, stream);
-        args.push_back({DNNL_ARG_SRC, as(x, pd.src_desc())});
-        args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
-        if (has_bias) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], b_plain, b_plain, stream)});
-        args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
-        add_step(dnnl::inner_product_forward(pd), pd.scratchpad_desc(), std::move(args));
-        return;
+                                            detail::any_desc(w), bias_desc(op), destination(f, out_shape));
+        return weighted_step<dnnl::inner_product_forward>(f, d, attr, w_plain, std::move(args), stream);
       }
       case op_kind::binary: {
         const ref a = source(x);
@@ -475,10 +478,8 @@ class compiled_method {
         ref current = source(x);
         for (auto [algorithm, alpha, beta] :
              detail::eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
-          dnnl::primitive_attr attr;
-          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
           dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
-          dnnl::eltwise_forward::primitive_desc pd(d, attr, cpu_engine());
+          dnnl::eltwise_forward::primitive_desc pd(d, detail::user_scratchpad(), cpu_engine());
           // the first piece writes the result's slot, later ones work in place
           const ref to = value_slot_[f.result] < 0 ? define(f.result, pd.dst_desc()) : source(f.result);
           add_step(dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
@@ -491,12 +492,10 @@ class compiled_method {
                                                      dnnl::algorithm::pooling_avg_include_padding,
                                                      dnnl::algorithm::pooling_avg_exclude_padding};
         const auto& i = op.ints;
-        dnnl::primitive_attr attr;
-        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], value_desc_[x],
                                       detail::any_desc(out_shape), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
                                       {i[7], i[8]});
-        dnnl::pooling_forward::primitive_desc pd(d, attr, cpu_engine());
+        dnnl::pooling_forward::primitive_desc pd(d, detail::user_scratchpad(), cpu_engine());
         add_step(dnnl::pooling_forward(pd), pd.scratchpad_desc(),
                  {{DNNL_ARG_SRC, source(x)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
         return;
@@ -504,9 +503,7 @@ class compiled_method {
       case op_kind::reshape: {
         // a plain copy of the input, read as the new shape
         const detail::md from_plain = detail::plain_desc(shapes_[x]);
-        dnnl::primitive_attr attr;
-        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[x], cpu_engine(), from_plain, attr);
+        dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[x], cpu_engine(), from_plain, detail::user_scratchpad());
         ref to = define(f.result, detail::plain_desc(out_shape));
         to.desc = from_plain;
         add_step(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, source(x)}, {DNNL_ARG_TO, to}});
@@ -515,9 +512,7 @@ class compiled_method {
       case op_kind::cat: {
         std::vector<detail::md> sources;
         for (uint32_t v : op.inputs) sources.push_back(value_desc_[v]);
-        dnnl::primitive_attr attr;
-        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        dnnl::concat::primitive_desc pd(static_cast<int>(op.ints[0]), sources, cpu_engine(), attr);
+        dnnl::concat::primitive_desc pd(static_cast<int>(op.ints[0]), sources, cpu_engine(), detail::user_scratchpad());
         for (std::size_t k = 0; k < op.inputs.size(); ++k) {
           args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), source(op.inputs[k])});
         }
@@ -526,10 +521,8 @@ class compiled_method {
         return;
       }
       case op_kind::softmax: {
-        dnnl::primitive_attr attr;
-        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, value_desc_[x], static_cast<int>(op.ints[0]));
-        dnnl::softmax_forward::primitive_desc pd(d, attr, cpu_engine());
+        dnnl::softmax_forward::primitive_desc pd(d, detail::user_scratchpad(), cpu_engine());
         add_step(dnnl::softmax_forward(pd), pd.scratchpad_desc(),
                  {{DNNL_ARG_SRC, source(x)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
         return;
