@@ -108,6 +108,20 @@ def forward(self, x: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
 )")
     .inputs([] { return std::vector<c10::IValue>{at::randn({256}), at::randn({256})}; });
 
+TEST_CASE("tbk::node_text names a node by its kind and source line, as the report does") {
+  torch::jit::Module m = script(R"(
+def forward(self, x: Tensor) -> Tensor:
+    return torch.relu(x)
+)");
+  int named = 0;
+  for (const torch::jit::Node* node : m.get_method("forward").graph()->nodes()) {
+    if (node->kind() != c10::aten::relu) continue;
+    CHECK(tbk::node_text(*node) == "aten::relu (line 3)");
+    ++named;
+  }
+  CHECK(named == 1);
+}
+
 TEST_CASE("partition runs supported nodes in the backend and the rest in TorchScript, on both paths") {
   torch::jit::Module m = mixed_module();
   for (tbk::lowering_path path : {tbk::lowering_path::native, tbk::lowering_path::fast}) {

@@ -6,6 +6,7 @@
 #include "program.hpp"
 
 #include <ATen/ATen.h>
+#include <tbk/partition.hpp>               // tbk::node_text
 #include <torch/csrc/jit/ir/constants.h>  // torch::jit::toIValue
 #include <torch/csrc/jit/ir/ir.h>         // torch::jit::Graph, Node, Value
 
@@ -19,17 +20,6 @@
 #include <vector>         // std::vector
 
 namespace tbk_onednn {
-
-// "aten::relu (model.py:4)", or "aten::relu (line 4)" for code without a file.
-inline std::string node_text(const torch::jit::Node& node) {
-  std::string text = node.kind().toQualString();
-  if (auto where = node.sourceRange().file_line_col()) {
-    const std::string& file = std::get<0>(*where);
-    const std::string line = std::to_string(std::get<1>(*where));
-    text += file.empty() || file == "<string>" ? " (line " + line + ")" : " (" + file + ":" + line + ")";
-  }
-  return text;
-}
 
 namespace detail {
 
@@ -248,7 +238,7 @@ class graph_translator {
 
  private:
   [[noreturn]] void refuse(const Node& node, const std::string& why) {
-    throw std::invalid_argument("tbk_onednn cannot run " + node_text(node) + ": " + why +
+    throw std::invalid_argument("tbk_onednn cannot run " + tbk::node_text(node) + ": " + why +
                                 " (tbk::partition runs such nodes in TorchScript)");
   }
 

@@ -356,4 +356,8 @@ inline std::string report(const torch::jit::Module& module) {
   return module.attr(detail::report_attribute()).toStringRef();
 }
 
+// How tbk names a node in reports and errors: "aten::relu (model.py:4)", or "aten::relu (line 4)"
+// for code without a file. For a backend's own messages about a node (preprocess refusing one).
+inline std::string node_text(const torch::jit::Node& node) { return detail::node_text(&node); }
+
 }  // namespace tbk
