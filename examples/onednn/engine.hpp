@@ -4,6 +4,7 @@
 // at the method's edges), weights reordered once, intermediate memory planned by lifetime and
 // kept per concurrent caller, so calls on one method from many threads never share scratch.
 #pragma once
+#include "implementation.hpp"
 #include "program.hpp"
 
 #include <ATen/ATen.h>
@@ -40,22 +41,6 @@ inline md plain_desc(const shape_t& shape) {
 }
 inline md any_desc(const shape_t& shape) { return md(shape, dt::f32, dnnl::memory::format_tag::any); }
 
-// A primitive descriptor whose implementation is not oneDNN's gemm-based one ("gemm:jit")
-// when another (not the reference one) exists. pip's torch carries oneDNN 3.x in libtorch_cpu
-// and exports some of its weak symbols, among them gemm_info_t<...>::jit_init's; in such a
-// process the dynamic linker binds Debian's oneDNN 2.6 to those, and its gemm-based kernels
-// then fail with "unimplemented" (found on the pip stack with row-major linear weights).
-template <class PrimitiveDesc>
-PrimitiveDesc without_gemm(const std::function<PrimitiveDesc()>& make) {
-  PrimitiveDesc pd = make();
-  auto is = [&](const char* prefix) { return std::string(pd.impl_info_str()).find(prefix) != std::string::npos; };
-  if (!is("gemm:") || is("brg")) return pd;
-  while (pd.next_impl()) {
-    if (!is("ref") && (!is("gemm:") || is("brg"))) return pd;
-  }
-  return make();  // nothing better: the first choice
-}
-
 // Attributes that leave scratch memory to the caller (each caller brings its own).
 inline dnnl::primitive_attr user_scratchpad() {
   dnnl::primitive_attr attr;
@@ -63,12 +48,32 @@ inline dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-// A convolution's source and destination: blocked by 16 channels (nChw16c) when the channels
-// allow it, else oneDNN's choice (which is NHWC for oneDNN 2.6's brgconv). Measured, one thread:
-// the ResNet-style network at 64x64, batch 8, 27.2 ms with oneDNN's choice, 19.4 ms blocked;
-// MobileNetV2-style and ResNet-style at 224x224 the same either way.
-inline md conv_activation_desc(const shape_t& shape) {
-  return shape[1] % 16 == 0 ? md(shape, dt::f32, dnnl::memory::format_tag::nChw16c) : any_desc(shape);
+// A convolution's source or destination: blocked by the channel block of the ISA's direct
+// convolution kernels when `blocked` and the channels allow it (see activation_block), else
+// oneDNN's choice. Measured, one thread, AVX-512: the ResNet-style network at 64x64, batch 8,
+// 27.2 ms with oneDNN's choice, 19.4 ms blocked; MobileNetV2-style and ResNet-style at 224x224
+// the same either way.
+inline md activation_desc(const shape_t& shape, bool blocked) {
+  const int block = blocked ? activation_block() : 0;
+  if (block == 16 && shape[1] % 16 == 0) return md(shape, dt::f32, dnnl::memory::format_tag::nChw16c);
+  if (block == 8 && shape[1] % 8 == 0) return md(shape, dt::f32, dnnl::memory::format_tag::nChw8c);
+  return any_desc(shape);
+}
+
+// Layouts to try for a value of `shape` when a primitive has only oneDNN's reference
+// implementation for the layout the value has: blocked for the ISA (activation_desc), channels
+// last (nhwc), plain. oneDNN 2.6's pooling and binary kernels each take some layouts only
+// (AVX-512 pooling has no kernel for nChw8c; binary none for a blocked operand broadcast from
+// another layout), so a value made in one layout may need a reorder before them.
+inline std::vector<md> fallback_layouts(const shape_t& shape) {
+  std::vector<md> out;
+  if (shape.size() == 4) {
+    const md blocked = activation_desc(shape, true);
+    if (blocked.data.format_kind != dnnl_format_kind_any) out.push_back(blocked);
+    out.push_back(md(shape, dt::f32, dnnl::memory::format_tag::nhwc));
+  }
+  out.push_back(plain_desc(shape));
+  return out;
 }
 
 // One eltwise piece: (algorithm, alpha, beta); hardsigmoid takes two.
@@ -112,6 +117,20 @@ struct fused_op {
   uint32_t result;                 // the value it finally makes
 };
 
+// Whether eltwise `pieces` would share an algorithm with other parameters with a post-op already
+// fused: oneDNN 2.6's post-op injector (jit_uni_postops_injector_t, used by jit:uni binary and
+// the brgemm-based kernels) keeps one eltwise injector per algorithm, so the second such post-op
+// runs with the first one's parameters (measured: binary + linear(0.5, -0.5) + linear(2, 1)
+// wrong by 11 at every ISA). Such an operation stays a step of its own.
+inline bool conflicts_with_posts(const fused_op& into, const std::vector<std::tuple<dnnl::algorithm, float, float>>& pieces) {
+  for (auto [algorithm, alpha, beta] : pieces) {
+    for (const post_op& p : into.posts) {
+      if (p.kind == post_op::eltwise && p.algorithm == algorithm && (p.alpha != alpha || p.beta != beta)) return true;
+    }
+  }
+  return false;
+}
+
 // Which operations run, with their fused post-ops. An eltwise or binary operation whose operand
 // is the last result of a convolution, linear or binary operation, read by nothing else (and not
 // a method output), joins it:
@@ -151,10 +170,10 @@ inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& 
       open[result] = static_cast<std::size_t>(into - out.data());
     };
     if (op.kind == op_kind::eltwise) {
-      if (fused_op* into = joinable(op.inputs[0])) {
-        for (auto [algorithm, alpha, beta] : eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
-          into->posts.push_back({post_op::eltwise, algorithm, alpha, beta});
-        }
+      const auto pieces = eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1]);
+      fused_op* into = joinable(op.inputs[0]);
+      if (into && !conflicts_with_posts(*into, pieces)) {
+        for (auto [algorithm, alpha, beta] : pieces) into->posts.push_back({post_op::eltwise, algorithm, alpha, beta});
         join(into, op.inputs[0]);
         continue;
       }
@@ -198,10 +217,18 @@ inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& 
 
 }  // namespace detail
 
+// How a method is compiled: its name (for messages) and the compile spec option
+// "implementation" (prefer oneDNN implementations whose name contains it, e.g. "gemm").
+struct compile_options {
+  std::string method = "forward";
+  std::string preferred_implementation;
+};
+
 // One method, compiled: run() is safe to call from many threads at once.
 class compiled_method {
  public:
-  explicit compiled_method(program p) : program_(std::move(p)) {
+  explicit compiled_method(program p, compile_options options = {})
+      : program_(std::move(p)), options_(std::move(options)) {
     shapes_ = infer_shapes(program_);
     value_desc_.resize(shapes_.size());
     value_slot_.assign(shapes_.size(), -1);
@@ -213,7 +240,7 @@ class compiled_method {
     for (uint32_t v : program_.outputs) {
       const detail::md plain = detail::plain_desc(shapes_[v]);
       dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[v], cpu_engine(), plain, detail::user_scratchpad());
-      add_step(dnnl::reorder(pd), pd.scratchpad_desc(),
+      add_step(dnnl::reorder(pd), pd, "output " + std::to_string(outputs_.size()) + " " + shape_text(shapes_[v]),
                {{DNNL_ARG_FROM, source(v)}, {DNNL_ARG_TO, {output_ref, plain, static_cast<int64_t>(outputs_.size())}}});
       outputs_.push_back(v);
     }
@@ -263,6 +290,10 @@ class compiled_method {
   }
 
   std::size_t steps() const { return steps_.size(); }
+
+  // One line per step, in order: "step 3 of 9: convolution [1, 64, 56, 56] -> [1, 64, 56, 56]
+  // + eltwise_relu: jit:avx2" (the primitive, what it computes, the implementation oneDNN runs).
+  const std::vector<std::string>& summary() const { return summary_; }
   std::size_t scratch_bytes() const { return arena_bytes_ + scratchpad_bytes_; }
 
  private:
@@ -310,7 +341,8 @@ class compiled_method {
     const int64_t index = static_cast<int64_t>(slots_.size());
     slots_.push_back({wanted.get_size(), steps_.size(), steps_.size()});
     const ref to{slot_ref, wanted, index};
-    add_step(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+    add_step(dnnl::reorder(pd), pd, "value " + std::to_string(v) + " " + shape_text(shapes_[v]),
+             {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
     return to;
   }
 
@@ -332,13 +364,39 @@ class compiled_method {
     return {constant_ref, wanted, constant(packed)};
   }
 
-  void add_step(dnnl::primitive primitive, const detail::md& scratchpad, std::vector<std::pair<int, ref>> args) {
+  // A step: its primitive (built from `pd`), what it computes (for the summary and warnings), the
+  // memory it reads and writes.
+  void add_step(dnnl::primitive primitive, const dnnl::primitive_desc_base& pd, const std::string& what,
+                std::vector<std::pair<int, ref>> args) {
     for (auto& [arg, r] : args) {
       if (r.kind == slot_ref) slots_[static_cast<std::size_t>(r.index)].last = steps_.size();
     }
+    const detail::md scratchpad = pd.scratchpad_desc();
     scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
     scratchpads_.push_back(scratchpad);
+    const std::string kind = dnnl_prim_kind2str(dnnl::convert_to_c(primitive.get_kind()));
+    const std::string implementation = detail::implementation_of(pd);
+    if (detail::is_reference(pd)) detail::warn_reference_only(options_.method, kind + " " + what, implementation);
+    summary_.push_back("step " + std::to_string(steps_.size() + 1) + ": " + kind + " " + what + ": " + implementation);
     steps_.push_back({std::move(primitive), std::move(args)});
+  }
+
+  // A primitive descriptor at the implementation to run (see detail::choose_implementation).
+  template <class PrimitiveDesc>
+  PrimitiveDesc choose(const std::function<PrimitiveDesc()>& make) const {
+    return detail::choose_implementation<PrimitiveDesc>(make, options_.preferred_implementation);
+  }
+
+  // What a fused operation computes, for the summary: "[1, 64, 56, 56] -> [1, 64, 56, 56] +
+  // eltwise_relu + sum".
+  std::string description(const detail::fused_op& f) const {
+    const operation& op = program_.ops[f.op];
+    std::string text = shape_text(shapes_[op.inputs[0]]) + " -> " + shape_text(shapes_[f.result]);
+    for (const detail::post_op& p : f.posts) {
+      text += p.kind == detail::post_op::sum ? std::string(" + sum")
+                                              : std::string(" + ") + dnnl_alg_kind2str(dnnl::convert_to_c(p.algorithm));
+    }
+    return text;
   }
 
   // The post-ops of a fused operation, and the arguments its binary post-ops read.
@@ -392,11 +450,10 @@ class compiled_method {
     return source(f.result);
   }
 
-  // Whether oneDNN fell back to its reference implementation (slow) for a fused operation: then
-  // it is built again unfused.
-  template <class PrimitiveDesc>
-  static bool slow_fusion(const detail::fused_op& f, const PrimitiveDesc& pd) {
-    return !f.posts.empty() && std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  // Whether a fused operation has only oneDNN's reference implementation: then it is built
+  // again unfused (its pieces may each have a fast one).
+  static bool slow_fusion(const detail::fused_op& f, const dnnl::primitive_desc_base& pd) {
+    return !f.posts.empty() && detail::is_reference(pd);
   }
 
   void build_unfused(const detail::fused_op& f, dnnl::stream& stream) {
@@ -405,26 +462,48 @@ class compiled_method {
     for (std::size_t j : f.joined) build({j, {}, {}, static_cast<uint32_t>(inputs + j)}, stream);
   }
 
+  // The descriptor `make(layout)` gives for the layout value v has, or, when that has only the
+  // reference implementation, for the first of detail::fallback_layouts that has another (a
+  // reorder step then makes v in it: see as()); with the layout it is for.
+  template <class PrimitiveDesc>
+  std::pair<PrimitiveDesc, detail::md> with_input_layout(uint32_t v,
+                                                         const std::function<PrimitiveDesc(const detail::md&)>& make) {
+    PrimitiveDesc pd = make(value_desc_[v]);
+    if (!detail::is_reference(pd)) return {pd, value_desc_[v]};
+    for (const detail::md& layout : detail::fallback_layouts(shapes_[v])) {
+      PrimitiveDesc other = make(layout);
+      if (!detail::is_reference(other)) return {other, layout};
+    }
+    return {pd, value_desc_[v]};
+  }
+
   // A convolution's or linear operation's bias as the payload has it, or none (a zero descriptor).
   detail::md bias_desc(const operation& op) const {
     return op.weights.size() == 2 ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
   }
 
-  // The step of a convolution or linear operation (its descriptor `d` made): its implementation
-  // (not a gemm-based one, see without_gemm; rebuilt unfused when the fusion has only the
-  // reference one), its input in the layout it asks for, its weights reordered once, its bias.
+  // The step of a convolution or linear operation; `make_desc(blocked)` makes its descriptor with
+  // activations blocked for the ISA (detail::activation_desc) or in oneDNN's choice. Its
+  // implementation: chosen (choose), with oneDNN's choice of layout when the blocked one has only
+  // the reference implementation, and built unfused when the fusion has only that. Then its input
+  // in the layout it asks for, its weights reordered once, its bias.
   template <class Primitive>
-  void weighted_step(const detail::fused_op& f, const typename Primitive::desc& d, const dnnl::primitive_attr& attr,
-                     const detail::md& w_plain, std::vector<std::pair<int, ref>> args, dnnl::stream& stream) {
+  void weighted_step(const detail::fused_op& f, const std::function<typename Primitive::desc(bool)>& make_desc,
+                     const dnnl::primitive_attr& attr, const detail::md& w_plain, std::vector<std::pair<int, ref>> args,
+                     dnnl::stream& stream) {
     using primitive_desc = typename Primitive::primitive_desc;
     const operation& op = program_.ops[f.op];
-    const primitive_desc pd = detail::without_gemm<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
+    auto with_layout = [&](bool blocked) {
+      return choose<primitive_desc>([&] { return primitive_desc(make_desc(blocked), attr, cpu_engine()); });
+    };
+    primitive_desc pd = with_layout(true);
+    if (detail::is_reference(pd)) pd = with_layout(false);
     if (slow_fusion(f, pd)) return build_unfused(f, stream);
     args.push_back({DNNL_ARG_SRC, as(op.inputs[0], pd.src_desc())});
     args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
     if (op.weights.size() == 2) args.push_back({DNNL_ARG_BIAS, weight(op.weights[1], bias_desc(op), bias_desc(op), stream)});
     args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
-    add_step(Primitive(pd), pd.scratchpad_desc(), std::move(args));
+    add_step(Primitive(pd), pd, description(f), std::move(args));
   }
 
   void build(const detail::fused_op& f, dnnl::stream& stream) {
@@ -439,20 +518,24 @@ class compiled_method {
         shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
         const detail::md w_plain = detail::plain_desc(wdims);
         dnnl::primitive_attr attr = attributes(f, args);
-        const detail::md dst_md = sum_target(f) >= 0 ? destination(f, out_shape) : detail::conv_activation_desc(out_shape);
-        dnnl::convolution_forward::desc d(
-            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-            detail::conv_activation_desc(shapes_[x]), detail::any_desc(wdims), bias_desc(op), dst_md, {op.ints[0], op.ints[1]},
-            {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
-        return weighted_step<dnnl::convolution_forward>(f, d, attr, w_plain, std::move(args), stream);
+        auto make_desc = [&](bool blocked) {
+          const detail::md dst = sum_target(f) >= 0 ? destination(f, out_shape) : detail::activation_desc(out_shape, blocked);
+          return dnnl::convolution_forward::desc(
+              dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+              detail::activation_desc(shapes_[x], blocked), detail::any_desc(wdims), bias_desc(op), dst,
+              {op.ints[0], op.ints[1]}, {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
+        };
+        return weighted_step<dnnl::convolution_forward>(f, make_desc, attr, w_plain, std::move(args), stream);
       }
       case op_kind::linear: {
         const shape_t& w = program_.weights[op.weights[0]].shape;
         const detail::md w_plain = detail::plain_desc(w);
         dnnl::primitive_attr attr = attributes(f, args);
-        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
-                                            detail::any_desc(w), bias_desc(op), destination(f, out_shape));
-        return weighted_step<dnnl::inner_product_forward>(f, d, attr, w_plain, std::move(args), stream);
+        auto make_desc = [&](bool /*blocked: oneDNN chooses*/) {
+          return dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
+                                                   detail::any_desc(w), bias_desc(op), destination(f, out_shape));
+        };
+        return weighted_step<dnnl::inner_product_forward>(f, make_desc, attr, w_plain, std::move(args), stream);
       }
       case op_kind::binary: {
         const ref a = source(x);
@@ -464,14 +547,24 @@ class compiled_method {
           b = weight(op.weights[0], detail::plain_desc(w.shape), detail::plain_desc(w.shape), stream);
         }
         dnnl::primitive_attr attr = attributes(f, args);
-        dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a.desc, b.desc,
-                             sum_target(f) >= 0 ? destination(f, out_shape) : a.desc);
-        dnnl::binary::primitive_desc pd(d, attr, cpu_engine());
+        // in another layout than the first operand's own, the second follows it when the shapes
+        // agree, else it is plain (broadcast)
+        auto make = [&](const detail::md& a_layout) {
+          const shape_t b_shape = b.desc.dims();
+          const detail::md b_layout = a_layout == a.desc ? b.desc
+                                      : b_shape == shapes_[x] ? a_layout
+                                                              : detail::plain_desc(b_shape);
+          const detail::md dst = sum_target(f) >= 0 ? destination(f, out_shape) : a_layout;
+          dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a_layout, b_layout, dst);
+          return choose<dnnl::binary::primitive_desc>([&] { return dnnl::binary::primitive_desc(d, attr, cpu_engine()); });
+        };
+        const auto [pd, a_layout] = with_input_layout<dnnl::binary::primitive_desc>(x, make);
         if (slow_fusion(f, pd)) return build_unfused(f, stream);
-        args.push_back({DNNL_ARG_SRC_0, a});
-        args.push_back({DNNL_ARG_SRC_1, b});
+        args.push_back({DNNL_ARG_SRC_0, as(x, a_layout)});
+        args.push_back({DNNL_ARG_SRC_1, b.kind == constant_ref || b.desc == pd.src1_desc()
+                                            ? b : as(op.inputs[1], pd.src1_desc())});
         args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
-        add_step(dnnl::binary(pd), pd.scratchpad_desc(), std::move(args));
+        add_step(dnnl::binary(pd), pd, description(f), std::move(args));
         return;
       }
       case op_kind::eltwise: {
@@ -479,10 +572,13 @@ class compiled_method {
         for (auto [algorithm, alpha, beta] :
              detail::eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
           dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
-          dnnl::eltwise_forward::primitive_desc pd(d, detail::user_scratchpad(), cpu_engine());
+          const auto pd = choose<dnnl::eltwise_forward::primitive_desc>(
+              [&] { return dnnl::eltwise_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
           // the first piece writes the result's slot, later ones work in place
           const ref to = value_slot_[f.result] < 0 ? define(f.result, pd.dst_desc()) : source(f.result);
-          add_step(dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
+          add_step(dnnl::eltwise_forward(pd), pd,
+                   shape_text(out_shape) + " " + dnnl_alg_kind2str(dnnl::convert_to_c(algorithm)),
+                   {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
           current = to;
         }
         return;
@@ -492,12 +588,16 @@ class compiled_method {
                                                      dnnl::algorithm::pooling_avg_include_padding,
                                                      dnnl::algorithm::pooling_avg_exclude_padding};
         const auto& i = op.ints;
-        dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], value_desc_[x],
-                                      detail::any_desc(out_shape), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
-                                      {i[7], i[8]});
-        dnnl::pooling_forward::primitive_desc pd(d, detail::user_scratchpad(), cpu_engine());
-        add_step(dnnl::pooling_forward(pd), pd.scratchpad_desc(),
-                 {{DNNL_ARG_SRC, source(x)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
+        auto make = [&](const detail::md& src) {
+          dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], src,
+                                        detail::any_desc(out_shape), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
+                                        {i[7], i[8]});
+          return choose<dnnl::pooling_forward::primitive_desc>(
+              [&] { return dnnl::pooling_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+        };
+        const auto [pd, src] = with_input_layout<dnnl::pooling_forward::primitive_desc>(x, make);
+        add_step(dnnl::pooling_forward(pd), pd, description(f),
+                 {{DNNL_ARG_SRC, as(x, src)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
         return;
       }
       case op_kind::reshape: {
@@ -506,7 +606,7 @@ class compiled_method {
         dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[x], cpu_engine(), from_plain, detail::user_scratchpad());
         ref to = define(f.result, detail::plain_desc(out_shape));
         to.desc = from_plain;
-        add_step(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, source(x)}, {DNNL_ARG_TO, to}});
+        add_step(dnnl::reorder(pd), pd, description(f), {{DNNL_ARG_FROM, source(x)}, {DNNL_ARG_TO, to}});
         return;
       }
       case op_kind::cat: {
@@ -517,14 +617,18 @@ class compiled_method {
           args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), source(op.inputs[k])});
         }
         args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
-        add_step(dnnl::concat(pd), pd.scratchpad_desc(), std::move(args));
+        add_step(dnnl::concat(pd), pd, description(f), std::move(args));
         return;
       }
       case op_kind::softmax: {
-        dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, value_desc_[x], static_cast<int>(op.ints[0]));
-        dnnl::softmax_forward::primitive_desc pd(d, detail::user_scratchpad(), cpu_engine());
-        add_step(dnnl::softmax_forward(pd), pd.scratchpad_desc(),
-                 {{DNNL_ARG_SRC, source(x)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
+        auto make = [&](const detail::md& src) {
+          dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, src, static_cast<int>(op.ints[0]));
+          return choose<dnnl::softmax_forward::primitive_desc>(
+              [&] { return dnnl::softmax_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+        };
+        const auto [pd, src] = with_input_layout<dnnl::softmax_forward::primitive_desc>(x, make);
+        add_step(dnnl::softmax_forward(pd), pd, description(f),
+                 {{DNNL_ARG_SRC, as(x, src)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
         return;
       }
     }
@@ -603,6 +707,8 @@ class compiled_method {
   }
 
   program program_;
+  compile_options options_;
+  std::vector<std::string> summary_;
   std::vector<shape_t> shapes_;
   std::vector<detail::md> value_desc_;
   std::vector<int64_t> value_slot_;

@@ -18,6 +18,8 @@
 #include <torch/csrc/jit/passes/remove_mutation.h>            // RemoveTensorMutation
 #include <torch/csrc/jit/passes/shape_analysis.h>             // PropagateInputShapes
 
+#include <cstdio>     // std::fputs
+#include <cstdlib>    // std::getenv
 #include <cstring>    // std::memcpy
 #include <memory>     // std::shared_ptr
 #include <stdexcept>  // std::invalid_argument
@@ -112,12 +114,28 @@ struct onednn_compile {
       throw std::invalid_argument("the program of method " + method.name() +
                                   " should be a contiguous 1-D uint8 CPU tensor");
     }
+    program decoded;
     try {
-      return std::make_shared<const compiled_method>(
-          decode(blob.data_ptr<uint8_t>(), static_cast<std::size_t>(blob.numel())));
+      decoded = decode(blob.data_ptr<uint8_t>(), static_cast<std::size_t>(blob.numel()));
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument("malformed payload for method " + method.name() + ": " + e.what());
     }
+    compile_options options{method.name(), method.get<std::string>("implementation", "")};
+    auto compiled = std::make_shared<const compiled_method>(std::move(decoded), std::move(options));
+    print_summary_if_verbose(method.name(), *compiled);
+    return compiled;
+  }
+
+  // With TBK_ONEDNN_VERBOSE set (and not "0"), each compiled method's steps and the oneDNN
+  // implementation of each, on stderr: "tbk_onednn.forward: step 2: convolution [1, 3, 64, 64]
+  // -> [1, 16, 32, 32] + eltwise_relu: jit:avx2", after a line naming the ISA oneDNN uses.
+  static void print_summary_if_verbose(const std::string& method, const compiled_method& compiled) {
+    const char* verbose = std::getenv("TBK_ONEDNN_VERBOSE");
+    if (verbose == nullptr || std::string(verbose).empty() || std::string(verbose) == "0") return;
+    std::string text = "tbk_onednn." + method + ": " + std::to_string(compiled.steps()) + " steps at ISA " +
+                       detail::effective_isa() + "\n";
+    for (const std::string& line : compiled.summary()) text += "tbk_onednn." + method + ": " + line + "\n";
+    std::fputs(text.c_str(), stderr);
   }
 };
 

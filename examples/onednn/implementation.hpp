@@ -1,0 +1,88 @@
+// implementation.hpp: which oneDNN implementation runs each primitive of tbk_onednn, on the CPU
+// at hand: the activation layout the CPU's kernels want, the choice among the implementations
+// oneDNN offers (never its reference one where another exists; a preferred one on request), and
+// the warning given once when a primitive has nothing but the reference one.
+#pragma once
+#include <c10/util/Exception.h>  // TORCH_WARN
+#include <dnnl.hpp>
+
+#include <functional>  // std::function
+#include <mutex>       // std::mutex, std::lock_guard
+#include <set>         // std::set
+#include <string>      // std::string
+
+namespace tbk_onednn {
+namespace detail {
+
+// The ISA oneDNN uses in this process: the CPU's, or less under ONEDNN_MAX_CPU_ISA.
+inline const char* isa_name(dnnl::cpu_isa isa) {
+  using i = dnnl::cpu_isa;
+  switch (isa) {
+    case i::sse41: return "sse41";
+    case i::avx: return "avx";
+    case i::avx2: return "avx2";
+    case i::avx2_vnni: return "avx2_vnni";
+    case i::avx512_core: return "avx512_core";
+    case i::avx512_core_vnni: return "avx512_core_vnni";
+    case i::avx512_core_bf16: return "avx512_core_bf16";
+    case i::avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+  }
+}
+inline std::string effective_isa() { return isa_name(dnnl::get_effective_cpu_isa()); }
+
+// The channel block of oneDNN's direct convolution kernels at the effective ISA: 16 floats
+// with AVX-512 (nChw16c), 8 with AVX2, AVX and SSE4.1 (nChw8c), 0 when unknown (let oneDNN
+// choose). oneDNN 2.6 has no AVX2 kernel for nChw16c activations (it falls back to its
+// reference convolution, ~900x slower), hence a block per ISA and never a fixed one.
+inline int activation_block() {
+  using i = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case i::avx512_core: case i::avx512_core_vnni: case i::avx512_core_bf16: case i::avx512_core_amx: return 16;
+    case i::sse41: case i::avx: case i::avx2: case i::avx2_vnni: return 8;
+    default: return 0;
+  }
+}
+
+inline std::string implementation_of(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
+
+// oneDNN's reference implementations ("ref:any", "ref_int8:any", ...): correct for every case,
+// written for clarity rather than speed.
+inline bool is_reference(const dnnl::primitive_desc_base& pd) { return implementation_of(pd).rfind("ref", 0) == 0; }
+
+// A primitive descriptor at the implementation to run. oneDNN lists implementations best first:
+// the first one whose name contains `preferred` (a compile spec option, e.g. "gemm"), when
+// given and offered; else the first that is not a reference one; else the first. `make` builds
+// the descriptor at its first implementation (next_impl() moves a descriptor, so going back means
+// building it again).
+template <class PrimitiveDesc>
+PrimitiveDesc choose_implementation(const std::function<PrimitiveDesc()>& make, const std::string& preferred) {
+  PrimitiveDesc pd = make();
+  if (!preferred.empty()) {
+    do {
+      if (implementation_of(pd).find(preferred) != std::string::npos) return pd;
+    } while (pd.next_impl());
+    pd = make();
+  }
+  if (!is_reference(pd)) return pd;
+  while (pd.next_impl()) {
+    if (!is_reference(pd)) return pd;
+  }
+  return make();
+}
+
+// Says once per process and primitive description (`what`: the operation and its shapes) that
+// only oneDNN's reference implementation runs it on this CPU; the method's summary says it too.
+inline void warn_reference_only(const std::string& method, const std::string& what, const std::string& implementation) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!said.insert(what).second) return;
+  }
+  TORCH_WARN("tbk_onednn.", method, ": oneDNN has only its reference implementation (", implementation, ") for ", what,
+             " at ISA ", effective_isa(), ": it runs correctly but slowly");
+}
+
+}  // namespace detail
+}  // namespace tbk_onednn
