@@ -1,9 +1,10 @@
 // unit-onednn.cpp: the oneDNN backend (examples/onednn): the conformance kit; the networks of
 // examples/onednn/models.py against their unlowered modules at batch 1 and 8, lowered whole and
 // partitioned, saved and loaded (also by the lite interpreter); and every error a user or a
-// hostile model file can cause.
+// hostile model file can cause. The program links libtbk_onednn.so as users do (which loads
+// oneDNN isolated, then the backend) and reaches the backend through tbk and torch only.
 
-#include "onednn_backend.hpp"
+#include "program.hpp"  // tbk_onednn::decode, encode: the payload format (no oneDNN)
 
 #include <tbk/lower.hpp>
 #include <tbk/partition.hpp>
@@ -158,19 +159,21 @@ TEST_CASE("tbk_onednn's errors name the backend, the method and what is wrong") 
 TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   torch::jit::Module m = network("mlp");
   const at::Tensor x = example("mlp");
-  const tbk::method_spec method("tbk_onednn", "forward", c10::IValue(tbk::spec().method("forward").dict().at("forward")));
-  const c10::IValue payload = tbk_onednn::onednn_compile::preprocess(m, tbk::compile_spec("tbk_onednn", spec_for(x)));
+  // The payload PyTorch keeps in a natively lowered module, and the backend object's compile.
+  const torch::jit::Module inner = tbk::lower(m, "tbk_onednn", spec_for(x)).attr("__loweredModule__").toModule();
+  const c10::IValue payload = inner.attr("__processed_module");
   const at::Tensor blob = payload.toGenericDict().at("forward").toTensor();
+  torch::jit::Object backend(inner.attr("__backend").toObject());
+  const c10::IValue forward_spec = tbk::spec().method("forward").dict();
   auto with_blob = [](const at::Tensor& b) {
     c10::impl::GenericDict d(c10::StringType::get(), c10::TensorType::get());
     d.insert("forward", b);
     return c10::IValue(d);
   };
   auto compile_error = [&](const c10::IValue& p) {
-    return error_of([&] { tbk_onednn::onednn_compile::compile(method, p); });
+    return error_of([&] { backend.get_method("compile")({p, forward_spec}); });
   };
-  // flatten, 3 linear with their ReLUs fused, the output's copy
-  CHECK(tbk_onednn::onednn_compile::compile(method, payload)->steps() == 5);
+  CHECK(backend.get_method("compile")({payload, forward_spec}).toGenericDict().contains("forward"));
 
   at::Tensor versioned = blob.clone();
   versioned[8] = 2;  // the version field follows the 8-byte magic

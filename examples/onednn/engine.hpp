@@ -387,6 +387,14 @@ class compiled_method {
     return detail::choose_implementation<PrimitiveDesc>(make, options_.preferred_implementation);
   }
 
+  // Whether `pd` is at an implementation worth having: not a reference one, and the preferred
+  // one when the compile spec names one.
+  bool wanted(const dnnl::primitive_desc_base& pd) const {
+    const std::string& preferred = options_.preferred_implementation;
+    return !detail::is_reference(pd) &&
+           (preferred.empty() || detail::implementation_of(pd).find(preferred) != std::string::npos);
+  }
+
   // What a fused operation computes, for the summary: "[1, 64, 56, 56] -> [1, 64, 56, 56] +
   // eltwise_relu + sum".
   std::string description(const detail::fused_op& f) const {
@@ -485,7 +493,8 @@ class compiled_method {
   // The step of a convolution or linear operation; `make_desc(blocked)` makes its descriptor with
   // activations blocked for the ISA (detail::activation_desc) or in oneDNN's choice. Its
   // implementation: chosen (choose), with oneDNN's choice of layout when the blocked one has only
-  // the reference implementation, and built unfused when the fusion has only that. Then its input
+  // the reference implementation (or not the preferred one), and built unfused when the fusion
+  // has only the reference one. Then its input
   // in the layout it asks for, its weights reordered once, its bias.
   template <class Primitive>
   void weighted_step(const detail::fused_op& f, const std::function<typename Primitive::desc(bool)>& make_desc,
@@ -497,7 +506,10 @@ class compiled_method {
       return choose<primitive_desc>([&] { return primitive_desc(make_desc(blocked), attr, cpu_engine()); });
     };
     primitive_desc pd = with_layout(true);
-    if (detail::is_reference(pd)) pd = with_layout(false);
+    if (!wanted(pd)) {  // oneDNN's choice of layout may have the (preferred) implementation
+      primitive_desc other = with_layout(false);
+      if (wanted(other) || (detail::is_reference(pd) && !detail::is_reference(other))) pd = other;
+    }
     if (slow_fusion(f, pd)) return build_unfused(f, stream);
     args.push_back({DNNL_ARG_SRC, as(op.inputs[0], pd.src_desc())});
     args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
