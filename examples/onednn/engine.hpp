@@ -278,10 +278,9 @@ class compiled_method {
         steps_[s].primitive.execute(a->stream, a->args[s]);
       } catch (const dnnl::error& e) {
         release(std::move(a));
-        throw std::runtime_error("oneDNN could not run step " + std::to_string(s) + " of " +
-                                 std::to_string(steps_.size()) + " (" +
-                                 dnnl_prim_kind2str(dnnl::convert_to_c(steps_[s].primitive.get_kind())) +
-                                 "): " + e.what() + ", status " + dnnl_status2str(e.status));
+        // summary_[s]: "step 2: inner_product [1, 784] -> [1, 512] + eltwise_relu: x64:gemm:jit"
+        throw std::runtime_error("oneDNN could not run " + summary_[s] + " (of " + std::to_string(steps_.size()) +
+                                 " steps): " + e.what() + ", status " + dnnl_status2str(e.status));
       }
     }
     a->stream.wait();
@@ -503,7 +502,9 @@ class compiled_method {
     using primitive_desc = typename Primitive::primitive_desc;
     const operation& op = program_.ops[f.op];
     auto with_layout = [&](bool blocked) {
-      return choose<primitive_desc>([&] { return primitive_desc(make_desc(blocked), attr, cpu_engine()); });
+      // oneDNN's implementation iterator keeps a pointer to the descriptor: it outlives the choice
+      const typename Primitive::desc d = make_desc(blocked);
+      return choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
     };
     primitive_desc pd = with_layout(true);
     if (!wanted(pd)) {  // oneDNN's choice of layout may have the (preferred) implementation

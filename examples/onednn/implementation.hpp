@@ -54,7 +54,8 @@ inline bool is_reference(const dnnl::primitive_desc_base& pd) { return implement
 // the first one whose name contains `preferred` (a compile spec option, e.g. "gemm"), when
 // given and offered; else the first that is not a reference one; else the first. `make` builds
 // the descriptor at its first implementation (next_impl() moves a descriptor, so going back means
-// building it again).
+// building it again); the operation descriptor it builds from must outlive this call, since
+// oneDNN's implementation iterator keeps a pointer to it.
 template <class PrimitiveDesc>
 PrimitiveDesc choose_implementation(const std::function<PrimitiveDesc()>& make, const std::string& preferred) {
   PrimitiveDesc pd = make();

@@ -1,0 +1,120 @@
+"""test_onednn_implementations.py: which oneDNN implementations tbk_onednn runs, at one ISA level.
+
+    test_onednn_implementations.py [SSE41|AVX2|native]
+
+Lowers the networks of examples/onednn/models.py (the MLP, ResNet- and MobileNetV2-style, and the
+small networks that use every operator) at batch 1 and 8 with oneDNN capped at the ISA given
+(ONEDNN_MAX_CPU_ISA; "native": the CPU's own), and checks that each matches eager and that no
+primitive runs oneDNN's reference implementation ("ref:...", correct but up to ~1000x slower),
+reading the per-method summary tbk_onednn prints with TBK_ONEDNN_VERBOSE=1. Also, at the native
+ISA: the gemm-based inner product and convolution, forced with the compile option
+{"implementation": "gemm:jit"}, run and match eager (they failed with "unimplemented" when
+oneDNN was not isolated from the one in pip's torch). The work runs in a child process, whose
+environment sets the ISA before oneDNN starts and whose stderr holds the summaries.
+
+Run by `meson test` with PYTHONPATH at the build tree's python/ and TBK_ONEDNN_MODELS set.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+# The ISA level: the first argument (the child is told it through the environment).
+ISA = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] != "--child" else os.environ.get("TBK_TEST_ISA", "native")
+
+
+def child():
+    """Lowers the networks, prints {case: relative error} as JSON; summaries go to stderr."""
+    import torch
+    import tbk
+    import tbk.onednn  # noqa: F401 (registers tbk_onednn)
+    spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    networks = {k: v for k, v in models.networks(32).items() if k != "with_softplus"}
+    networks.update(models.operator_networks())
+    cases = [(name, batch, "") for name in networks for batch in (1, 8)]
+    if ISA == "native":
+        cases += [("mlp", 1, "gemm:jit"), ("resnet", 1, "gemm:jit")]
+    errors = {}
+    for name, batch, implementation in cases:
+        module, x = networks[name]
+        xb = torch.cat([x, torch.randn(batch - 1, *x.shape[1:])]) if batch > 1 else x
+        options = {"implementation": implementation} if implementation else {}
+        print(f"case {name} {batch} {implementation}", file=sys.stderr, flush=True)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(xb,))
+        with torch.no_grad():
+            want, got = module(xb), lowered(xb)
+        pairs = zip(got, want) if isinstance(want, tuple) else [(got, want)]
+        errors[f"{name} {batch} {implementation}"] = max(
+            ((g - w).abs().max() / w.abs().max()).item() for g, w in pairs)
+    print(json.dumps(errors))
+
+
+def run_child():
+    """The child's errors and the summary lines of each case: {case: [line, ...]}."""
+    env = dict(os.environ, TBK_ONEDNN_VERBOSE="1", TBK_TEST_ISA=ISA)
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    if ISA != "native":
+        env["ONEDNN_MAX_CPU_ISA"] = ISA
+    done = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"the child failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    summaries, case = {}, None
+    for line in done.stderr.splitlines():
+        if line.startswith("case "):
+            case = line[len("case "):]
+            summaries[case] = []
+        elif line.startswith("tbk_onednn.") and case is not None:
+            summaries[case].append(line)
+    return json.loads(done.stdout.splitlines()[-1]), summaries
+
+
+class Implementations(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.errors, cls.summaries = run_child()
+
+    def test_every_network_matches_eager(self):
+        self.assertGreaterEqual(len(self.errors), 12)
+        for case, error in self.errors.items():
+            with self.subTest(case=case):
+                self.assertLessEqual(error, 1e-4)
+
+    def test_no_primitive_runs_a_reference_implementation(self):
+        for case, lines in self.summaries.items():
+            with self.subTest(case=case):
+                steps = [line for line in lines if ": step " in line]
+                self.assertTrue(steps, f"no summary for {case}")
+                self.assertEqual([line for line in steps if line.rsplit(": ", 1)[1].startswith("ref")], [])
+
+    def test_the_isa_is_the_one_asked_for(self):
+        isa = {"SSE41": "sse41", "AVX2": "avx2"}.get(ISA)
+        for case, lines in self.summaries.items():
+            with self.subTest(case=case):
+                self.assertRegex(lines[0], r"steps at ISA " + (isa or r"(sse41|avx|avx2\w*|avx512\w*)") + "$")
+
+    def test_convolutions_and_linear_layers_fuse_their_activations(self):
+        # flatten, three inner products (two with their ReLU), the output: no ReLU of its own
+        mlp = [line for line in self.summaries["mlp 1 "] if ": step " in line]
+        self.assertEqual(sum("inner_product" in line for line in mlp), 3)
+        self.assertEqual(sum("inner_product" in line and "eltwise_relu" in line for line in mlp), 2)
+        self.assertFalse(any(" eltwise " in line for line in mlp))
+
+    @unittest.skipUnless(ISA == "native", "the gemm-based implementations are checked at the native ISA")
+    def test_gemm_based_implementations_run_when_asked(self):
+        for case, kind in (("mlp 1 gemm:jit", "inner_product"), ("resnet 1 gemm:jit", "convolution")):
+            with self.subTest(case=case):
+                chosen = [line.rsplit(": ", 1)[1] for line in self.summaries[case] if f": {kind} " in line]
+                self.assertTrue(chosen)
+                self.assertTrue(all("gemm:jit" in implementation for implementation in chosen), chosen)
+                self.assertLessEqual(self.errors[case], 1e-4)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--child"]:
+        child()
+    else:
+        unittest.main()
