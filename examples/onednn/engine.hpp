@@ -48,28 +48,24 @@ inline dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-// A convolution's source or destination: blocked by the channel block of the ISA's direct
-// convolution kernels when `blocked` and the channels allow it (see activation_block), else
-// oneDNN's choice. Measured, one thread, AVX-512: the ResNet-style network at 64x64, batch 8,
-// 27.2 ms with oneDNN's choice, 19.4 ms blocked; MobileNetV2-style and ResNet-style at 224x224
-// the same either way.
-inline md activation_desc(const shape_t& shape, bool blocked) {
-  const int block = blocked ? activation_block() : 0;
-  if (block == 16 && shape[1] % 16 == 0) return md(shape, dt::f32, dnnl::memory::format_tag::nChw16c);
-  if (block == 8 && shape[1] % 8 == 0) return md(shape, dt::f32, dnnl::memory::format_tag::nChw8c);
-  return any_desc(shape);
+// A 4-D activation blocked by the channel block of the ISA's direct convolution kernels
+// (activation_block), when its channels allow it; else a zero descriptor.
+inline md blocked_desc(const shape_t& shape) {
+  const int block = activation_block();
+  if (shape.size() != 4 || block == 0 || shape[1] % block != 0) return md();
+  return md(shape, dt::f32, block == 16 ? dnnl::memory::format_tag::nChw16c : dnnl::memory::format_tag::nChw8c);
 }
 
 // Layouts to try for a value of `shape` when a primitive has only oneDNN's reference
-// implementation for the layout the value has: blocked for the ISA (activation_desc), channels
+// implementation for the layout the value has: blocked for the ISA (blocked_desc), channels
 // last (nhwc), plain. oneDNN 2.6's pooling and binary kernels each take some layouts only
 // (AVX-512 pooling has no kernel for nChw8c; binary none for a blocked operand broadcast from
 // another layout), so a value made in one layout may need a reorder before them.
 inline std::vector<md> fallback_layouts(const shape_t& shape) {
   std::vector<md> out;
   if (shape.size() == 4) {
-    const md blocked = activation_desc(shape, true);
-    if (blocked.data.format_kind != dnnl_format_kind_any) out.push_back(blocked);
+    const md blocked = blocked_desc(shape);
+    if (!blocked.is_zero()) out.push_back(blocked);
     out.push_back(md(shape, dt::f32, dnnl::memory::format_tag::nhwc));
   }
   out.push_back(plain_desc(shape));
@@ -386,14 +382,6 @@ class compiled_method {
     return detail::choose_implementation<PrimitiveDesc>(make, options_.preferred_implementation);
   }
 
-  // Whether `pd` is at an implementation worth having: not a reference one, and the preferred
-  // one when the compile spec names one.
-  bool wanted(const dnnl::primitive_desc_base& pd) const {
-    const std::string& preferred = options_.preferred_implementation;
-    return !detail::is_reference(pd) &&
-           (preferred.empty() || detail::implementation_of(pd).find(preferred) != std::string::npos);
-  }
-
   // What a fused operation computes, for the summary: "[1, 64, 56, 56] -> [1, 64, 56, 56] +
   // eltwise_relu + sum".
   std::string description(const detail::fused_op& f) const {
@@ -489,28 +477,15 @@ class compiled_method {
     return op.weights.size() == 2 ? detail::plain_desc(program_.weights[op.weights[1]].shape) : detail::md();
   }
 
-  // The step of a convolution or linear operation; `make_desc(blocked)` makes its descriptor with
-  // activations blocked for the ISA (detail::activation_desc) or in oneDNN's choice. Its
-  // implementation: chosen (choose), with oneDNN's choice of layout when the blocked one has only
-  // the reference implementation (or not the preferred one), and built unfused when the fusion
-  // has only the reference one. Then its input
-  // in the layout it asks for, its weights reordered once, its bias.
+  // The step of a convolution or linear operation (its descriptor `d` made, with activations in
+  // oneDNN's choice of layout): its implementation (choose; built unfused when the fusion has only
+  // the reference one), its input in the layout it asks for, its weights reordered once, its bias.
   template <class Primitive>
-  void weighted_step(const detail::fused_op& f, const std::function<typename Primitive::desc(bool)>& make_desc,
-                     const dnnl::primitive_attr& attr, const detail::md& w_plain, std::vector<std::pair<int, ref>> args,
-                     dnnl::stream& stream) {
+  void weighted_step(const detail::fused_op& f, const typename Primitive::desc& d, const dnnl::primitive_attr& attr,
+                     const detail::md& w_plain, std::vector<std::pair<int, ref>> args, dnnl::stream& stream) {
     using primitive_desc = typename Primitive::primitive_desc;
     const operation& op = program_.ops[f.op];
-    auto with_layout = [&](bool blocked) {
-      // oneDNN's implementation iterator keeps a pointer to the descriptor: it outlives the choice
-      const typename Primitive::desc d = make_desc(blocked);
-      return choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
-    };
-    primitive_desc pd = with_layout(true);
-    if (!wanted(pd)) {  // oneDNN's choice of layout may have the (preferred) implementation
-      primitive_desc other = with_layout(false);
-      if (wanted(other) || (detail::is_reference(pd) && !detail::is_reference(other))) pd = other;
-    }
+    const primitive_desc pd = choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
     if (slow_fusion(f, pd)) return build_unfused(f, stream);
     args.push_back({DNNL_ARG_SRC, as(op.inputs[0], pd.src_desc())});
     args.push_back({DNNL_ARG_WEIGHTS, weight(op.weights[0], w_plain, pd.weights_desc(), stream)});
@@ -531,24 +506,20 @@ class compiled_method {
         shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
         const detail::md w_plain = detail::plain_desc(wdims);
         dnnl::primitive_attr attr = attributes(f, args);
-        auto make_desc = [&](bool blocked) {
-          const detail::md dst = sum_target(f) >= 0 ? destination(f, out_shape) : detail::activation_desc(out_shape, blocked);
-          return dnnl::convolution_forward::desc(
-              dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-              detail::activation_desc(shapes_[x], blocked), detail::any_desc(wdims), bias_desc(op), dst,
-              {op.ints[0], op.ints[1]}, {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
-        };
-        return weighted_step<dnnl::convolution_forward>(f, make_desc, attr, w_plain, std::move(args), stream);
+        // activations in oneDNN's choice of layout (see docs/onednn.md, "Layouts")
+        const dnnl::convolution_forward::desc d(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(shapes_[x]),
+            detail::any_desc(wdims), bias_desc(op), destination(f, out_shape), {op.ints[0], op.ints[1]},
+            {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
+        return weighted_step<dnnl::convolution_forward>(f, d, attr, w_plain, std::move(args), stream);
       }
       case op_kind::linear: {
         const shape_t& w = program_.weights[op.weights[0]].shape;
         const detail::md w_plain = detail::plain_desc(w);
         dnnl::primitive_attr attr = attributes(f, args);
-        auto make_desc = [&](bool /*blocked: oneDNN chooses*/) {
-          return dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
-                                                   detail::any_desc(w), bias_desc(op), destination(f, out_shape));
-        };
-        return weighted_step<dnnl::inner_product_forward>(f, make_desc, attr, w_plain, std::move(args), stream);
+        const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
+                                                  detail::any_desc(w), bias_desc(op), destination(f, out_shape));
+        return weighted_step<dnnl::inner_product_forward>(f, d, attr, w_plain, std::move(args), stream);
       }
       case op_kind::binary: {
         const ref a = source(x);

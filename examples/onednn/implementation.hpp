@@ -1,5 +1,5 @@
 // implementation.hpp: which oneDNN implementation runs each primitive of tbk_onednn, on the CPU
-// at hand: the activation layout the CPU's kernels want, the choice among the implementations
+// at hand: the ISA and its blocked activation layout, the choice among the implementations
 // oneDNN offers (never its reference one where another exists; a preferred one on request), and
 // the warning given once when a primitive has nothing but the reference one.
 #pragma once
@@ -31,10 +31,11 @@ inline const char* isa_name(dnnl::cpu_isa isa) {
 }
 inline std::string effective_isa() { return isa_name(dnnl::get_effective_cpu_isa()); }
 
-// The channel block of oneDNN's direct convolution kernels at the effective ISA: 16 floats
-// with AVX-512 (nChw16c), 8 with AVX2, AVX and SSE4.1 (nChw8c), 0 when unknown (let oneDNN
-// choose). oneDNN 2.6 has no AVX2 kernel for nChw16c activations (it falls back to its
-// reference convolution, ~900x slower), hence a block per ISA and never a fixed one.
+// The channel block of oneDNN's blocked-layout kernels at the effective ISA: 16 floats with
+// AVX-512 (nChw16c), 8 with AVX2, AVX and SSE4.1 (nChw8c), 0 when unknown. Never forced on a
+// convolution (oneDNN 2.6 has no AVX2 kernel for nChw16c activations and falls back to its
+// reference convolution, ~900x slower): a layout to try where a primitive has only the reference
+// implementation for the layout its input has.
 inline int activation_block() {
   using i = dnnl::cpu_isa;
   switch (dnnl::get_effective_cpu_isa()) {
