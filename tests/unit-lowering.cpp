@@ -270,6 +270,23 @@ TEST_CASE("lowered methods keep their parameters' defaults and take keyword argu
   }
 }
 
+TEST_CASE("a method whose module parameter is not called self: the fast path lowers it, the native path says why not") {
+  // TorchScript takes any name for a method's first parameter, the module: `def forward(s, x)`
+  register_affine_backend();
+  const auto x = torch::randn({5});
+  auto module = script(R"(
+  def forward(s, x: Tensor, scale: float = 2.0, shift: int = 1) -> Tensor:
+      return x * scale + shift
+)");
+  auto lowered = tbk::lower(module, "tbk_lowering_affine", tbk::spec().method("forward"), tbk::lowering_path::fast);
+  CHECK(torch::allclose(lowered.forward({x, 3.0}).toTensor(), x * 3.0 + 1));
+  CHECK(torch::allclose(round_trip(lowered).forward({x}).toTensor(), x * 2.0 + 1));
+  CHECK(error_of([&] { tbk::lower(module, "tbk_lowering_affine", tbk::spec().method("forward")); }) ==
+        "tbk::lower: method 'forward' names its module parameter 's'; PyTorch's code generation (the "
+        "native path, as torch._C._jit_to_backend) needs it named 'self': rename it, or lower on the "
+        "fast path (tbk::lowering_path::fast), which takes any name");
+}
+
 // ---- registration and threads (docs/threading.md) ------------------------------------------------
 
 TEST_CASE("registrations from several threads at once all take effect, each once") {

@@ -56,6 +56,22 @@ inline void check_lowerable(const torch::jit::Module& module, const std::string&
   if (auto registered = find_registered(backend)) registered->check_methods(module, spec);
 }
 
+// PyTorch's code generation (the native path) writes each method's parameters after a `self` of
+// its own, so a method that names its module parameter otherwise (`def forward(s, x)`) would come
+// out as `forward(self, s: __torch__.M, x)`, which does not compile. The fast path takes any name.
+inline void check_native_parameter_names(const torch::jit::Module& module, const c10::impl::GenericDict& spec) {
+  for (const auto& entry : spec) {
+    const std::string& method = entry.key().toStringRef();
+    const auto& arguments = module.get_method(method).function().getSchema().arguments();
+    if (!arguments.empty() && arguments[0].name() != "self") {
+      raise("tbk::lower: method '" + method + "' names its module parameter '" + arguments[0].name() +
+            "'; PyTorch's code generation (the native path, as torch._C._jit_to_backend) needs it "
+            "named 'self': rename it, or lower on the fast path (tbk::lowering_path::fast), which "
+            "takes any name");
+    }
+  }
+}
+
 // Lowering runs compile inside TorchScript (the lowered module's __setstate__), which puts
 // PyTorch's interpreter traceback before the error; a C++ caller gets tbk's own message alone
 // ("B.M: compile policy failed: ...", "B is not available: ..."). Others pass through unchanged.
@@ -96,6 +112,7 @@ inline torch::jit::Module lower(const torch::jit::Module& module, const std::str
                                 const c10::impl::GenericDict& spec,
                                 lowering_path path = lowering_path::native) {
   detail::check_lowerable(module, backend, spec);
+  if (path == lowering_path::native) detail::check_native_parameter_names(module, spec);
   return detail::without_interpreter_traceback(backend, [&] {
     torch::jit::Module lowered =
         path == lowering_path::fast

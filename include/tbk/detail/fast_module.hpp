@@ -8,6 +8,7 @@
 #include <tbk/detail/arguments.hpp>  // count_text
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/fast_entry.hpp>  // fast_method_name
+#include <tbk/detail/method_schema.hpp>  // explicit_arguments
 #include <tbk/detail/registry.hpp>
 #include <tbk/detail/torchbind.hpp>
 
@@ -24,10 +25,9 @@ inline std::string fast_method_source(const std::string& method,
                                       const c10::FunctionSchema& schema,
                                       const c10::FunctionSchema& typed) {
   std::string params, args;
-  for (const c10::Argument& arg : schema.arguments()) {
-    if (arg.name() == "self") continue;
-    params += ", " + arg.name() + ": " + arg.type()->annotation_str();
-    args += ", " + arg.name();
+  for (const c10::Argument* arg : explicit_arguments(schema)) {
+    params += ", " + arg->name() + ": " + arg->type()->annotation_str();
+    args += ", " + arg->name();
   }
   const c10::TypePtr& declared = schema.returns()[0].type();
   const c10::TypePtr& produced = typed.returns()[0].type();

@@ -25,13 +25,20 @@ inline std::vector<c10::TypePtr> declared_outputs(const c10::FunctionSchema& sch
   return {out};
 }
 
+// A module method's arguments after the module itself: the first, `self` by convention, though
+// TorchScript takes any name for it (`def forward(s, x)`).
+inline std::vector<const c10::Argument*> explicit_arguments(const c10::FunctionSchema& schema) {
+  std::vector<const c10::Argument*> out;
+  for (std::size_t i = 1; i < schema.arguments().size(); ++i) out.push_back(&schema.arguments()[i]);
+  return out;
+}
+
 // "forward(a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]"
 inline std::string schema_text(const c10::FunctionSchema& schema) {
   std::string text = schema.name() + "(";
   bool first = true;
-  for (const c10::Argument& arg : schema.arguments()) {
-    if (arg.name() == "self") continue;
-    text += (first ? "" : ", ") + arg.name() + ": " + arg.type()->annotation_str();
+  for (const c10::Argument* arg : explicit_arguments(schema)) {
+    text += (first ? "" : ", ") + arg->name() + ": " + arg->type()->annotation_str();
     first = false;
   }
   text += ") -> ";
@@ -78,10 +85,7 @@ inline void check_method_schema(const error_site& site, const c10::FunctionSchem
                                 const param_info* params, std::size_t count,
                                 const std::string& result_name, const result_info& result) {
   const std::string policy = signature_text(params, count, result_name);
-  std::vector<const c10::Argument*> args;
-  for (const c10::Argument& arg : schema.arguments()) {
-    if (arg.name() != "self") args.push_back(&arg);
-  }
+  const std::vector<const c10::Argument*> args = explicit_arguments(schema);
   std::size_t fixed = count;
   const bool has_rest = count != 0 && params[count - 1].kind == param_kind::rest;
   if (has_rest) --fixed;
