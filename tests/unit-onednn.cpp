@@ -39,7 +39,7 @@ at::Tensor example(const std::string& name, int64_t batch = 1) {
 }
 
 tbk::spec_builder spec_for(const at::Tensor& x) {
-  return tbk::spec().method("forward", {{"example_inputs", c10::List<at::Tensor>({x})}});
+  return tbk::spec().method("forward").example_inputs({x});
 }
 
 // The largest difference, relative to the largest magnitude of the reference.
@@ -54,7 +54,7 @@ double relative_error(const at::Tensor& got, const at::Tensor& want) {
 // The kit on the MLP: batch 64, so concurrent calls overlap for a while.
 TBK_TEST_BACKEND("tbk_onednn")
     .module([] { return network("mlp"); })
-    .spec(tbk::spec().method("forward", {{"example_inputs", c10::List<at::Tensor>({at::randn({64, 1, 28, 28})})}}))
+    .spec(tbk::spec().method("forward").example_inputs({at::randn({64, 1, 28, 28})}))
     .inputs([] { return std::vector<c10::IValue>{at::randn({64, 1, 28, 28})}; })
     .tolerance(1e-4, 1e-5)
     .threads(4, 50)
@@ -137,13 +137,13 @@ TEST_CASE("tbk_onednn's errors name the backend, the method and what is wrong") 
   SUBCASE("no example inputs") {
     const std::string error = error_of([&] { tbk::lower(m, "tbk_onednn", tbk::spec().method("forward")); });
     CHECK_CONTAINS(error, "tbk_onednn");
-    CHECK_CONTAINS(error, "method forward needs example inputs for its shapes: compile spec option 'example_inputs'");
+    CHECK_CONTAINS(error, "tbk_onednn.forward: method 'forward' needs example inputs (compile spec option 'example_inputs')");
   }
   SUBCASE("example inputs that are not tensors, or of another dtype") {
     std::string error = error_of([&] {
       tbk::lower(m, "tbk_onednn", tbk::spec().method("forward", {{"example_inputs", c10::List<int64_t>({1, 2})}}));
     });
-    CHECK_CONTAINS(error, "compile spec option 'example_inputs' of method forward should hold tensors only, got a Int");
+    CHECK_CONTAINS(error, "tbk_onednn.forward: example input 0 of method 'forward' should be a Tensor, got int(1)");
     error = error_of([&] { tbk::lower(m, "tbk_onednn", spec_for(x.to(at::kDouble))); });
     CHECK_CONTAINS(error, "example input 0 is Double; tbk_onednn runs float32");
   }

@@ -595,6 +595,34 @@ TEST_CASE("spec builder refuses a duplicate or empty method name") {
   CHECK(error_of([] { tbk::spec().method(""); }) == "tbk::spec: a method name cannot be empty");
 }
 
+TEST_CASE("example inputs: written by the spec builder, read typed by method_spec, with named errors") {
+  const at::Tensor x = at::randn({2, 3});
+  const auto built = tbk::spec().method("helper").method("forward", {{"threads", 4}}).example_inputs({x, int64_t(5)});
+  auto spec = tbk::method_spec("my_backend", "forward", built.dict().at("forward"));
+  CHECK(spec.has_example_inputs());
+  CHECK(spec.get<int64_t>("threads") == 4);  // the method's other options stay
+  const std::vector<c10::IValue> inputs = spec.example_inputs();
+  REQUIRE(inputs.size() == 2);
+  CHECK(inputs[0].toTensor().equal(x));
+  CHECK(inputs[1].toInt() == 5);
+  CHECK(error_of([&] { spec.example_tensors(); }) ==
+        "my_backend.forward: example input 1 of method 'forward' should be a Tensor, got int(5)");
+  auto tensors_only = tbk::method_spec("my_backend", "forward",
+                                       tbk::spec().method("forward").example_inputs({x}).dict().at("forward"));
+  CHECK(tensors_only.example_tensors().size() == 1);
+  CHECK_FALSE(tbk::method_spec("my_backend", "helper", built.dict().at("helper")).has_example_inputs());
+  // a tuple or a single tensor, as Python may give them, reads the same
+  CHECK(view(options({{"example_inputs", c10::ivalue::Tuple::create({x, x})}})).example_tensors().size() == 2);
+  CHECK(view(options({{"example_inputs", x}})).example_tensors().size() == 1);
+  CHECK_CONTAINS(error_of([&] { view(options({})).example_inputs(); }),
+                 "my_backend.forward: method 'forward' needs example inputs (compile spec option 'example_inputs')");
+  CHECK(error_of([&] { view(options({{"example_inputs", int64_t(3)}})).example_inputs(); }) ==
+        "my_backend.forward: compile spec option 'example_inputs' of method 'forward' should be a list of "
+        "inputs, got int(3)");
+  CHECK(error_of([] { tbk::spec().example_inputs({at::ones({1})}); }) ==
+        "tbk::spec: example_inputs(...) follows the method it is for: tbk::spec().method(\"forward\").example_inputs({x})");
+}
+
 // ---- registration and lowering errors ---------------------------------------------------------
 
 TEST_CASE("registering one name twice is a clear error, and the first registration stays") {

@@ -30,38 +30,6 @@ namespace tbk_onednn {
 
 using method_handle = std::shared_ptr<const compiled_method>;
 
-// The example inputs of a method's options ("example_inputs": a list or tuple of tensors).
-inline std::vector<at::Tensor> example_inputs(const tbk::method_spec& method) {
-  const auto options = method.options().toGenericDict();
-  const auto found = options.find("example_inputs");
-  if (found == options.end()) {
-    throw std::invalid_argument("method " + method.name() +
-                                " needs example inputs for its shapes: compile spec option 'example_inputs' "
-                                "(a list of tensors; tbk.lower(..., example_inputs=(x,)) or tbk::partition gives it)");
-  }
-  const c10::IValue& given = found->value();
-  std::vector<at::Tensor> out;
-  auto take = [&](const c10::IValue& item) {
-    if (!item.isTensor()) {
-      throw std::invalid_argument("compile spec option 'example_inputs' of method " + method.name() +
-                                  " should hold tensors only, got a " + item.tagKind());
-    }
-    out.push_back(item.toTensor());
-  };
-  if (given.isList()) {
-    for (const c10::IValue& item : given.toListRef()) take(item);
-  } else if (given.isTuple()) {
-    for (const c10::IValue& item : given.toTupleRef().elements()) take(item);
-  } else {
-    take(given);
-  }
-  if (out.empty()) {
-    throw std::invalid_argument("compile spec option 'example_inputs' of method " + method.name() +
-                                " should be a non-empty list of tensors");
-  }
-  return out;
-}
-
 struct onednn_compile {
   static bool supports(const torch::jit::Node& node) { return supports_node(node); }
 
@@ -79,7 +47,7 @@ struct onednn_compile {
     c10::impl::GenericDict payload(c10::StringType::get(), c10::TensorType::get());
     for (const std::string& name : spec.method_names()) {
       std::shared_ptr<torch::jit::Graph> graph = frozen.get_method(name).graph();
-      const std::vector<at::Tensor> examples = example_inputs(spec.method(name));
+      const std::vector<at::Tensor> examples = spec.method(name).example_tensors();
       torch::jit::OptimizeFrozenGraph(graph, true);
       torch::jit::RemoveTensorMutation(graph);
       // The example inputs' shapes make sizes constants, which folds away the shape checks that

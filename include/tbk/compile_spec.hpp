@@ -17,7 +17,28 @@
 #include <vector>            // std::vector
 
 namespace tbk {
+
+// The compile-spec option that carries a method's example inputs: one value per parameter of the
+// method after the module, in order (usually tensors), for backends that need shapes at lowering
+// time. Written by tbk::spec().method(...).example_inputs(...), Python's tbk.lower(...,
+// example_inputs=...) and tbk::partition (each region's own); read by method_spec::example_inputs.
+inline constexpr const char* example_inputs_option = "example_inputs";
+
 namespace detail {
+
+// Example inputs as the option's value: List[Tensor] when they are all tensors, else List[Any].
+inline c10::IValue example_inputs_value(const std::vector<c10::IValue>& inputs) {
+  bool tensors = true;
+  for (const c10::IValue& v : inputs) tensors = tensors && v.isTensor();
+  if (tensors) {
+    c10::List<at::Tensor> list;
+    for (const c10::IValue& v : inputs) list.push_back(v.toTensor());
+    return list;
+  }
+  c10::impl::GenericList list(c10::AnyType::get());
+  for (const c10::IValue& v : inputs) list.push_back(v);
+  return list;
+}
 
 // The options of one method, as given: usually Dict[str, Any], PyTorch's {"": ""} or None.
 // Returns the value stored for `key`, or nullptr. Throws when the options are not a dict.
@@ -64,6 +85,41 @@ class method_spec {
     const c10::IValue* value = detail::find_option(options_, key, backend_, method_);
     if (value == nullptr) return fallback;
     return convert<T>(key, *value);
+  }
+
+  bool has_example_inputs() const { return contains(example_inputs_option); }
+
+  // The method's example inputs (the option tbk::example_inputs_option: a list or tuple, or one
+  // tensor); an error names backend and method when they are missing or not a list.
+  std::vector<c10::IValue> example_inputs() const {
+    const c10::IValue* value = detail::find_option(options_, example_inputs_option, backend_, method_);
+    if (value == nullptr) {
+      detail::raise(backend_ + "." + method_ + ": method '" + method_ +
+                    "' needs example inputs (compile spec option 'example_inputs'): give them with "
+                    "tbk.lower(..., example_inputs=(x,)) in Python, tbk::spec().method(\"" + method_ +
+                    "\").example_inputs({x}) in C++, or partition_options::example_inputs");
+    }
+    if (value->isTensor()) return {*value};
+    if (value->isTuple()) {
+      const auto& elements = value->toTupleRef().elements();
+      return std::vector<c10::IValue>(elements.begin(), elements.end());
+    }
+    if (!value->isList()) wrong_type(example_inputs_option, "a list of inputs", *value);
+    const auto list = value->toListRef();
+    return std::vector<c10::IValue>(list.begin(), list.end());
+  }
+
+  // The example inputs, each a tensor (an error names the first that is not).
+  std::vector<at::Tensor> example_tensors() const {
+    std::vector<at::Tensor> out;
+    for (const c10::IValue& v : example_inputs()) {
+      if (!v.isTensor()) {
+        detail::raise(backend_ + "." + method_ + ": example input " + std::to_string(out.size()) + " of method '" +
+                      method_ + "' should be a Tensor, got " + detail::describe(v));
+      }
+      out.push_back(v.toTensor());
+    }
+    return out;
   }
 
   // The option names that were given (PyTorch's placeholder key "" left out).
@@ -138,6 +194,7 @@ class compile_spec {
 
 // Builds a compile spec for tbk::lower:
 //   tbk::spec().method("forward").method("accum", {{"threads", 4}})
+//   tbk::spec().method("forward").example_inputs({x})  // for the method named last
 class spec_builder {
  public:
   using option = std::pair<std::string, c10::IValue>;
@@ -150,6 +207,17 @@ class spec_builder {
     auto dict = detail::make_any_dict();
     for (const option& o : options) dict.insert_or_assign(o.first, o.second);
     methods_.insert(name, std::move(dict));
+    last_ = name;
+    return *this;
+  }
+
+  // The example inputs of the method named last (the option tbk::example_inputs_option).
+  spec_builder& example_inputs(const std::vector<c10::IValue>& inputs) {
+    if (last_.empty()) {
+      detail::raise("tbk::spec: example_inputs(...) follows the method it is for: "
+                    "tbk::spec().method(\"forward\").example_inputs({x})");
+    }
+    methods_.at(last_).toGenericDict().insert_or_assign(example_inputs_option, detail::example_inputs_value(inputs));
     return *this;
   }
 
@@ -159,6 +227,7 @@ class spec_builder {
 
  private:
   c10::impl::GenericDict methods_ = detail::make_any_dict();
+  std::string last_;  // the method named last
 };
 
 inline spec_builder spec() { return spec_builder(); }

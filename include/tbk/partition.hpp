@@ -209,7 +209,7 @@ inline std::string method_report(const std::string& method, const torch::jit::Gr
 
 // Each region's example inputs (those outside control flow; the rest get none), from one run
 // of the method on `inputs`.
-inline std::vector<c10::optional<c10::impl::GenericList>> region_examples(
+inline std::vector<c10::optional<std::vector<c10::IValue>>> region_examples(
     const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
     const partition_plan& plan, const std::vector<region_boundary>& boundaries,
     const std::vector<c10::IValue>& inputs, const std::string& backend, const std::string& method) {
@@ -229,27 +229,27 @@ inline std::vector<c10::optional<c10::impl::GenericList>> region_examples(
     raise("tbk::partition(" + backend + "): running method '" + method +
           "' on its example inputs failed: " + current_exception_text());
   }
-  std::vector<c10::optional<c10::impl::GenericList>> out(plan.regions.size());
+  std::vector<c10::optional<std::vector<c10::IValue>>> out(plan.regions.size());
   std::size_t at = 0;
   for (std::size_t k = 0; k < plan.regions.size(); ++k) {
     if (!outside_control_flow(k)) continue;
-    c10::impl::GenericList list(c10::AnyType::get());
-    for (std::size_t i = 0; i < boundaries[k].inputs.size(); ++i) list.push_back(values[at++]);
-    out[k] = std::move(list);
+    std::vector<c10::IValue> region(values.begin() + at, values.begin() + at + boundaries[k].inputs.size());
+    at += boundaries[k].inputs.size();
+    out[k] = std::move(region);
   }
   return out;
 }
 
 // The compile spec of one region: the method's options, and the region's example inputs.
 inline c10::impl::GenericDict region_spec(const partition_options& options, const std::string& method,
-                                          const c10::optional<c10::impl::GenericList>& examples) {
+                                          const c10::optional<std::vector<c10::IValue>>& examples) {
   c10::impl::GenericDict region_options = make_any_dict();
   if (auto found = options.spec.find(method); found != options.spec.end()) {
     for (const auto& entry : found->value().toGenericDict()) {
       region_options.insert_or_assign(entry.key(), entry.value());
     }
   }
-  if (examples) region_options.insert_or_assign("example_inputs", *examples);
+  if (examples) region_options.insert_or_assign(example_inputs_option, example_inputs_value(*examples));
   c10::impl::GenericDict spec = make_any_dict();
   spec.insert("forward", region_options);
   return spec;
@@ -272,7 +272,7 @@ inline std::string partition_method(torch::jit::Module& root, const std::string&
   for (const planned_region& r : plan.regions) boundaries.push_back(boundary_of(r));
   std::string report = method_report(method, *graph, plan, boundaries);
 
-  std::vector<c10::optional<c10::impl::GenericList>> examples(plan.regions.size());
+  std::vector<c10::optional<std::vector<c10::IValue>>> examples(plan.regions.size());
   if (auto given = options.example_inputs.find(method); given != options.example_inputs.end()) {
     examples = region_examples(graph, root, plan, boundaries, given->second, backend, method);
   }

@@ -149,5 +149,7 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("load", [](const std::string& path) { return guarded([&] { return tbk::load(path); }); });
 
+  // The compile-spec option that carries example inputs (tbk::example_inputs_option)
+  m.attr("EXAMPLE_INPUTS_OPTION") = tbk::example_inputs_option;
   m.def("registered_backends", [] { return guarded([] { return tbk::registered_backends(); }); });
 }

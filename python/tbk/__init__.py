@@ -80,7 +80,7 @@ def lower(module: torch.jit.ScriptModule, backend: str, spec: Dict[str, Dict[str
             raise ValueError(f"tbk.lower: example inputs are given for method {method!r}, "
                              f"which the spec does not name (it names {list(spec)})")
         if isinstance(spec[method], dict):
-            spec[method]["example_inputs"] = list(inputs)
+            spec[method][_C.EXAMPLE_INPUTS_OPTION] = list(inputs)
     return _wrap(_C.lower(module._c, backend, spec, path))
 
 

@@ -91,7 +91,8 @@ class OneDnnFromPython(unittest.TestCase):
         module, _ = NETWORKS["mlp"]
         with self.assertRaises(RuntimeError) as caught:
             tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}})
-        self.assertIn("needs example inputs for its shapes", str(caught.exception))
+        self.assertIn("method 'forward' needs example inputs (compile spec option 'example_inputs')",
+                      str(caught.exception))
 
 
 if __name__ == "__main__":
