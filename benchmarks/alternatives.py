@@ -9,7 +9,7 @@ optimize_for_inference for reference.
 prints a table of medians (ms per call) and each path's error against torch eager. Two Pythons
 take part, as the runtimes and Debian's torch do not share one:
 - Debian's /usr/bin/python3 (python3-torch 1.13, python3-torchvision 0.14) builds the networks
-  (torchvision's with random weights, no download, and the MLP of examples/onednn/models.py),
+  (torchvision's with random weights, no download, and the MLP of backends/onednn/models.py),
   runs them eagerly for the expected outputs, exports them to ONNX (torch.onnx.export, opset
   13, fixed shapes) and times TorchScript;
 - the python3 on PATH (pip's onnxruntime and openvino) times the runtimes, in a child.
@@ -72,7 +72,7 @@ def one_thread():
 
 def build_networks(names=NETWORKS, size=224):
     """name -> (module in eval mode, batch-1 input): torchvision's networks with random weights
-    ("torchvision.resnet18", ...) at size x size, and those of examples/onednn/models.py ("mlp",
+    ("torchvision.resnet18", ...) at size x size, and those of backends/onednn/models.py ("mlp",
     "mobilenet_v2", ...)."""
     import torch
     made = {}

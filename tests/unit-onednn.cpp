@@ -1,5 +1,5 @@
-// unit-onednn.cpp: the oneDNN backend (examples/onednn): the conformance kit; the networks of
-// examples/onednn/models.py against their unlowered modules at batch 1 and 8, lowered whole and
+// unit-onednn.cpp: the oneDNN backend (backends/onednn): the conformance kit; the networks of
+// backends/onednn/models.py against their unlowered modules at batch 1 and 8, lowered whole and
 // partitioned, saved and loaded (also by the lite interpreter); and every error a user or a
 // hostile model file can cause. The program links libtbk_onednn.so as users do (which loads
 // oneDNN isolated, then the backend) and reaches the backend through tbk and torch only.

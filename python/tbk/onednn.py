@@ -1,4 +1,4 @@
-"""tbk.onednn: registers tbk_onednn, the oneDNN backend (examples/onednn), in this process.
+"""tbk.onednn: registers tbk_onednn, the oneDNN backend (backends/onednn), in this process.
 
     import torch, tbk, tbk.onednn
     lowered = tbk.lower(torch.jit.script(model), "tbk_onednn", {"forward": {}}, example_inputs=(x,))

@@ -4,7 +4,7 @@ compile or run. Usage: check_snippets.py SOURCE_ROOT
 
 For each fenced block in README.md and docs/*.md whose language is cpp, python, meson, cmake or ini (wrap files),
 its lines (indentation and trailing spaces aside) must appear, in order and contiguous, in one
-file under examples/, tests/, docs/snippets/ or include/. A line that is only "...", "// ..."
+file under examples/, backends/, tests/, docs/snippets/ or include/. A line that is only "...", "// ..."
 or "# ..." in the block stands for lines left out. Blocks of shell commands (sh) and of output
 (text, none) are not code and are not checked.
 """
@@ -14,7 +14,7 @@ import sys
 
 CODE = {"cpp", "c++", "python", "meson", "cmake", "ini"}
 GAP = {"...", "// ...", "# ..."}
-SOURCES = ("examples", "tests", "docs/snippets", "include")
+SOURCES = ("examples", "backends", "tests", "docs/snippets", "include")
 SUFFIXES = {".cpp", ".hpp", ".py", ".build", ".txt", ".wrap", ".in"}
 
 

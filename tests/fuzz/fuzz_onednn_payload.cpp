@@ -1,5 +1,5 @@
 // fuzz_onednn_payload.cpp: a libFuzzer target for tbk_onednn's payload decoder and validator
-// (examples/onednn/program.hpp): any bytes must either decode into a checked program or be
+// (backends/onednn/program.hpp): any bytes must either decode into a checked program or be
 // refused with std::invalid_argument. Any other exception, a crash, a leak or an AddressSanitizer
 // report is a finding. Built and run by run_fuzz.sh.
 #include "program.hpp"

@@ -13,7 +13,7 @@ root=$1 work=$2 seconds=$3 python=$4
 mkdir -p "$work/seeds" "$work/corpus"
 clang=$(command -v clang++-14 || command -v clang++)
 "$clang" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I "$root/examples/onednn" "$root/tests/fuzz/fuzz_onednn_payload.cpp" -o "$work/fuzz_onednn_payload"
+  -I "$root/backends/onednn" "$root/tests/fuzz/fuzz_onednn_payload.cpp" -o "$work/fuzz_onednn_payload"
 "$python" "$root/tests/fuzz/write_seeds.py" "$work/seeds"
 # (the corpus grows across runs in the same build directory; the seeds are rewritten each time;
 # tests/fuzz/regressions holds every input a run has found, fixed since)

@@ -1,5 +1,5 @@
 """write_seeds.py: real tbk_onednn payloads for the fuzz run's corpus: the small networks of
-examples/onednn/models.py that use every operation kind (convolutions plain, strided, dilated,
+backends/onednn/models.py that use every operation kind (convolutions plain, strided, dilated,
 grouped and depthwise, linear, batch norm, each eltwise, add/sub/mul/div with tensors, constants
 and numbers, pooling, reshape, cat, softmax), lowered with tbk.lower; each method's payload
 written as one file.

@@ -1,10 +1,10 @@
-"""test_onednn.py: the oneDNN backend (examples/onednn) from Python through the tbk package: the
-networks of examples/onednn/models.py lowered with tbk.lower and checked against eager at
+"""test_onednn.py: the oneDNN backend (backends/onednn) from Python through the tbk package: the
+networks of backends/onednn/models.py lowered with tbk.lower and checked against eager at
 batch 1 and 8, and its small networks that use every operator tbk_onednn runs; save and load in Python and the lite interpreter; whole-method lowering refusing
 softplus by name and line; tbk.partition running the rest in TorchScript.
 
 Run by `meson test` with PYTHONPATH at the build tree's python/ (import tbk.onednn registers
-the backend) and TBK_ONEDNN_MODELS set to examples/onednn/models.py.
+the backend) and TBK_ONEDNN_MODELS set to backends/onednn/models.py.
 """
 import importlib.util
 import io

@@ -2,7 +2,7 @@
 
     test_onednn_implementations.py [SSE41|AVX2|native]
 
-Lowers the networks of examples/onednn/models.py (the MLP, ResNet- and MobileNetV2-style, and the
+Lowers the networks of backends/onednn/models.py (the MLP, ResNet- and MobileNetV2-style, and the
 small networks that use every operator) at batch 1 and 8 with oneDNN capped at the ISA given
 (ONEDNN_MAX_CPU_ISA; "native": the CPU's own), and checks that each matches eager and that no
 primitive runs oneDNN's reference implementation ("ref:...", correct but up to ~1000x slower),

@@ -1,4 +1,4 @@
-"""examples/onednn/models.py: the networks tbk_onednn is tested and measured on, built from
+"""backends/onednn/models.py: the networks tbk_onednn is tested and measured on, built from
 torch.nn alone (no torchvision): an MLP, a ResNet-style network of basic blocks, a
 MobileNetV2-style network of inverted residuals, a small CNN with an operator tbk_onednn does
 not run (softplus) in the middle, for partitioning, and small networks that use every operator
