@@ -1,19 +1,23 @@
 // engine.hpp: a checked tbk_onednn program as oneDNN primitives, built once per method at load
-// time: eltwise and binary operations fused into the convolution, linear or binary before them
-// as post-ops, layouts chosen by oneDNN (reorders only where a primitive asks for another one and
-// at the method's edges), weights reordered once, intermediate memory planned by lifetime and
-// kept per concurrent caller, so calls on one method from many threads never share scratch.
+// time, one builder per operator: the fused operations of fusion.hpp, each at the implementation
+// implementation.hpp chooses, layouts chosen by oneDNN (reorders only where a primitive asks for
+// another one and at the method's edges), weights reordered once, intermediate memory planned by
+// lifetime and kept per concurrent caller, so calls on one method from many threads never share
+// scratch.
 #pragma once
+#include "fusion.hpp"
 #include "implementation.hpp"
+#include "layouts.hpp"
 #include "program.hpp"
 
 #include <ATen/ATen.h>
 #include <dnnl.hpp>
 #include <dnnl_debug.h>  // dnnl_prim_kind2str, dnnl_status2str
 
-#include <algorithm>      // std::max, std::sort
+#include <algorithm>      // std::any_of, std::max, std::none_of, std::sort
 #include <cstdint>        // int64_t, uint32_t
 #include <functional>     // std::function
+#include <iterator>       // std::size
 #include <memory>         // std::unique_ptr
 #include <mutex>          // std::mutex, std::lock_guard
 #include <stdexcept>      // std::invalid_argument, std::runtime_error
@@ -31,184 +35,11 @@ inline const dnnl::engine& cpu_engine() {
 
 namespace detail {
 
-using md = dnnl::memory::desc;
-using dt = dnnl::memory::data_type;
-
-inline md plain_desc(const shape_t& shape) {
-  dnnl::memory::dims strides(shape.size(), 1);
-  for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
-  return md(shape, dt::f32, strides);
-}
-inline md any_desc(const shape_t& shape) { return md(shape, dt::f32, dnnl::memory::format_tag::any); }
-
 // Attributes that leave scratch memory to the caller (each caller brings its own).
 inline dnnl::primitive_attr user_scratchpad() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
-}
-
-// A 4-D activation blocked by the channel block of the ISA's direct convolution kernels
-// (activation_block), when its channels allow it; else a zero descriptor.
-inline md blocked_desc(const shape_t& shape) {
-  const int block = activation_block();
-  if (shape.size() != 4 || block == 0 || shape[1] % block != 0) return md();
-  return md(shape, dt::f32, block == 16 ? dnnl::memory::format_tag::nChw16c : dnnl::memory::format_tag::nChw8c);
-}
-
-// Layouts to try for a value of `shape` when a primitive has only oneDNN's reference
-// implementation for the layout the value has: blocked for the ISA (blocked_desc), channels
-// last (nhwc), plain. oneDNN 2.6's pooling and binary kernels each take some layouts only
-// (AVX-512 pooling has no kernel for nChw8c; binary none for a blocked operand broadcast from
-// another layout), so a value made in one layout may need a reorder before them.
-inline std::vector<md> fallback_layouts(const shape_t& shape) {
-  std::vector<md> out;
-  if (shape.size() == 4) {
-    const md blocked = blocked_desc(shape);
-    if (!blocked.is_zero()) out.push_back(blocked);
-    out.push_back(md(shape, dt::f32, dnnl::memory::format_tag::nhwc));
-  }
-  out.push_back(plain_desc(shape));
-  return out;
-}
-
-// One eltwise piece: (algorithm, alpha, beta); hardsigmoid takes two.
-inline std::vector<std::tuple<dnnl::algorithm, float, float>> eltwise_pieces(eltwise_kind kind, float alpha, float beta) {
-  using a = dnnl::algorithm;
-  switch (kind) {
-    case eltwise_kind::relu: return {{a::eltwise_relu, 0.f, 0.f}};
-    case eltwise_kind::clamp: return {{a::eltwise_clip, alpha, beta}};
-    case eltwise_kind::hardswish: return {{a::eltwise_hardswish, 0.f, 0.f}};
-    case eltwise_kind::sigmoid: return {{a::eltwise_logistic, 0.f, 0.f}};
-    case eltwise_kind::hardsigmoid: return {{a::eltwise_linear, 1.f / 6, 0.5f}, {a::eltwise_clip, 0.f, 1.f}};
-    case eltwise_kind::tanh: return {{a::eltwise_tanh, 0.f, 0.f}};
-    case eltwise_kind::affine: return {{a::eltwise_linear, alpha, beta}};
-    case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
-  }
-  throw std::invalid_argument("unknown eltwise kind");
-}
-
-inline dnnl::algorithm binary_algorithm(binary_kind kind) {
-  switch (kind) {
-    case binary_kind::add: return dnnl::algorithm::binary_add;
-    case binary_kind::sub: return dnnl::algorithm::binary_sub;
-    case binary_kind::mul: return dnnl::algorithm::binary_mul;
-    case binary_kind::div: return dnnl::algorithm::binary_div;
-  }
-  throw std::invalid_argument("unknown binary kind");
-}
-
-// An operation with what was fused into it: eltwise pieces and binary operations on its result.
-struct post_op {
-  enum { eltwise, binary, sum } kind;
-  dnnl::algorithm algorithm = dnnl::algorithm::undef;
-  float alpha = 0, beta = 0;
-  int64_t value = -1;   // binary: the other operand, a value (sum: the value written over)...
-  int64_t weight = -1;  // ...or a weight
-};
-struct fused_op {
-  std::size_t op;                  // index into program::ops
-  std::vector<post_op> posts;
-  std::vector<std::size_t> joined; // the operations fused into it, in order
-  uint32_t result;                 // the value it finally makes
-};
-
-// Whether eltwise `pieces` would share an algorithm with other parameters with a post-op already
-// fused: oneDNN 2.6's post-op injector (jit_uni_postops_injector_t, used by jit:uni binary and
-// the brgemm-based kernels) keeps one eltwise injector per algorithm, so the second such post-op
-// runs with the first one's parameters (measured: binary + linear(0.5, -0.5) + linear(2, 1)
-// wrong by 11 at every ISA). Such an operation stays a step of its own.
-inline bool conflicts_with_posts(const fused_op& into, const std::vector<std::tuple<dnnl::algorithm, float, float>>& pieces) {
-  for (auto [algorithm, alpha, beta] : pieces) {
-    for (const post_op& p : into.posts) {
-      if (p.kind == post_op::eltwise && p.algorithm == algorithm && (p.alpha != alpha || p.beta != beta)) return true;
-    }
-  }
-  return false;
-}
-
-// Which operations run, with their fused post-ops. An eltwise or binary operation whose operand
-// is the last result of a convolution, linear or binary operation, read by nothing else (and not
-// a method output), joins it:
-// - eltwise: as an eltwise post-op;
-// - add of a same-shaped value that nothing reads later (a residual): as a sum post-op, the
-//   result written over that value's memory;
-// - with a constant, or a smaller (broadcast) value: as a binary post-op.
-// A binary operation joins only when its other operand exists before the operation it joins.
-inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& shapes) {
-  const std::size_t inputs = p.input_shapes.size();
-  std::vector<int> readers(shapes.size(), 0);
-  std::vector<std::size_t> last_reader(shapes.size(), 0);
-  for (std::size_t i = 0; i < p.ops.size(); ++i) {
-    for (uint32_t v : p.ops[i].inputs) {
-      ++readers[v];
-      last_reader[v] = i;
-    }
-  }
-  for (uint32_t v : p.outputs) {  // never fused away or written over
-    readers[v] += 2;
-    last_reader[v] = p.ops.size();
-  }
-  std::vector<fused_op> out;
-  std::unordered_map<uint32_t, std::size_t> open;  // last result -> index in out, for fusable ops
-  for (std::size_t i = 0; i < p.ops.size(); ++i) {
-    const operation& op = p.ops[i];
-    const uint32_t result = static_cast<uint32_t>(inputs + i);
-    auto joinable = [&](uint32_t v) -> fused_op* {
-      auto found = open.find(v);
-      if (found == open.end() || readers[v] != 1) return nullptr;
-      return &out[found->second];
-    };
-    auto join = [&](fused_op* into, uint32_t from) {
-      open.erase(from);
-      into->joined.push_back(i);
-      into->result = result;
-      open[result] = static_cast<std::size_t>(into - out.data());
-    };
-    if (op.kind == op_kind::eltwise) {
-      const auto pieces = eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1]);
-      fused_op* into = joinable(op.inputs[0]);
-      if (into && !conflicts_with_posts(*into, pieces)) {
-        for (auto [algorithm, alpha, beta] : pieces) into->posts.push_back({post_op::eltwise, algorithm, alpha, beta});
-        join(into, op.inputs[0]);
-        continue;
-      }
-    }
-    if (op.kind == op_kind::binary) {
-      const auto kind = static_cast<binary_kind>(op.ints[0]);
-      const bool commutes = kind == binary_kind::add || kind == binary_kind::mul;
-      bool joined = false;
-      for (std::size_t side = 0; side < (commutes ? op.inputs.size() : 1) && !joined; ++side) {
-        fused_op* into = joinable(op.inputs[side]);
-        if (!into || shapes[op.inputs[side]] != shapes[result]) continue;
-        post_op post{post_op::binary, binary_algorithm(kind)};
-        if (op.inputs.size() == 2) {
-          const uint32_t other = op.inputs[1 - side];
-          if (other >= inputs + into->op) continue;  // made after the op it would join
-          if (shapes[other] == shapes[result]) {
-            const auto& reads = p.ops[into->op].inputs;
-            if (kind != binary_kind::add || other < inputs || last_reader[other] != i ||
-                std::find(reads.begin(), reads.end(), other) != reads.end()) {
-              continue;
-            }
-            post = {post_op::sum, dnnl::algorithm::undef};
-          }
-          post.value = other;
-        } else {
-          post.weight = op.weights[0];
-        }
-        into->posts.push_back(post);
-        join(into, op.inputs[side]);
-        joined = true;
-      }
-      if (joined) continue;
-    }
-    out.push_back({i, {}, {}, result});
-    if (op.kind == op_kind::conv2d || op.kind == op_kind::linear || op.kind == op_kind::binary) {
-      open[result] = out.size() - 1;
-    }
-  }
-  return out;
 }
 
 }  // namespace detail
@@ -241,6 +72,10 @@ class compiled_method {
       outputs_.push_back(v);
     }
     stream.wait();
+    if (!options_.preferred_implementation.empty() &&
+        std::none_of(implementations_.begin(), implementations_.end(), [&](const std::string& i) { return preferred(i); })) {
+      detail::warn_preference_unmatched(options_.method, options_.preferred_implementation, implementations_);
+    }
     plan_memory();
     idle_.push_back(make_arena());  // the first caller finds one ready
   }
@@ -286,8 +121,8 @@ class compiled_method {
 
   std::size_t steps() const { return steps_.size(); }
 
-  // One line per step, in order: "step 3 of 9: convolution [1, 64, 56, 56] -> [1, 64, 56, 56]
-  // + eltwise_relu: jit:avx2" (the primitive, what it computes, the implementation oneDNN runs).
+  // One line per step, in order: "step 3: convolution [1, 64, 56, 56] -> [1, 64, 56, 56] +
+  // eltwise_relu: jit:avx2" (the primitive, what it computes, the implementation oneDNN runs).
   const std::vector<std::string>& summary() const { return summary_; }
   std::size_t scratch_bytes() const { return arena_bytes_ + scratchpad_bytes_; }
 
@@ -371,9 +206,18 @@ class compiled_method {
     scratchpads_.push_back(scratchpad);
     const std::string kind = dnnl_prim_kind2str(dnnl::convert_to_c(primitive.get_kind()));
     const std::string implementation = detail::implementation_of(pd);
-    if (detail::is_reference(pd)) detail::warn_reference_only(options_.method, kind + " " + what, implementation);
+    if (detail::is_reference(pd)) {
+      detail::warn_reference(options_.method, kind + " " + what, implementation, preferred(implementation));
+    }
+    implementations_.push_back(implementation);
     summary_.push_back("step " + std::to_string(steps_.size() + 1) + ": " + kind + " " + what + ": " + implementation);
     steps_.push_back({std::move(primitive), std::move(args)});
+  }
+
+  // Whether the compile option "implementation" asked for `implementation`.
+  bool preferred(const std::string& implementation) const {
+    const std::string& wanted = options_.preferred_implementation;
+    return !wanted.empty() && implementation.find(wanted) != std::string::npos;
   }
 
   // A primitive descriptor at the implementation to run (see detail::choose_implementation).
@@ -458,14 +302,16 @@ class compiled_method {
   }
 
   // The descriptor `make(layout)` gives for the layout value v has, or, when that has only the
-  // reference implementation, for the first of detail::fallback_layouts that has another (a
+  // reference implementation, for the first of detail::fallbacks that has another (a
   // reorder step then makes v in it: see as()); with the layout it is for.
   template <class PrimitiveDesc>
   std::pair<PrimitiveDesc, detail::md> with_input_layout(uint32_t v,
                                                          const std::function<PrimitiveDesc(const detail::md&)>& make) {
     PrimitiveDesc pd = make(value_desc_[v]);
     if (!detail::is_reference(pd)) return {pd, value_desc_[v]};
-    for (const detail::md& layout : detail::fallback_layouts(shapes_[v])) {
+    for (detail::fallback kind : detail::fallbacks) {
+      const detail::md layout = detail::fallback_layout(shapes_[v], kind);
+      if (layout.is_zero()) continue;
       PrimitiveDesc other = make(layout);
       if (!detail::is_reference(other)) return {other, layout};
     }
@@ -494,128 +340,161 @@ class compiled_method {
     add_step(Primitive(pd), pd, description(f), std::move(args));
   }
 
+  // The step(s) of one fused operation, by its operator: the dispatch.
   void build(const detail::fused_op& f, dnnl::stream& stream) {
+    switch (program_.ops[f.op].kind) {
+      case op_kind::conv2d: return build_conv2d(f, stream);
+      case op_kind::linear: return build_linear(f, stream);
+      case op_kind::binary: return build_binary(f, stream);
+      case op_kind::eltwise: return build_eltwise(f);
+      case op_kind::pool: return build_pool(f);
+      case op_kind::reshape: return build_reshape(f);
+      case op_kind::cat: return build_cat(f);
+      case op_kind::softmax: return build_softmax(f);
+    }
+  }
+
+  void build_conv2d(const detail::fused_op& f, dnnl::stream& stream) {
+    const operation& op = program_.ops[f.op];
+    const shape_t& w = program_.weights[op.weights[0]].shape;
+    const int64_t groups = op.ints[6];
+    const shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
+    std::vector<std::pair<int, ref>> args;
+    const dnnl::primitive_attr attr = attributes(f, args);
+    // activations in oneDNN's choice of layout (docs/onednn.md, "On every CPU")
+    const dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(shapes_[op.inputs[0]]),
+        detail::any_desc(wdims), bias_desc(op), destination(f, shapes_[f.result]), {op.ints[0], op.ints[1]},
+        {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
+    weighted_step<dnnl::convolution_forward>(f, d, attr, detail::plain_desc(wdims), std::move(args), stream);
+  }
+
+  void build_linear(const detail::fused_op& f, dnnl::stream& stream) {
+    const operation& op = program_.ops[f.op];
+    const shape_t& w = program_.weights[op.weights[0]].shape;
+    std::vector<std::pair<int, ref>> args;
+    const dnnl::primitive_attr attr = attributes(f, args);
+    const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[op.inputs[0]]),
+                                              detail::any_desc(w), bias_desc(op), destination(f, shapes_[f.result]));
+    weighted_step<dnnl::inner_product_forward>(f, d, attr, detail::plain_desc(w), std::move(args), stream);
+  }
+
+  // a OP b: b a value, or a constant (a weight, plain). When a's layout has only the reference
+  // implementation, a is reordered into a fallback layout; a value b of a's shape follows it, a
+  // broadcast value b goes plain, a constant b stays as the payload has it (plain).
+  void build_binary(const detail::fused_op& f, dnnl::stream& stream) {
     const operation& op = program_.ops[f.op];
     const uint32_t x = op.inputs[0];
-    const shape_t& out_shape = shapes_[f.result];
+    const ref a = source(x);
+    const bool b_is_value = op.inputs.size() == 2;
+    const ref b = b_is_value ? source(op.inputs[1])
+                             : weight(op.weights[0], detail::plain_desc(program_.weights[op.weights[0]].shape),
+                                      detail::plain_desc(program_.weights[op.weights[0]].shape), stream);
     std::vector<std::pair<int, ref>> args;
-    switch (op.kind) {
-      case op_kind::conv2d: {
-        const shape_t& w = program_.weights[op.weights[0]].shape;
-        const int64_t groups = op.ints[6];
-        shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
-        const detail::md w_plain = detail::plain_desc(wdims);
-        dnnl::primitive_attr attr = attributes(f, args);
-        // activations in oneDNN's choice of layout (see docs/onednn.md, "Layouts")
-        const dnnl::convolution_forward::desc d(
-            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(shapes_[x]),
-            detail::any_desc(wdims), bias_desc(op), destination(f, out_shape), {op.ints[0], op.ints[1]},
-            {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
-        return weighted_step<dnnl::convolution_forward>(f, d, attr, w_plain, std::move(args), stream);
-      }
-      case op_kind::linear: {
-        const shape_t& w = program_.weights[op.weights[0]].shape;
-        const detail::md w_plain = detail::plain_desc(w);
-        dnnl::primitive_attr attr = attributes(f, args);
-        const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(shapes_[x]),
-                                                  detail::any_desc(w), bias_desc(op), destination(f, out_shape));
-        return weighted_step<dnnl::inner_product_forward>(f, d, attr, w_plain, std::move(args), stream);
-      }
-      case op_kind::binary: {
-        const ref a = source(x);
-        ref b;
-        if (op.inputs.size() == 2) {
-          b = source(op.inputs[1]);
-        } else {
-          const auto& w = program_.weights[op.weights[0]];
-          b = weight(op.weights[0], detail::plain_desc(w.shape), detail::plain_desc(w.shape), stream);
-        }
-        dnnl::primitive_attr attr = attributes(f, args);
-        // in another layout than the first operand's own, the second follows it when the shapes
-        // agree, else it is plain (broadcast)
-        auto make = [&](const detail::md& a_layout) {
-          const shape_t b_shape = b.desc.dims();
-          const detail::md b_layout = a_layout == a.desc ? b.desc
-                                      : b_shape == shapes_[x] ? a_layout
-                                                              : detail::plain_desc(b_shape);
-          const detail::md dst = sum_target(f) >= 0 ? destination(f, out_shape) : a_layout;
-          dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a_layout, b_layout, dst);
-          return choose<dnnl::binary::primitive_desc>([&] { return dnnl::binary::primitive_desc(d, attr, cpu_engine()); });
-        };
-        const auto [pd, a_layout] = with_input_layout<dnnl::binary::primitive_desc>(x, make);
-        if (slow_fusion(f, pd)) return build_unfused(f, stream);
-        args.push_back({DNNL_ARG_SRC_0, as(x, a_layout)});
-        args.push_back({DNNL_ARG_SRC_1, b.kind == constant_ref || b.desc == pd.src1_desc()
-                                            ? b : as(op.inputs[1], pd.src1_desc())});
-        args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
-        add_step(dnnl::binary(pd), pd, description(f), std::move(args));
-        return;
-      }
-      case op_kind::eltwise: {
-        ref current = source(x);
-        for (auto [algorithm, alpha, beta] :
-             detail::eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
-          dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
-          const auto pd = choose<dnnl::eltwise_forward::primitive_desc>(
-              [&] { return dnnl::eltwise_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
-          // the first piece writes the result's slot, later ones work in place
-          const ref to = value_slot_[f.result] < 0 ? define(f.result, pd.dst_desc()) : source(f.result);
-          add_step(dnnl::eltwise_forward(pd), pd,
-                   shape_text(out_shape) + " " + dnnl_alg_kind2str(dnnl::convert_to_c(algorithm)),
-                   {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
-          current = to;
-        }
-        return;
-      }
-      case op_kind::pool: {
-        static const dnnl::algorithm algorithms[] = {dnnl::algorithm::pooling_max,
-                                                     dnnl::algorithm::pooling_avg_include_padding,
-                                                     dnnl::algorithm::pooling_avg_exclude_padding};
-        const auto& i = op.ints;
-        auto make = [&](const detail::md& src) {
-          dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], src,
-                                        detail::any_desc(out_shape), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
-                                        {i[7], i[8]});
-          return choose<dnnl::pooling_forward::primitive_desc>(
-              [&] { return dnnl::pooling_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
-        };
-        const auto [pd, src] = with_input_layout<dnnl::pooling_forward::primitive_desc>(x, make);
-        add_step(dnnl::pooling_forward(pd), pd, description(f),
-                 {{DNNL_ARG_SRC, as(x, src)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
-        return;
-      }
-      case op_kind::reshape: {
-        // a plain copy of the input, read as the new shape
-        const detail::md from_plain = detail::plain_desc(shapes_[x]);
-        dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[x], cpu_engine(), from_plain, detail::user_scratchpad());
-        ref to = define(f.result, detail::plain_desc(out_shape));
-        to.desc = from_plain;
-        add_step(dnnl::reorder(pd), pd, description(f), {{DNNL_ARG_FROM, source(x)}, {DNNL_ARG_TO, to}});
-        return;
-      }
-      case op_kind::cat: {
-        std::vector<detail::md> sources;
-        for (uint32_t v : op.inputs) sources.push_back(value_desc_[v]);
-        dnnl::concat::primitive_desc pd(static_cast<int>(op.ints[0]), sources, cpu_engine(), detail::user_scratchpad());
-        for (std::size_t k = 0; k < op.inputs.size(); ++k) {
-          args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), source(op.inputs[k])});
-        }
-        args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
-        add_step(dnnl::concat(pd), pd, description(f), std::move(args));
-        return;
-      }
-      case op_kind::softmax: {
-        auto make = [&](const detail::md& src) {
-          dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, src, static_cast<int>(op.ints[0]));
-          return choose<dnnl::softmax_forward::primitive_desc>(
-              [&] { return dnnl::softmax_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
-        };
-        const auto [pd, src] = with_input_layout<dnnl::softmax_forward::primitive_desc>(x, make);
-        add_step(dnnl::softmax_forward(pd), pd, description(f),
-                 {{DNNL_ARG_SRC, as(x, src)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
-        return;
+    const dnnl::primitive_attr attr = attributes(f, args);
+    auto make = [&](const detail::md& a_layout) {
+      const shape_t b_shape = b.desc.dims();
+      const detail::md b_layout = a_layout == a.desc || !b_is_value ? b.desc
+                                  : b_shape == shapes_[x]          ? a_layout
+                                                                   : detail::plain_desc(b_shape);
+      const detail::md dst = sum_target(f) >= 0 ? destination(f, shapes_[f.result]) : a_layout;
+      const dnnl::binary::desc d(detail::binary_algorithm(static_cast<binary_kind>(op.ints[0])), a_layout, b_layout, dst);
+      return choose<dnnl::binary::primitive_desc>([&] { return dnnl::binary::primitive_desc(d, attr, cpu_engine()); });
+    };
+    const auto [pd, a_layout] = with_input_layout<dnnl::binary::primitive_desc>(x, make);
+    if (slow_fusion(f, pd)) return build_unfused(f, stream);
+    args.push_back({DNNL_ARG_SRC_0, as(x, a_layout)});
+    args.push_back({DNNL_ARG_SRC_1, b_is_value ? as(op.inputs[1], pd.src1_desc()) : b});
+    args.push_back({DNNL_ARG_DST, result_ref(f, pd.dst_desc())});
+    add_step(dnnl::binary(pd), pd, description(f), std::move(args));
+  }
+
+  // One step per eltwise piece (hardsigmoid has two): the first writes the result's slot, later
+  // ones work in place.
+  void build_eltwise(const detail::fused_op& f) {
+    const operation& op = program_.ops[f.op];
+    ref current = source(op.inputs[0]);
+    for (auto [algorithm, alpha, beta] :
+         detail::eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
+      const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
+      const auto pd = choose<dnnl::eltwise_forward::primitive_desc>(
+          [&] { return dnnl::eltwise_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+      const ref to = value_slot_[f.result] < 0 ? define(f.result, pd.dst_desc()) : source(f.result);
+      add_step(dnnl::eltwise_forward(pd), pd,
+               shape_text(shapes_[f.result]) + " " + dnnl_alg_kind2str(dnnl::convert_to_c(algorithm)),
+               {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
+      current = to;
+    }
+  }
+
+  void build_pool(const detail::fused_op& f) {
+    static const dnnl::algorithm algorithms[] = {dnnl::algorithm::pooling_max,
+                                                 dnnl::algorithm::pooling_avg_include_padding,
+                                                 dnnl::algorithm::pooling_avg_exclude_padding};
+    const operation& op = program_.ops[f.op];
+    const auto& i = op.ints;
+    auto make = [&](const detail::md& src) {
+      const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], src,
+                                          detail::any_desc(shapes_[f.result]), {i[3], i[4]}, {i[1], i[2]},
+                                          {i[5], i[6]}, {i[7], i[8]});
+      return choose<dnnl::pooling_forward::primitive_desc>(
+          [&] { return dnnl::pooling_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+    };
+    const auto [pd, src] = with_input_layout<dnnl::pooling_forward::primitive_desc>(op.inputs[0], make);
+    add_step(dnnl::pooling_forward(pd), pd, description(f),
+             {{DNNL_ARG_SRC, as(op.inputs[0], src)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
+  }
+
+  // A plain copy of the input, read as the new shape.
+  void build_reshape(const detail::fused_op& f) {
+    const uint32_t x = program_.ops[f.op].inputs[0];
+    const detail::md from_plain = detail::plain_desc(shapes_[x]);
+    const dnnl::reorder::primitive_desc pd(cpu_engine(), value_desc_[x], cpu_engine(), from_plain,
+                                           detail::user_scratchpad());
+    ref to = define(f.result, detail::plain_desc(shapes_[f.result]));
+    to.desc = from_plain;
+    add_step(dnnl::reorder(pd), pd, description(f), {{DNNL_ARG_FROM, source(x)}, {DNNL_ARG_TO, to}});
+  }
+
+  // The inputs as they are, or, when concat has only the reference implementation for their
+  // layouts, all in the first fallback layout that has another.
+  void build_cat(const detail::fused_op& f) {
+    const operation& op = program_.ops[f.op];
+    const int axis = static_cast<int>(op.ints[0]);
+    auto make = [&](const std::vector<detail::md>& sources) {
+      return dnnl::concat::primitive_desc(axis, sources, cpu_engine(), detail::user_scratchpad());
+    };
+    std::vector<detail::md> sources;
+    for (uint32_t v : op.inputs) sources.push_back(value_desc_[v]);
+    dnnl::concat::primitive_desc pd = make(sources);
+    for (std::size_t k = 0; k < std::size(detail::fallbacks) && detail::is_reference(pd); ++k) {
+      std::vector<detail::md> layouts;
+      for (uint32_t v : op.inputs) layouts.push_back(detail::fallback_layout(shapes_[v], detail::fallbacks[k]));
+      if (std::any_of(layouts.begin(), layouts.end(), [](const detail::md& m) { return m.is_zero(); })) continue;
+      const dnnl::concat::primitive_desc other = make(layouts);
+      if (!detail::is_reference(other)) {
+        sources = layouts;
+        pd = other;
       }
     }
+    std::vector<std::pair<int, ref>> args;
+    for (std::size_t k = 0; k < op.inputs.size(); ++k) {
+      args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), as(op.inputs[k], sources[k])});
+    }
+    args.push_back({DNNL_ARG_DST, define(f.result, pd.dst_desc())});
+    add_step(dnnl::concat(pd), pd, description(f), std::move(args));
+  }
+
+  void build_softmax(const detail::fused_op& f) {
+    const operation& op = program_.ops[f.op];
+    auto make = [&](const detail::md& src) {
+      const dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, src, static_cast<int>(op.ints[0]));
+      return choose<dnnl::softmax_forward::primitive_desc>(
+          [&] { return dnnl::softmax_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+    };
+    const auto [pd, src] = with_input_layout<dnnl::softmax_forward::primitive_desc>(op.inputs[0], make);
+    add_step(dnnl::softmax_forward(pd), pd, description(f),
+             {{DNNL_ARG_SRC, as(op.inputs[0], src)}, {DNNL_ARG_DST, define(f.result, pd.dst_desc())}});
   }
 
   // Offsets for the slots: two slots share memory only when no step touches both (greedy, largest
@@ -692,7 +571,8 @@ class compiled_method {
 
   program program_;
   compile_options options_;
-  std::vector<std::string> summary_;
+  std::vector<std::string> summary_;          // one line per step
+  std::vector<std::string> implementations_;  // one per step
   std::vector<shape_t> shapes_;
   std::vector<detail::md> value_desc_;
   std::vector<int64_t> value_slot_;

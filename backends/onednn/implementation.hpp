@@ -10,11 +10,12 @@
 #include <mutex>       // std::mutex, std::lock_guard
 #include <set>         // std::set
 #include <string>      // std::string
+#include <vector>      // std::vector
 
 namespace tbk_onednn {
 namespace detail {
 
-// The ISA oneDNN uses in this process: the CPU's, or less under ONEDNN_MAX_CPU_ISA.
+// oneDNN's name of an ISA level, as ONEDNN_MAX_CPU_ISA spells it (lower case).
 inline const char* isa_name(dnnl::cpu_isa isa) {
   using i = dnnl::cpu_isa;
   switch (isa) {
@@ -29,6 +30,7 @@ inline const char* isa_name(dnnl::cpu_isa isa) {
     default: return "unknown";
   }
 }
+// The ISA oneDNN uses in this process: the CPU's, or less under ONEDNN_MAX_CPU_ISA.
 inline std::string effective_isa() { return isa_name(dnnl::get_effective_cpu_isa()); }
 
 // The channel block of oneDNN's blocked-layout kernels at the effective ISA: 16 floats with
@@ -74,16 +76,32 @@ PrimitiveDesc choose_implementation(const std::function<PrimitiveDesc()>& make, 
 }
 
 // Says once per process and primitive description (`what`: the operation and its shapes) that
-// only oneDNN's reference implementation runs it on this CPU; the method's summary says it too.
-inline void warn_reference_only(const std::string& method, const std::string& what, const std::string& implementation) {
+// oneDNN's reference implementation runs it on this CPU: because oneDNN has no other for it here,
+// or because the compile option "implementation" asked for it (`asked`). The method's summary
+// says it too.
+inline void warn_reference(const std::string& method, const std::string& what, const std::string& implementation,
+                           bool asked) {
   static std::mutex mutex;
   static std::set<std::string> said;
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (!said.insert(what).second) return;
   }
-  TORCH_WARN("tbk_onednn.", method, ": oneDNN has only its reference implementation (", implementation, ") for ", what,
-             " at ISA ", effective_isa(), ": it runs correctly but slowly");
+  TORCH_WARN("tbk_onednn.", method, ": oneDNN's reference implementation (", implementation, ") runs ", what,
+             " at ISA ", effective_isa(), ", correctly but slowly: ",
+             asked ? "the compile option 'implementation' asked for it" : "oneDNN has no other for it here");
+}
+
+// Says that the compile option "implementation" (`preferred`) matched no step of a method, with
+// the implementations that run instead: a misspelled name, or one this CPU does not offer.
+inline void warn_preference_unmatched(const std::string& method, const std::string& preferred,
+                                      const std::vector<std::string>& implementations) {
+  std::string ran;
+  for (const std::string& i : implementations) {
+    if (ran.find(i) == std::string::npos) ran += (ran.empty() ? "" : ", ") + i;
+  }
+  TORCH_WARN("tbk_onednn.", method, ": compile spec option 'implementation' is '", preferred,
+             "', which no step of this method offers at ISA ", effective_isa(), "; they run: ", ran);
 }
 
 }  // namespace detail

@@ -9,11 +9,10 @@
 // RTLD_DEEPBIND, a library looks up its own symbols first: each oneDNN keeps to itself. With
 // Debian's torch, libtorch_cpu links Debian's oneDNN itself: it is then loaded already, one copy,
 // and nothing is done (so AddressSanitizer, which refuses RTLD_DEEPBIND, is never asked).
-#include <tbk/detail/registry.hpp>  // tbk::detail::record_failure, registration_mutex
+#include <tbk/register.hpp>  // tbk::report_load_failure
 
 #include <dlfcn.h>  // dlopen, dladdr, dlerror
 
-#include <mutex>   // std::lock_guard
 #include <string>  // std::string
 
 #ifndef TBK_ONEDNN_DNNL_SONAME
@@ -31,14 +30,10 @@ std::string directory_of_this_library() {
   return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
-// A failure, kept where tbk::lower and tbk::load report it ("backend tbk_onednn is not
-// registered ... note: ..."), and printed now.
+// A failure, with the loader's reason.
 void fail(const std::string& what) {
   const char* reason = dlerror();
-  const std::string text = "libtbk_onednn.so: " + what + ": " + (reason ? reason : "unknown error");
-  TORCH_WARN(text);
-  std::lock_guard<std::mutex> lock(tbk::detail::registration_mutex());
-  tbk::detail::record_failure(text);
+  tbk::report_load_failure("libtbk_onednn.so: " + what + ": " + (reason ? reason : "unknown error"));
 }
 
 void load_backend() {
@@ -47,7 +42,9 @@ void load_backend() {
     return fail("could not load oneDNN (" TBK_ONEDNN_DNNL_SONAME ", Debian's libdnnl2)");
   }
   const std::string backend = directory_of_this_library() + "libtbk_onednn_backend.so";
-  if (dlopen(backend.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) fail("could not load " + backend);
+  // RTLD_LOCAL: global would put oneDNN, its dependency, in the global scope, where libraries
+  // loaded later could bind to its symbols; registration needs nothing global
+  if (dlopen(backend.c_str(), RTLD_NOW | RTLD_LOCAL) == nullptr) fail("could not load " + backend);
 }
 
 [[maybe_unused]] const bool loaded = (load_backend(), true);

@@ -170,12 +170,29 @@ class DenseOps(nn.Module):
         return torch.softmax(h.reshape(-1, 5, 1).view(x.size(0), 5), 1)
 
 
+class ConvConstant(nn.Module):
+    """A convolution's output plus a constant of its full shape (a learned bias map), gated by the
+    output itself: a binary operation with a constant operand that cannot join the convolution
+    (its output is read twice), run on the convolution's layout or, where oneDNN has only its
+    reference kernel for that, on another (the constant stays plain)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 1, 1)
+        self.bias_map = nn.Parameter(torch.randn(1, 8, 16, 16))
+
+    def forward(self, x):
+        y = self.conv(x)
+        return (y + self.bias_map) * torch.sigmoid(y)
+
+
 def operator_networks():
     """name -> (module in eval mode, input): small networks that use every operator tbk_onednn runs."""
     torch.manual_seed(7)
     return {"conv_ops": (ConvOps().eval(), torch.randn(1, 3, 16, 16)),
             "conv_ops_odd": (ConvOps().eval(), torch.randn(2, 3, 9, 11)),
-            "dense_ops": (DenseOps().eval(), torch.randn(3, 3, 4))}
+            "dense_ops": (DenseOps().eval(), torch.randn(3, 3, 4)),
+            "conv_constant": (ConvConstant().eval(), torch.randn(1, 3, 16, 16))}
 
 
 def networks(size=64):

@@ -6,6 +6,9 @@
 #include <tbk/detail/preprocessor.hpp>  // TBK_DETAIL_CONCAT, TBK_DETAIL_STRINGIFY
 #include <tbk/detail/registry.hpp>
 
+#include <c10/util/Exception.h>  // TORCH_WARN
+
+#include <mutex>   // std::lock_guard
 #include <string>  // std::string
 #include <vector>  // std::vector
 
@@ -56,6 +59,15 @@ void register_backend(const std::string& name) {
 
 // The names registered through tbk in this process, in registration order.
 inline std::vector<std::string> registered_backends() { return detail::registered_names(); }
+
+// For a library that loads a backend's own library itself (tbk_onednn's libtbk_onednn.so, which
+// isolates oneDNN first): a failure to load it, printed now as a warning and kept, so that
+// tbk::lower and tbk::load add it to their "backend ... is not registered" errors. Never throws.
+inline void report_load_failure(const std::string& text) {
+  TORCH_WARN(text);
+  std::lock_guard<std::mutex> lock(detail::registration_mutex());
+  detail::record_failure(text);
+}
 
 }  // namespace tbk
 

@@ -17,6 +17,7 @@ Run by `meson test` with PYTHONPATH at the build tree's python/ and TBK_ONEDNN_M
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -38,23 +39,34 @@ def child():
     cases = [(name, batch, "") for name in networks for batch in (1, 8)]
     if ISA == "native":
         cases += [("mlp", 1, "gemm:jit"), ("resnet", 1, "gemm:jit")]
+        # the reference implementation asked for (lowered twice: warned once), and a name nothing offers
+        cases += [("mlp", 1, "ref"), ("dense_ops", 1, "gemm:jti")]
     errors = {}
     for name, batch, implementation in cases:
         module, x = networks[name]
         xb = torch.cat([x, torch.randn(batch - 1, *x.shape[1:])]) if batch > 1 else x
         options = {"implementation": implementation} if implementation else {}
-        print(f"case {name} {batch} {implementation}", file=sys.stderr, flush=True)
-        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(xb,))
+        print(f"case {name} {batch} {implementation}".strip(), file=sys.stderr, flush=True)
+        for _ in range(2 if implementation == "ref" else 1):
+            lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(xb,))
         with torch.no_grad():
             want, got = module(xb), lowered(xb)
         pairs = zip(got, want) if isinstance(want, tuple) else [(got, want)]
-        errors[f"{name} {batch} {implementation}"] = max(
+        errors[f"{name} {batch} {implementation}".strip()] = max(
             ((g - w).abs().max() / w.abs().max()).item() for g, w in pairs)
     print(json.dumps(errors))
 
 
+# ISA levels from least to most, as tbk_onednn's summary names them
+LEVELS = ["sse41", "avx", "avx2", "avx512_core"]
+
+
+def level(isa):
+    return max(i for i, name in enumerate(LEVELS) if isa.startswith(name))
+
+
 def run_child():
-    """The child's errors and the summary lines of each case: {case: [line, ...]}."""
+    """The child's errors and, for each case, the summary lines and warnings: {case: [line, ...]}."""
     env = dict(os.environ, TBK_ONEDNN_VERBOSE="1", TBK_TEST_ISA=ISA)
     env.pop("ONEDNN_MAX_CPU_ISA", None)
     if ISA != "native":
@@ -67,7 +79,7 @@ def run_child():
         if line.startswith("case "):
             case = line[len("case "):]
             summaries[case] = []
-        elif line.startswith("tbk_onednn.") and case is not None:
+        elif case is not None and (line.startswith("tbk_onednn.") or "Warning: tbk_onednn." in line):
             summaries[case].append(line)
     return json.loads(done.stdout.splitlines()[-1]), summaries
 
@@ -85,6 +97,8 @@ class Implementations(unittest.TestCase):
 
     def test_no_primitive_runs_a_reference_implementation(self):
         for case, lines in self.summaries.items():
+            if case.endswith(" ref"):
+                continue  # asked for
             with self.subTest(case=case):
                 steps = [line for line in lines if ": step " in line]
                 self.assertTrue(steps, f"no summary for {case}")
@@ -92,13 +106,17 @@ class Implementations(unittest.TestCase):
 
     def test_the_isa_is_the_one_asked_for(self):
         isa = {"SSE41": "sse41", "AVX2": "avx2"}.get(ISA)
+        used = re.search(r"steps at ISA (\w+)$", self.summaries["mlp 1"][0]).group(1)  # no warnings: first
+        if isa and level(used) < level(isa):
+            self.skipTest(f"this CPU has no {ISA}: oneDNN runs {used}")
         for case, lines in self.summaries.items():
             with self.subTest(case=case):
-                self.assertRegex(lines[0], r"steps at ISA " + (isa or r"(sse41|avx|avx2\w*|avx512\w*)") + "$")
+                first = next(line for line in lines if "steps at ISA" in line)
+                self.assertRegex(first, r"steps at ISA " + (isa or r"(sse41|avx|avx2\w*|avx512\w*)") + "$")
 
     def test_convolutions_and_linear_layers_fuse_their_activations(self):
         # flatten, three inner products (two with their ReLU), the output: no ReLU of its own
-        mlp = [line for line in self.summaries["mlp 1 "] if ": step " in line]
+        mlp = [line for line in self.summaries["mlp 1"] if ": step " in line]
         self.assertEqual(sum("inner_product" in line for line in mlp), 3)
         self.assertEqual(sum("inner_product" in line and "eltwise_relu" in line for line in mlp), 2)
         self.assertFalse(any(" eltwise " in line for line in mlp))
@@ -111,6 +129,26 @@ class Implementations(unittest.TestCase):
                 self.assertTrue(chosen)
                 self.assertTrue(all("gemm:jit" in implementation for implementation in chosen), chosen)
                 self.assertLessEqual(self.errors[case], 1e-4)
+
+    @unittest.skipUnless(ISA == "native", "the warnings are checked at the native ISA")
+    def test_the_reference_implementation_is_said_once_and_why(self):
+        # (a fusion that runs the reference implementation is built unfused: no "+ eltwise_relu")
+        warning = ("Warning: tbk_onednn.forward: oneDNN's reference implementation (ref:any) runs inner_product "
+                   "[1, 784] -> [1, 512] at ISA ")
+        lines = self.summaries["mlp 1 ref"]  # two lowerings of the same method
+        said = [line for line in lines if warning in line]
+        self.assertEqual(len(said), 1, lines)  # once per process and operation
+        self.assertIn("correctly but slowly: the compile option 'implementation' asked for it", said[0])
+        self.assertEqual(sum(line.endswith(": ref:any") and "inner_product" in line for line in lines), 6)
+        self.assertLessEqual(self.errors["mlp 1 ref"], 1e-4)
+
+    @unittest.skipUnless(ISA == "native", "the warnings are checked at the native ISA")
+    def test_an_implementation_nothing_offers_is_said(self):
+        said = [line for line in self.summaries["dense_ops 1 gemm:jti"] if "Warning:" in line]
+        self.assertEqual(len(said), 1, said)
+        self.assertIn("tbk_onednn.forward: compile spec option 'implementation' is 'gemm:jti', which no step of "
+                      "this method offers at ISA ", said[0])
+        self.assertRegex(said[0], r"; they run: \S")
 
 
 if __name__ == "__main__":
