@@ -83,7 +83,7 @@ def build_networks(names=NETWORKS, size=224):
         made[name] = (module.eval(), torch.randn(1, 3, size, size))
     own = [name for name in names if not name.startswith("torchvision.")]
     if own:
-        spec = importlib.util.spec_from_file_location("models", os.path.join(ROOT, "examples", "onednn", "models.py"))
+        spec = importlib.util.spec_from_file_location("models", os.path.join(ROOT, "backends", "onednn", "models.py"))
         models = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(models)
         theirs = models.networks(size)
