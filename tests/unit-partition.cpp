@@ -266,6 +266,20 @@ TEST_CASE("parameters are passed in, or become constants of their regions with f
   CHECK(same(m.run_method("helper", in[0]), round_trip(frozen).run_method("helper", in[0])));
 }
 
+TEST_CASE("freeze refuses a module in training mode, as torch.jit.freeze does") {
+  torch::jit::Module m = mixed_module();
+  m.register_attribute("training", c10::BoolType::get(), true);  // as torch.jit.script gives it
+  tbk::partition_options o = options({"helper"});
+  o.freeze = true;
+  CHECK_CONTAINS(error_of([&] { tbk::partition(m, "add_sub_graph", o); }),
+                 "tbk::partition(add_sub_graph): freeze needs the module in eval mode, as torch.jit.freeze does; "
+                 "module '__torch__.");
+  CHECK_CONTAINS(error_of([&] { tbk::partition(m, "add_sub_graph", o); }),
+                 "' is in training mode: call .eval() on it first");
+  m.eval();
+  CHECK_NOTHROW(tbk::partition(m, "add_sub_graph", o));
+}
+
 TEST_CASE("example inputs reach each region's compile spec as that region's own inputs") {
   torch::jit::Module m = mixed_module();
   tbk::partition_options o;

@@ -325,7 +325,13 @@ inline torch::jit::Module partition(const torch::jit::Module& module, const std:
 
   torch::jit::Module root = module.clone();
   if (options.freeze) {
-    root.eval();
+    // as torch::jit::freeze: freezing is for inference, and a module in training mode would be
+    // frozen as something else than what it computes (dropout, batch norm's batch statistics)
+    if (module.hasattr("training") && module.is_training()) {  // torch::jit::freeze's own test
+      detail::raise("tbk::partition(" + backend + "): freeze needs the module in eval mode, as "
+                    "torch.jit.freeze does; module '" + module.type()->name()->qualifiedName() +
+                    "' is in training mode: call .eval() on it first");
+    }
     std::vector<std::string> others;  // freeze keeps forward; the other methods are named
     for (const std::string& m : options.methods) {
       if (m != "forward") others.push_back(m);

@@ -96,7 +96,8 @@ def partition(module: torch.jit.ScriptModule, backend: str,
     example_inputs: the inputs of forward (or {method: inputs}); each region outside control
     flow then gets its own inputs as the option "example_inputs". min_nodes: smaller regions
     stay in TorchScript. max_regions: per method, the largest are kept. freeze: freeze the
-    module first, so that parameters are constants of their regions. inside_blocks: partition
+    module first, so that parameters are constants of their regions (the module must be in
+    eval mode, as for torch.jit.freeze). inside_blocks: partition
     the bodies of if and for too. tbk.report(result) says where each node went.
     """
     _script_module(module, "tbk.partition")

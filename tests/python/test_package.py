@@ -175,6 +175,13 @@ class Partitioning(unittest.TestCase):
         x = torch.randn(3, 3)
         self.assertTrue(same(self.scripted.helper(x), frozen.helper(x)))
 
+    def test_freeze_refuses_a_module_in_training_mode(self):
+        training = torch.jit.script(Mixed())  # scripted modules start in training mode
+        with self.assertRaisesRegex(RuntimeError, r"freeze needs the module in eval mode, as torch.jit.freeze "
+                                                  r"does; module '__torch__\.\S+' is in training mode: call "
+                                                  r"\.eval\(\) on it first"):
+            tbk.partition(training, "add_sub_graph", methods=["helper"], freeze=True)
+
     def test_partition_errors_are_python_exceptions_with_tbks_message(self):
         with self.assertRaisesRegex(TypeError, "^tbk.partition: expected a torch.jit.ScriptModule"):
             tbk.partition(Mixed(), "add_sub_graph")
