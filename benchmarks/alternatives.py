@@ -204,16 +204,24 @@ def sample_ms(run, x, calls):
     return (time.perf_counter() - start) / calls * 1e3
 
 
+def take_turns(samplers, repetitions, calls):
+    """{name: [ms per call, ...]}: each repetition takes every sampler (name -> f(calls) -> mean
+    ms per call) once, in random order, so that the paths share the machine's drifts alike."""
+    times = {name: [] for name in samplers}
+    for _ in range(repetitions):
+        for name in random.sample(list(samplers), len(samplers)):
+            times[name].append(samplers[name](calls))
+    return times
+
+
 def measure_onnx(cases, repetitions=15, calls=5):
     """cases: a manifest's {"<network>/<batch>": {"onnx", "input", "expected"}}. Each repetition
     takes the runtimes in random order; returns the result described at the top."""
     versions, missing = installed_runtimes()
     result = {"versions": versions, "missing": missing, "cases": {}}
     for key, entry in load_cases(cases, versions).items():
-        times = {runtime: [] for runtime in entry["runners"]}
-        for _ in range(repetitions):
-            for runtime in random.sample(list(entry["runners"]), len(entry["runners"])):
-                times[runtime].append(sample_ms(entry["runners"][runtime], entry["input"], calls))
+        samplers = {r: (lambda calls, f=f: sample_ms(f, entry["input"], calls)) for r, f in entry["runners"].items()}
+        times = take_turns(samplers, repetitions, calls)
         result["cases"][key] = {**times, "errors": entry["errors"], "failed": entry["failed"]}
     return result
 
@@ -321,10 +329,7 @@ def compare_case(key, module, x, runtimes, repetitions, calls):
             got = reference(x)
         run = {"frozen_ofi": lambda calls: sample_ms(reference, x, calls),
                **{r: (lambda calls, r=r: runtimes.sample(key, r, calls)) for r in runtimes.available(key)}}
-        times = {path: [] for path in run}
-        for _ in range(repetitions):
-            for path in random.sample(list(run), len(run)):
-                times[path].append(run[path](calls))
+        times = take_turns(run, repetitions, calls)
     errors = {"frozen_ofi": relative_error(got.numpy(), want), **runtimes.errors.get(key, {})}
     return {**times, "errors": errors, "failed": runtimes.failed.get(key, {})}
 
