@@ -2,6 +2,9 @@
 // as oneDNN post-ops: eltwise operations, a residual add (sum), binary operations with a constant
 // or a broadcast value. Decided on the program alone, before any primitive is built.
 #pragma once
+#include "method_builder.hpp"        // fused_op, post_op
+#include "operators/binary.hpp"   // binary::algorithm
+#include "operators/eltwise.hpp"  // eltwise::pieces
 #include "program.hpp"
 
 #include <dnnl.hpp>
@@ -15,47 +18,6 @@
 
 namespace tbk_onednn {
 namespace detail {
-
-// One eltwise piece: (algorithm, alpha, beta); hardsigmoid takes two.
-inline std::vector<std::tuple<dnnl::algorithm, float, float>> eltwise_pieces(eltwise_kind kind, float alpha, float beta) {
-  using a = dnnl::algorithm;
-  switch (kind) {
-    case eltwise_kind::relu: return {{a::eltwise_relu, 0.f, 0.f}};
-    case eltwise_kind::clamp: return {{a::eltwise_clip, alpha, beta}};
-    case eltwise_kind::hardswish: return {{a::eltwise_hardswish, 0.f, 0.f}};
-    case eltwise_kind::sigmoid: return {{a::eltwise_logistic, 0.f, 0.f}};
-    case eltwise_kind::hardsigmoid: return {{a::eltwise_linear, 1.f / 6, 0.5f}, {a::eltwise_clip, 0.f, 1.f}};
-    case eltwise_kind::tanh: return {{a::eltwise_tanh, 0.f, 0.f}};
-    case eltwise_kind::affine: return {{a::eltwise_linear, alpha, beta}};
-    case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
-  }
-  throw std::invalid_argument("unknown eltwise kind");
-}
-
-inline dnnl::algorithm binary_algorithm(binary_kind kind) {
-  switch (kind) {
-    case binary_kind::add: return dnnl::algorithm::binary_add;
-    case binary_kind::sub: return dnnl::algorithm::binary_sub;
-    case binary_kind::mul: return dnnl::algorithm::binary_mul;
-    case binary_kind::div: return dnnl::algorithm::binary_div;
-  }
-  throw std::invalid_argument("unknown binary kind");
-}
-
-// An operation with what was fused into it: eltwise pieces and binary operations on its result.
-struct post_op {
-  enum { eltwise, binary, sum } kind;
-  dnnl::algorithm algorithm = dnnl::algorithm::undef;
-  float alpha = 0, beta = 0;
-  int64_t value = -1;   // binary: the other operand, a value (sum: the value written over)...
-  int64_t weight = -1;  // ...or a weight
-};
-struct fused_op {
-  std::size_t op;                  // index into program::ops
-  std::vector<post_op> posts;
-  std::vector<std::size_t> joined; // the operations fused into it, in order
-  uint32_t result;                 // the value it finally makes
-};
 
 // Whether eltwise `pieces` would share an algorithm with other parameters with a post-op already
 // fused: oneDNN 2.6's post-op injector (jit_uni_postops_injector_t, used by jit:uni binary and
@@ -110,7 +72,7 @@ inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& 
       open[result] = static_cast<std::size_t>(into - out.data());
     };
     if (op.kind == op_kind::eltwise) {
-      const auto pieces = eltwise_pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1]);
+      const auto pieces = operators::eltwise::pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1]);
       fused_op* into = joinable(op.inputs[0]);
       if (into && !conflicts_with_posts(*into, pieces)) {
         for (auto [algorithm, alpha, beta] : pieces) into->posts.push_back({post_op::eltwise, algorithm, alpha, beta});
@@ -125,7 +87,7 @@ inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& 
       for (std::size_t side = 0; side < (commutes ? op.inputs.size() : 1) && !joined; ++side) {
         fused_op* into = joinable(op.inputs[side]);
         if (!into || shapes[op.inputs[side]] != shapes[result]) continue;
-        post_op post{post_op::binary, binary_algorithm(kind)};
+        post_op post{post_op::binary, operators::binary::algorithm(kind)};
         if (op.inputs.size() == 2) {
           const uint32_t other = op.inputs[1 - side];
           if (other >= inputs + into->op) continue;  // made after the op it would join

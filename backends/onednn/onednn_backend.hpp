@@ -4,7 +4,7 @@
 // payload, then build the primitives), execute (run them; thread-safe).
 #pragma once
 #include "engine.hpp"
-#include "lowering.hpp"
+#include "operators.hpp"
 #include "program.hpp"
 
 #include <tbk/backend.hpp>  // tbk::backend, tbk::rest, tbk::method_spec, tbk::compile_spec

@@ -11,6 +11,7 @@
 #include <tbk/detail/partition_rewrite.hpp>
 #include <tbk/detail/registry.hpp>
 #include <tbk/lower.hpp>
+#include <tbk/node_text.hpp>  // tbk::node_text (reports name nodes with it; kept for users of this header)
 
 #include <torch/csrc/jit/api/module.h>                      // torch::jit::Module, freeze
 #include <torch/csrc/jit/passes/dead_code_elimination.h>    // torch::jit::EliminateDeadCode
@@ -361,9 +362,5 @@ inline std::string report(const torch::jit::Module& module) {
   }
   return module.attr(detail::report_attribute()).toStringRef();
 }
-
-// How tbk names a node in reports and errors: "aten::relu (model.py:4)", or "aten::relu (line 4)"
-// for code without a file. For a backend's own messages about a node (preprocess refusing one).
-inline std::string node_text(const torch::jit::Node& node) { return detail::node_text(&node); }
 
 }  // namespace tbk

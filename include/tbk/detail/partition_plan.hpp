@@ -7,6 +7,7 @@
 #pragma once
 
 #include <tbk/detail/errors.hpp>
+#include <tbk/detail/messages.hpp>  // node_text
 
 #include <torch/csrc/jit/ir/alias_analysis.h>  // torch::jit::AliasDb
 #include <torch/csrc/jit/ir/ir.h>              // torch::jit::Graph, Block, Node, Value
@@ -44,18 +45,6 @@ struct partition_plan {
   std::vector<planned_region> regions;  // in graph order
   std::vector<left_node> left;          // in graph order
 };
-
-// "aten::relu (model.py:4)", or "aten::relu (line 4)" for code without a file: a node as
-// reports and errors name it.
-inline std::string node_text(const torch::jit::Node* node) {
-  std::string text = node->kind().toQualString();
-  if (auto where = node->sourceRange().file_line_col()) {
-    const std::string& file = std::get<0>(*where);
-    const std::string line = std::to_string(std::get<1>(*where));
-    text += file.empty() || file == "<string>" ? " (line " + line + ")" : " (" + file + ":" + line + ")";
-  }
-  return text;
-}
 
 // Nodes that are bookkeeping rather than work: never placed, never reported. Constants are
 // copied into every region that uses them; attribute reads stay with the module.

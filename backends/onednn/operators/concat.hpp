@@ -1,0 +1,76 @@
+// concat.hpp: aten::cat of a list built in the method (prim::ListConstruct) in tbk_onednn: which
+// nodes it runs (the list is claimed with its cat, so both share a region), how one becomes a
+// cat operation, and its oneDNN concat primitive. The payload attributes and shape rule:
+// concat_shape.hpp.
+#pragma once
+#include "concat_shape.hpp"
+#include "../lowering.hpp"
+#include "../method_builder.hpp"
+
+#include <algorithm>  // std::any_of
+#include <iterator>   // std::size
+
+namespace tbk_onednn::operators::concat {
+
+// cat(list, dim): the list must be built right there, of tensors, and dim constant.
+inline std::string refusal(const torch::jit::Node& node) {
+  const torch::jit::Node* list = node.input(0)->node();
+  if (list->kind() != c10::prim::ListConstruct) return "the list of tensors must be built in the method";
+  return detail::is_number(node.input(1)) ? "" : "dim must be a constant";
+}
+
+// A list of tensors used only as the first argument of cats.
+inline std::string list_refusal(const torch::jit::Node& node) {
+  if (node.output()->uses().empty()) return "its list is used by nothing";
+  for (const torch::jit::Value* v : node.inputs()) {
+    if (!detail::is_tensor(v)) return "its list holds something other than tensors";
+  }
+  for (const torch::jit::Use& use : node.output()->uses()) {
+    if (use.user->kind() != c10::aten::cat || use.offset != 0) return "its list is used by other than aten::cat";
+  }
+  return "";
+}
+
+inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
+  const torch::jit::Node* list = node.input(0)->node();
+  if (list->kind() != c10::prim::ListConstruct) t.refuse(node, "the list of tensors must be built in the method");
+  std::vector<uint32_t> parts;
+  for (const torch::jit::Value* v : list->inputs()) parts.push_back(t.value(node, v));
+  if (parts.empty()) t.refuse(node, "nothing to concatenate");
+  t.bind(node, t.add(node, op_kind::cat, parts, {t.dim_of(node, t.known_int(node, node.input(1)), t.shape(parts[0]).size())}));
+}
+
+// The list is read by the cat that uses it.
+inline void translate_list(detail::graph_translator&, const torch::jit::Node&) {}
+
+// The inputs as they are, or, when concat has only the reference implementation for their
+// layouts, all in the first fallback layout that has another.
+inline bool build(detail::method_builder& b, const detail::fused_op& f) {
+  const operation& op = b.op(f);
+  const int axis = static_cast<int>(op.ints[0]);
+  auto make = [&](const std::vector<detail::md>& sources) {
+    return dnnl::concat::primitive_desc(axis, sources, cpu_engine(), detail::user_scratchpad());
+  };
+  std::vector<detail::md> sources;
+  for (uint32_t v : op.inputs) sources.push_back(b.layout(v));
+  dnnl::concat::primitive_desc pd = make(sources);
+  for (std::size_t k = 0; k < std::size(detail::fallbacks) && detail::is_reference(pd); ++k) {
+    std::vector<detail::md> layouts;
+    for (uint32_t v : op.inputs) layouts.push_back(detail::fallback_layout(b.shape(v), detail::fallbacks[k]));
+    if (std::any_of(layouts.begin(), layouts.end(), [](const detail::md& m) { return m.is_zero(); })) continue;
+    const dnnl::concat::primitive_desc other = make(layouts);
+    if (!detail::is_reference(other)) {
+      sources = layouts;
+      pd = other;
+    }
+  }
+  detail::step_args args;
+  for (std::size_t k = 0; k < op.inputs.size(); ++k) {
+    args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k), b.as(op.inputs[k], sources[k])});
+  }
+  args.push_back({DNNL_ARG_DST, b.define(f.result, pd.dst_desc())});
+  b.add_step(dnnl::concat(pd), pd, b.description(f), std::move(args));
+  return true;
+}
+
+}  // namespace tbk_onednn::operators::concat

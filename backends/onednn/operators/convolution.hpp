@@ -1,0 +1,83 @@
+// convolution.hpp: aten::conv2d in tbk_onednn: which nodes it runs (constant weights, constant
+// stride, padding, dilation, groups), how one becomes a conv2d operation, and its oneDNN
+// convolution primitive (activations in oneDNN's choice of layout, weights reordered once, fused
+// post-ops). The payload attributes and shape rule: convolution_shape.hpp.
+#pragma once
+#include "convolution_shape.hpp"
+#include "../lowering.hpp"
+#include "../method_builder.hpp"
+
+namespace tbk_onednn::operators::convolution {
+
+using detail::is_float_tensor;
+using detail::is_int_list;
+using detail::is_none;
+using detail::is_number;
+
+inline std::string refusal(const torch::jit::Node& node) {
+  if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
+  const auto in = node.inputs();
+  if (in.size() != 7 || !is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
+    return "the weight and bias must be constant float tensors (lower a frozen module)";
+  }
+  if (!is_int_list(in[3]) || !is_int_list(in[4]) || !is_int_list(in[5]) || !is_number(in[6])) {
+    return "stride, padding (as numbers, not a string), dilation and groups must be constants";
+  }
+  return "";
+}
+
+// conv2d(x, weight, bias, stride, padding, dilation, groups)
+inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
+  t.refuse_if(node, refusal(node));
+  const auto in = node.inputs();
+  auto c = [&](std::size_t k) { return *detail::constant(in[k]); };
+  const uint32_t x = t.value(node, in[0]);
+  const auto stride = detail::pair(c(3), 1), padding = detail::pair(c(4), 0), dilation = detail::pair(c(5), 1);
+  if (stride.size() != 2 || padding.size() != 2 || dilation.size() != 2) t.refuse(node, "expects 2-D stride, padding, dilation");
+  std::vector<uint32_t> weights{t.weight_of(c(1).toTensor())};
+  if (!is_none(in[2])) weights.push_back(t.weight_of(c(2).toTensor()));
+  t.bind(node, t.add(node, op_kind::conv2d, {x},
+                     {stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], c(6).toInt()}, {},
+                     weights));
+}
+
+// The bias of a convolution or linear operation as the payload has it, or none (a zero descriptor).
+inline detail::md bias_desc(const detail::method_builder& b, const operation& op) {
+  return op.weights.size() == 2 ? detail::plain_desc(b.weight_shape(op.weights[1])) : detail::md();
+}
+
+// The step of a convolution or linear operation (its descriptor `d` made, with activations in
+// oneDNN's choice of layout): its implementation (false when the fusion has only the reference
+// one: it is built unfused), its input in the layout it asks for, its weights reordered once,
+// its bias.
+template <class Primitive>
+bool weighted_step(detail::method_builder& b, const detail::fused_op& f, const typename Primitive::desc& d,
+                   const dnnl::primitive_attr& attr, const detail::md& w_plain, detail::step_args args) {
+  using primitive_desc = typename Primitive::primitive_desc;
+  const operation& op = b.op(f);
+  const primitive_desc pd = b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
+  if (b.slow_fusion(f, pd)) return false;
+  args.push_back({DNNL_ARG_SRC, b.as(op.inputs[0], pd.src_desc())});
+  args.push_back({DNNL_ARG_WEIGHTS, b.weight(op.weights[0], w_plain, pd.weights_desc())});
+  if (op.weights.size() == 2) args.push_back({DNNL_ARG_BIAS, b.weight(op.weights[1], bias_desc(b, op), bias_desc(b, op))});
+  args.push_back({DNNL_ARG_DST, b.result_ref(f, pd.dst_desc())});
+  b.add_step(Primitive(pd), pd, b.description(f), std::move(args));
+  return true;
+}
+
+inline bool build(detail::method_builder& b, const detail::fused_op& f) {
+  const operation& op = b.op(f);
+  const shape_t& w = b.weight_shape(op.weights[0]);
+  const int64_t groups = op.ints[6];
+  const shape_t wdims = groups == 1 ? w : shape_t{groups, w[0] / groups, w[1], w[2], w[3]};
+  detail::step_args args;
+  const dnnl::primitive_attr attr = b.attributes(f, args);
+  // activations in oneDNN's choice of layout (docs/onednn.md, "On every CPU")
+  const dnnl::convolution_forward::desc d(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(b.shape(op.inputs[0])),
+      detail::any_desc(wdims), bias_desc(b, op), b.destination(f), {op.ints[0], op.ints[1]},
+      {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
+  return weighted_step<dnnl::convolution_forward>(b, f, d, attr, detail::plain_desc(wdims), std::move(args));
+}
+
+}  // namespace tbk_onednn::operators::convolution

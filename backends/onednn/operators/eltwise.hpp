@@ -1,0 +1,100 @@
+// eltwise.hpp: element-by-element activations in tbk_onednn (aten::relu, relu6, hardtanh, clamp,
+// hardswish, sigmoid, hardsigmoid, tanh, gelu): which nodes it runs, how one becomes an eltwise
+// operation, the oneDNN algorithms of each kind (fused as post-ops by fusion.hpp where they
+// can be) and the eltwise primitive otherwise. The payload attributes and shape rule:
+// eltwise_shape.hpp.
+#pragma once
+#include "eltwise_shape.hpp"
+#include "../lowering.hpp"
+#include "../method_builder.hpp"
+
+#include <cmath>    // INFINITY
+#include <tuple>    // std::tuple
+#include <vector>   // std::vector
+
+namespace tbk_onednn::operators::eltwise {
+
+inline std::string refusal(const torch::jit::Node& node) {
+  namespace aten = c10::aten;
+  if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
+  const auto in = node.inputs();
+  const auto kind = node.kind();
+  if (kind == aten::gelu) {
+    auto approximate = in.size() > 1 ? detail::constant(in[1]) : c10::nullopt;
+    if (in.size() > 1 && !(approximate && approximate->isString() && approximate->toStringRef() == "none")) {
+      return "only approximate='none'";
+    }
+  }
+  if (kind == aten::hardtanh || kind == aten::clamp) {
+    for (std::size_t k = 1; k < in.size(); ++k) {
+      if (!detail::is_number(in[k]) && !detail::is_none(in[k])) return "the bounds must be constant numbers";
+    }
+  }
+  return "";
+}
+
+// An eltwise operation on value x; its result's value.
+inline uint32_t add(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x, eltwise_kind kind,
+                    float alpha = 0, float beta = 0) {
+  return t.add(node, op_kind::eltwise, {x}, {static_cast<int64_t>(kind)}, {alpha, beta});
+}
+
+inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
+  namespace aten = c10::aten;
+  t.refuse_if(node, refusal(node));
+  const auto in = node.inputs();
+  const auto kind = node.kind();
+  const uint32_t x = t.value(node, in[0]);
+  if (kind == aten::hardtanh || kind == aten::clamp) {  // hardtanh(x, -1, 1), clamp(x, None, None)
+    const float inf = INFINITY;
+    auto bound = [&](std::size_t k, float fallback) {
+      return k < in.size() && !detail::is_none(in[k]) ? static_cast<float>(detail::constant(in[k])->toScalar().toDouble())
+                                                      : fallback;
+    };
+    const bool hardtanh = kind == aten::hardtanh;
+    return t.bind(node, add(t, node, x, eltwise_kind::clamp, bound(1, hardtanh ? -1.f : -inf), bound(2, hardtanh ? 1.f : inf)));
+  }
+  if (kind == aten::relu6) return t.bind(node, add(t, node, x, eltwise_kind::clamp, 0, 6));
+  const eltwise_kind which = kind == aten::relu        ? eltwise_kind::relu
+                             : kind == aten::hardswish ? eltwise_kind::hardswish
+                             : kind == aten::sigmoid   ? eltwise_kind::sigmoid
+                             : kind == aten::hardsigmoid ? eltwise_kind::hardsigmoid
+                             : kind == aten::tanh      ? eltwise_kind::tanh
+                                                       : eltwise_kind::gelu;
+  t.bind(node, add(t, node, x, which));
+}
+
+// The oneDNN eltwise pieces of a kind: (algorithm, alpha, beta); hardsigmoid takes two.
+inline std::vector<std::tuple<dnnl::algorithm, float, float>> pieces(eltwise_kind kind, float alpha, float beta) {
+  using a = dnnl::algorithm;
+  switch (kind) {
+    case eltwise_kind::relu: return {{a::eltwise_relu, 0.f, 0.f}};
+    case eltwise_kind::clamp: return {{a::eltwise_clip, alpha, beta}};
+    case eltwise_kind::hardswish: return {{a::eltwise_hardswish, 0.f, 0.f}};
+    case eltwise_kind::sigmoid: return {{a::eltwise_logistic, 0.f, 0.f}};
+    case eltwise_kind::hardsigmoid: return {{a::eltwise_linear, 1.f / 6, 0.5f}, {a::eltwise_clip, 0.f, 1.f}};
+    case eltwise_kind::tanh: return {{a::eltwise_tanh, 0.f, 0.f}};
+    case eltwise_kind::affine: return {{a::eltwise_linear, alpha, beta}};
+    case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
+  }
+  throw std::invalid_argument("unknown eltwise kind");
+}
+
+// One step per piece: the first writes the result's slot, later ones work in place.
+inline bool build(detail::method_builder& b, const detail::fused_op& f) {
+  const operation& op = b.op(f);
+  detail::ref current = b.source(op.inputs[0]);
+  for (auto [algorithm, alpha, beta] : pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
+    const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
+    const auto pd = b.choose<dnnl::eltwise_forward::primitive_desc>(
+        [&] { return dnnl::eltwise_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+    const detail::ref to = b.defined(f.result) ? b.source(f.result) : b.define(f.result, pd.dst_desc());
+    b.add_step(dnnl::eltwise_forward(pd), pd,
+               shape_text(b.shape(f.result)) + " " + dnnl_alg_kind2str(dnnl::convert_to_c(algorithm)),
+               {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, to}});
+    current = to;
+  }
+  return true;
+}
+
+}  // namespace tbk_onednn::operators::eltwise

@@ -1,0 +1,81 @@
+// linear.hpp: aten::linear, and the forms of x @ W a frozen graph has (matmul, mm, addmm), in
+// tbk_onednn: which nodes it runs (a constant 2-D weight), how one becomes a linear operation
+// (inputs of more than 2 dimensions reshaped around it), and its oneDNN inner product primitive.
+// The payload attributes and shape rule: linear_shape.hpp.
+#pragma once
+#include "convolution.hpp"  // weighted_step, bias_desc: the same step as a convolution's
+#include "linear_shape.hpp"
+#include "../lowering.hpp"
+#include "../method_builder.hpp"
+
+namespace tbk_onednn::operators::linear {
+
+using detail::is_float_tensor;
+using detail::is_none;
+
+inline std::string refusal(const torch::jit::Node& node) {
+  namespace aten = c10::aten;
+  if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
+  const auto in = node.inputs();
+  const auto kind = node.kind();
+  if (kind == aten::linear) {
+    if (!is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
+      return "the weight and bias must be constant float tensors (lower a frozen module)";
+    }
+  } else if (kind == aten::addmm) {
+    if (!is_float_tensor(in[0]) || !detail::is_tensor(in[1]) || !is_float_tensor(in[2]) ||
+        !detail::is_constant_equal(in[3], 1) || !detail::is_constant_equal(in[4], 1)) {
+      return "supported as bias + x @ W with constant bias and W, beta = alpha = 1";
+    }
+  } else if (!is_float_tensor(in[1]) || detail::constant(in[1])->toTensor().dim() != 2) {  // matmul, mm
+    return "the second operand must be a constant 2-D float tensor";
+  }
+  return "";
+}
+
+// linear(x, W, b), matmul(x, W^T), mm(x, W^T), addmm(b, x, W^T, beta=1, alpha=1)
+inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
+  namespace aten = c10::aten;
+  t.refuse_if(node, refusal(node));
+  const auto in = node.inputs();
+  const auto kind = node.kind();
+  auto c = [&](std::size_t k) { return *detail::constant(in[k]); };
+  const uint32_t input = t.value(node, in[kind == aten::addmm ? 1 : 0]);
+  at::Tensor w, b;
+  if (kind == aten::linear) {
+    w = c(1).toTensor();
+    if (!is_none(in[2])) b = c(2).toTensor();
+  } else if (kind == aten::addmm) {
+    w = c(2).toTensor().t();
+    b = c(0).toTensor().reshape({-1});
+  } else {
+    w = c(1).toTensor().t();
+  }
+  if (w.dim() != 2) t.refuse(node, "the weight must be 2-D");
+  const shape_t si = t.shape(input);
+  if (si.size() < 2) t.refuse(node, "the input must have 2 or more dimensions");
+  int64_t rows = 1;
+  for (std::size_t d = 0; d + 1 < si.size(); ++d) rows *= si[d];
+  const uint32_t flat = si.size() == 2 ? input : t.add(node, op_kind::reshape, {input}, {rows, si.back()});
+  std::vector<uint32_t> weights{t.weight_of(w)};
+  if (b.defined()) weights.push_back(t.weight_of(b));
+  uint32_t out = t.add(node, op_kind::linear, {flat}, {}, {}, weights);
+  if (si.size() != 2) {
+    shape_t back(si.begin(), si.end() - 1);
+    back.push_back(w.size(0));
+    out = t.add(node, op_kind::reshape, {out}, back);
+  }
+  t.bind(node, out);
+}
+
+inline bool build(detail::method_builder& b, const detail::fused_op& f) {
+  const operation& op = b.op(f);
+  const shape_t& w = b.weight_shape(op.weights[0]);
+  detail::step_args args;
+  const dnnl::primitive_attr attr = b.attributes(f, args);
+  const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(b.shape(op.inputs[0])),
+                                            detail::any_desc(w), convolution::bias_desc(b, op), b.destination(f));
+  return convolution::weighted_step<dnnl::inner_product_forward>(b, f, d, attr, detail::plain_desc(w), std::move(args));
+}
+
+}  // namespace tbk_onednn::operators::linear

@@ -1,0 +1,74 @@
+// reshape.hpp: aten::view, reshape, flatten and contiguous in tbk_onednn: which nodes it runs,
+// how one becomes a reshape operation (sizes may be computed from the example inputs' shapes; -1
+// inferred; contiguous is the value itself), and the oneDNN reorder that makes the plain copy.
+// The payload attributes and shape rule: reshape_shape.hpp.
+#pragma once
+#include "reshape_shape.hpp"
+#include "../lowering.hpp"
+#include "../method_builder.hpp"
+
+namespace tbk_onednn::operators::reshape {
+
+inline std::string refusal(const torch::jit::Node& node) {
+  namespace aten = c10::aten;
+  if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
+  const auto in = node.inputs();
+  const auto kind = node.kind();
+  if (kind == aten::flatten) {
+    return detail::is_number(in[1]) && detail::is_number(in[2]) ? "" : "start_dim and end_dim must be constant";
+  }
+  if (kind == aten::reshape || kind == aten::view) {
+    return detail::is_int_list(in[1]) ? "" : "the shape must be constant (partitioning cannot see sizes)";
+  }
+  return "";  // contiguous
+}
+
+// view(x, shape), reshape(x, shape): the shape's sizes known when lowering (-1 inferred).
+inline void translate_view(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
+  std::vector<int64_t> target = t.known_int_list(node, node.inputs()[1]);
+  int64_t known = 1, infer = -1;
+  for (std::size_t d = 0; d < target.size(); ++d) {
+    if (target[d] == -1 && infer < 0) infer = static_cast<int64_t>(d);
+    else if (target[d] < 1) t.refuse(node, "shape " + shape_text(target) + " is not supported");
+    else known *= target[d];
+  }
+  if (infer >= 0) target[static_cast<std::size_t>(infer)] = element_count(t.shape(x), "the input") / known;
+  t.bind(node, t.add(node, op_kind::reshape, {x}, target));
+}
+
+// flatten(x, start_dim, end_dim)
+inline void translate_flatten(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
+  const shape_t sx = t.shape(x);
+  const auto in = node.inputs();
+  const int64_t start = t.dim_of(node, detail::constant(in[1])->toInt(), sx.size());
+  const int64_t end = t.dim_of(node, detail::constant(in[2])->toInt(), sx.size());
+  shape_t target(sx.begin(), sx.begin() + start);
+  int64_t merged = 1;
+  for (int64_t d = start; d <= end; ++d) merged *= sx[static_cast<std::size_t>(d)];
+  target.push_back(merged);
+  target.insert(target.end(), sx.begin() + end + 1, sx.end());
+  t.bind(node, target == sx ? x : t.add(node, op_kind::reshape, {x}, target));
+}
+
+inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
+  namespace aten = c10::aten;
+  const auto kind = node.kind();
+  if (kind != aten::view && kind != aten::reshape) t.refuse_if(node, refusal(node));  // sizes may be computed
+  const uint32_t x = t.value(node, node.inputs()[0]);
+  if (kind == aten::view || kind == aten::reshape) return translate_view(t, node, x);
+  if (kind == aten::flatten) return translate_flatten(t, node, x);
+  t.bind(node, x);  // contiguous: tbk_onednn's values have no strides to change
+}
+
+// A plain copy of the input, read as the new shape.
+inline bool build(detail::method_builder& b, const detail::fused_op& f) {
+  const uint32_t x = b.op(f).inputs[0];
+  const detail::md from_plain = detail::plain_desc(b.shape(x));
+  const dnnl::reorder::primitive_desc pd(cpu_engine(), b.layout(x), cpu_engine(), from_plain, detail::user_scratchpad());
+  detail::ref to = b.define(f.result, detail::plain_desc(b.shape(f.result)));
+  to.desc = from_plain;
+  b.add_step(dnnl::reorder(pd), pd, b.description(f), {{DNNL_ARG_FROM, b.source(x)}, {DNNL_ARG_TO, to}});
+  return true;
+}
+
+}  // namespace tbk_onednn::operators::reshape

@@ -1,0 +1,25 @@
+// tbk/detail/messages.hpp: how tbk names things in its messages that more than one part of it
+// names: a TorchScript node (reports, partitioning, backends' refusals via tbk/node_text.hpp).
+#pragma once
+
+#include <torch/csrc/jit/ir/ir.h>  // torch::jit::Node
+
+#include <string>  // std::string
+#include <tuple>   // std::get
+
+namespace tbk::detail {
+
+// "aten::relu (model.py:4)", or "aten::relu (line 4)" for code without a file name; the kind
+// alone for a node without source (one a pass made).
+inline std::string node_text(const torch::jit::Node& node) {
+  std::string text = node.kind().toQualString();
+  if (auto where = node.sourceRange().file_line_col()) {
+    const std::string& file = std::get<0>(*where);
+    const std::string line = std::to_string(std::get<1>(*where));
+    text += file.empty() || file == "<string>" ? " (line " + line + ")" : " (" + file + ":" + line + ")";
+  }
+  return text;
+}
+inline std::string node_text(const torch::jit::Node* node) { return node_text(*node); }
+
+}  // namespace tbk::detail
