@@ -14,7 +14,7 @@
 #include <string>   // std::string
 #include <vector>   // std::vector
 
-namespace tbk::kit {
+namespace tbk::testing {
 
 // How close floating-point results must be: |got - want| <= atol + rtol * |want|, elementwise.
 struct kit_tolerance {
@@ -125,4 +125,4 @@ inline std::string requires_grad_problem(const c10::IValue& got) {
   return {};
 }
 
-}  // namespace tbk::kit
+}  // namespace tbk::testing

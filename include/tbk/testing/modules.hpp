@@ -21,7 +21,7 @@
 #include <unistd.h>  // getpid
 #endif
 
-namespace tbk::kit {
+namespace tbk::testing {
 
 // How a lowered module reaches the kit's checks after lowering.
 enum class kit_archive {
@@ -124,4 +124,4 @@ inline c10::IValue call_backend_execute(const torch::jit::Module& lowered,
   return object.get_method("execute")({handle, list});
 }
 
-}  // namespace tbk::kit
+}  // namespace tbk::testing

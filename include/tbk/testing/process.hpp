@@ -28,7 +28,7 @@
 #define TBK_KIT_CAN_FORK 0
 #endif
 
-namespace tbk::kit {
+namespace tbk::testing {
 
 // How a call made by run_isolated ended.
 struct isolated_outcome {
@@ -145,4 +145,4 @@ inline double resident_megabytes() {
 #endif
 }
 
-}  // namespace tbk::kit
+}  // namespace tbk::testing

@@ -11,6 +11,7 @@
 
 #include <tbk/testing/doctest_over_glog.hpp>  // after libtorch: doctest's CHECK, not glog's
 
+#include <deque>    // std::deque
 #include <string>   // std::string
 #include <utility>  // std::pair
 
@@ -19,27 +20,34 @@ namespace tbk::testing {
 // How TBK_TEST_BACKEND registers the kit's cases once its chain of setters has run:
 // `kit_cases{...} << kit().module(...).inputs(...)` (member calls bind before <<).
 struct kit_registration {};
+
+// The kit's doctest cases, one function each (TBK_TEST_BACKEND makes them).
+using case_function = void (*)();
+struct case_functions {
+  case_function results_native, results_fast, fresh_results, save_load, bad_calls, concurrent,
+      unavailable, memory;
+};
 struct kit_cases {
   const char* file;
   unsigned line;
-  backend_kit::case_functions functions;
+  case_functions functions;
 };
-inline kit_registration operator<<(const kit_cases& cases, backend_kit& kit) {
-  kit.register_cases(cases.file, cases.line, cases.functions);
-  return {};
+
+// Names and descriptions of the registered cases: doctest keeps `const char*` to them.
+inline std::deque<std::string>& case_texts() {
+  static std::deque<std::string> texts;
+  return texts;
 }
 
-// ---- registering the cases ------------------------------------------------------------------------
-
 // Why `check` cannot run in this process, "" when it can.
-inline std::string backend_kit::why_not_runnable(case_function check,
-                                                 const case_functions& functions) const {
-  if (check == functions.results_fast && torch::getCustomClass(detail::backend_class_name(backend_)) &&
-      !kit::has_fast_path(backend_)) {
+inline std::string why_not_runnable(const kit_settings& kit, case_function check,
+                                    const case_functions& functions) {
+  if (check == functions.results_fast && torch::getCustomClass(detail::backend_class_name(kit.backend)) &&
+      !has_fast_path(kit.backend)) {
     return "the backend has no fast path (its execute policy's result has no typed form, or it "
            "was not registered through tbk)";
   }
-  if (check == functions.unavailable && !make_unavailable_) {
+  if (check == functions.unavailable && !kit.make_unavailable) {
     return "no way to make the backend unavailable was given (.unavailable_when(...))";
   }
   if (check == functions.memory) {
@@ -47,13 +55,16 @@ inline std::string backend_kit::why_not_runnable(case_function check,
     return "AddressSanitizer keeps freed memory in quarantine, so resident memory says nothing "
            "(LeakSanitizer reports leaks instead)";
 #endif
-    if (kit::resident_megabytes() < 0) return "resident memory cannot be read on this system";
+    if (resident_megabytes() < 0) return "resident memory cannot be read on this system";
   }
   return {};
 }
 
-inline void backend_kit::register_cases(const char* file, unsigned line,
-                                        const case_functions& functions) {
+// Registers the cases with doctest, once the kit is configured. A check that cannot run here
+// is registered as skipped, with the reason in its name and description: doctest counts it as
+// skipped, never as passed.
+inline void register_cases(const kit_settings& kit, const char* file, unsigned line,
+                           const case_functions& functions) {
   const std::pair<case_function, const char*> cases[] = {
       {functions.results_native, "results equal the reference (native path)"},
       {functions.results_fast, "results equal the reference (fast path)"},
@@ -65,18 +76,23 @@ inline void backend_kit::register_cases(const char* file, unsigned line,
       {functions.memory, "lower, save and load cycles do not grow memory"},
   };
   for (const auto& [function, check] : cases) {
-    const std::string reason = why_not_runnable(function, functions);
-    const std::string& name = case_texts_.emplace_back(
-        "tbk kit: " + backend_ + ": " + check + (reason.empty() ? "" : " [skipped: " + reason + "]"));
+    const std::string reason = why_not_runnable(kit, function, functions);
+    const std::string& name = case_texts().emplace_back(
+        "tbk kit: " + kit.backend + ": " + check + (reason.empty() ? "" : " [skipped: " + reason + "]"));
     doctest::detail::TestSuite suite;
     suite* doctest::test_suite("tbk kit");
     doctest::detail::TestCase test_case(function, file, line, suite);
     test_case* name.c_str();
     if (!reason.empty()) {
-      test_case* doctest::skip(true) * doctest::description(case_texts_.emplace_back(reason).c_str());
+      test_case* doctest::skip(true) * doctest::description(case_texts().emplace_back(reason).c_str());
     }
     doctest::detail::regTest(test_case);
   }
+}
+
+inline kit_registration operator<<(const kit_cases& cases, backend_kit& kit) {
+  register_cases(kit.settings(), cases.file, cases.line, cases.functions);
+  return {};
 }
 }  // namespace tbk::testing
 
@@ -91,25 +107,25 @@ inline void backend_kit::register_cases(const char* file, unsigned line,
 #define TBK_TEST_BACKEND(name) TBK_TEST_BACKEND_IMPL(TBK_DETAIL_CONCAT(tbk_kit_, __COUNTER__), name)
 
 #define TBK_DETAIL_KIT_CASE(kit, check, call) \
-  static void TBK_DETAIL_CONCAT(kit, check)() { kit().call; }
+  static void TBK_DETAIL_CONCAT(kit, check)() { ::tbk::testing::call; }
 
-#define TBK_TEST_BACKEND_IMPL(kit, name)                                                     \
-  static ::tbk::testing::backend_kit& kit() {                                                \
-    static ::tbk::testing::backend_kit instance(name);                                       \
-    return instance;                                                                         \
-  }                                                                                          \
-  TBK_DETAIL_KIT_CASE(kit, _results_native, check_results(::tbk::lowering_path::native))     \
-  TBK_DETAIL_KIT_CASE(kit, _results_fast, check_results(::tbk::lowering_path::fast))         \
-  TBK_DETAIL_KIT_CASE(kit, _fresh_results, check_fresh_results())                            \
-  TBK_DETAIL_KIT_CASE(kit, _save_load, check_save_load())                                    \
-  TBK_DETAIL_KIT_CASE(kit, _bad_calls, check_bad_calls())                                    \
-  TBK_DETAIL_KIT_CASE(kit, _concurrent, check_concurrent_calls())                            \
-  TBK_DETAIL_KIT_CASE(kit, _unavailable, check_unavailable())                                \
-  TBK_DETAIL_KIT_CASE(kit, _memory, check_memory())                                          \
-  [[maybe_unused]] static const ::tbk::testing::kit_registration                             \
-      TBK_DETAIL_CONCAT(kit, _registered) = ::tbk::testing::kit_cases{                       \
-          __FILE__, __LINE__,                                                                \
-          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast), \
-           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),     \
-           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),        \
+#define TBK_TEST_BACKEND_IMPL(kit, name)                                                                \
+  static ::tbk::testing::backend_kit& kit() {                                                           \
+    static ::tbk::testing::backend_kit instance(name);                                                  \
+    return instance;                                                                                    \
+  }                                                                                                     \
+  TBK_DETAIL_KIT_CASE(kit, _results_native, check_results(kit().settings(), ::tbk::lowering_path::native))\
+  TBK_DETAIL_KIT_CASE(kit, _results_fast, check_results(kit().settings(), ::tbk::lowering_path::fast))  \
+  TBK_DETAIL_KIT_CASE(kit, _fresh_results, check_fresh_results(kit().settings()))                       \
+  TBK_DETAIL_KIT_CASE(kit, _save_load, check_save_load(kit().settings()))                               \
+  TBK_DETAIL_KIT_CASE(kit, _bad_calls, check_bad_calls(kit().settings()))                               \
+  TBK_DETAIL_KIT_CASE(kit, _concurrent, check_concurrent_calls(kit().settings()))                       \
+  TBK_DETAIL_KIT_CASE(kit, _unavailable, check_unavailable(kit().settings()))                           \
+  TBK_DETAIL_KIT_CASE(kit, _memory, check_memory(kit().settings()))                                     \
+  [[maybe_unused]] static const ::tbk::testing::kit_registration                                        \
+      TBK_DETAIL_CONCAT(kit, _registered) = ::tbk::testing::kit_cases{                                  \
+          __FILE__, __LINE__,                                                                           \
+          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast),            \
+           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),                \
+           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),                   \
            &TBK_DETAIL_CONCAT(kit, _unavailable), &TBK_DETAIL_CONCAT(kit, _memory)}} << kit()

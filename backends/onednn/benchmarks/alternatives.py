@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""benchmarks/alternatives.py: what a user picks instead of tbk_onednn, measured: ONNX Runtime and
+"""backends/onednn/benchmarks/alternatives.py: what a user picks instead of tbk_onednn, measured: ONNX Runtime and
 OpenVINO on the same networks and inputs, one thread, with TorchScript's frozen +
 optimize_for_inference for reference.
 
-    benchmarks/alternatives.py [--networks NAME ...] [--batches 1 8] [--repetitions 15]
+    backends/onednn/benchmarks/alternatives.py [--networks NAME ...] [--batches 1 8] [--repetitions 15]
                                [--calls 5] [--dir DIR]
 
 prints a table of medians (ms per call) and each path's error against torch eager. Two Pythons
@@ -15,7 +15,7 @@ take part, as the runtimes and Debian's torch do not share one:
 - the python3 on PATH (pip's onnxruntime and openvino) times the runtimes, in a child.
 A runtime that is not installed is reported as missing, with the pip command that installs it.
 
-Modes, for benchmarks/run_onednn and for running one step alone:
+Modes, for run_onednn and for running one step alone:
     /usr/bin/python3 alternatives.py --export DIR [--networks ..] [--batches ..]
         writes DIR/<network>.b<batch>.{onnx,input.npy,expected.npy} and DIR/manifest.json
     python3 alternatives.py --measure DIR/manifest.json [--repetitions 15] [--calls 5]
@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEBIAN_PYTHON = "/usr/bin/python3"  # python3-torch, python3-torchvision
 RUNTIMES_PYTHON = os.environ.get("TBK_RUNTIMES_PYTHON", "python3")  # pip's onnxruntime, openvino
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

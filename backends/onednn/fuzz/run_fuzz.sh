@@ -7,16 +7,16 @@
 #   run_fuzz.sh SOURCE_ROOT WORK_DIR SECONDS PYTHON
 #   (environment: PYTHONPATH with the tbk package and tbk.onednn, TBK_ONEDNN_MODELS)
 #
-# Longer runs: tests/fuzz/run_fuzz.sh . build/fuzz 3600 /usr/bin/python3 (docs/onednn.md).
+# Longer runs: backends/onednn/fuzz/run_fuzz.sh . build/fuzz 3600 /usr/bin/python3 (docs/onednn.md).
 set -euo pipefail
 root=$1 work=$2 seconds=$3 python=$4
 mkdir -p "$work/seeds" "$work/corpus"
 clang=$(command -v clang++-14 || command -v clang++)
 "$clang" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I "$root/backends/onednn" "$root/tests/fuzz/fuzz_onednn_payload.cpp" -o "$work/fuzz_onednn_payload"
-"$python" "$root/tests/fuzz/write_seeds.py" "$work/seeds"
+  -I "$root/backends/onednn" "$root/backends/onednn/fuzz/fuzz_onednn_payload.cpp" -o "$work/fuzz_onednn_payload"
+"$python" "$root/backends/onednn/fuzz/write_seeds.py" "$work/seeds"
 # (the corpus grows across runs in the same build directory; the seeds are rewritten each time;
-# tests/fuzz/regressions holds every input a run has found, fixed since)
+# backends/onednn/fuzz/regressions holds every input a run has found, fixed since)
 "$work/fuzz_onednn_payload" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$work/seeds" \
-  "$root/tests/fuzz/regressions"
+  "$root/backends/onednn/fuzz/regressions"
