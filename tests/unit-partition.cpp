@@ -316,13 +316,22 @@ TEST_CASE("the model runner, a backend without a supports hook, partitions with 
   CHECK_CONTAINS(error_of([&] { tbk::partition(m, "model_runner"); }),
                  "tbk::partition: backend 'model_runner' does not say which nodes it supports: "
                  "give its compile policy `static bool supports(const torch::jit::Node& node);`, "
-                 "or pass partition_options::supports");
+                 "or pass a capability of your own (C++: partition_options::supports; Python: "
+                 "tbk.partition(..., supports=callable))");
   tbk::partition_options o;
   o.supports = [](const torch::jit::Node& node) { return node.kind() != c10::aten::sort; };
   torch::jit::Module p = tbk::partition(m, "model_runner", o);
   CHECK(same(m.forward(in), p.forward(in)));
   CHECK(same(m.forward(in), round_trip(p).forward(in)));
-  CHECK_CONTAINS(tbk::report(p), "aten::sort (line 4): not supported by the backend");
+  CHECK_CONTAINS(tbk::report(p), "aten::sort (line 4): not supported by the backend\n");
+
+  // With a reason: the report gives it after the node
+  o.supports = [](const torch::jit::Node& node) -> tbk::node_support {
+    if (node.kind() == c10::aten::sort) return tbk::unsupported("sorting is not a kernel of this backend");
+    return tbk::supported();
+  };
+  CHECK_CONTAINS(tbk::report(tbk::partition(m, "model_runner", o)),
+                 "aten::sort (line 4): not supported by the backend: sorting is not a kernel of this backend");
 }
 
 namespace {

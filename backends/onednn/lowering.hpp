@@ -232,7 +232,7 @@ inline void graph_translator::translate(const Node& node) {
     return;
   }
   const operator_entry* entry = find_operator_(kind);
-  if (entry == nullptr) refuse(node, "not an operator tbk_onednn runs");
+  if (entry == nullptr) refuse(node, "an operator tbk_onednn does not implement");
   entry->translate(*this, node);
 }
 

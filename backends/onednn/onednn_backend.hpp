@@ -31,7 +31,11 @@ namespace tbk_onednn {
 using method_handle = std::shared_ptr<const compiled_method>;
 
 struct onednn_compile {
-  static bool supports(const torch::jit::Node& node) { return supports_node(node); }
+  // Which nodes tbk::partition may give it, and why not the others (the report shows it).
+  static tbk::node_support supports(const torch::jit::Node& node) {
+    const std::string why = node_refusal(node);
+    return why.empty() ? tbk::supported() : tbk::unsupported(why);
+  }
 
   // Lowering time: the module frozen (its parameters become constants, batch norms fold into
   // convolutions), each method's graph read into a program; the payload maps each method to its

@@ -93,7 +93,7 @@ inline bool build_step(method_builder& b, const fused_op& f) {
 // rules and may refuse further once shapes are known.
 inline std::string node_refusal(const torch::jit::Node& node) {
   const detail::operator_entry* entry = detail::find_aten_operator(node.kind());
-  return entry == nullptr ? "not an operator tbk_onednn runs" : entry->refusal(node);
+  return entry == nullptr ? "an operator tbk_onednn does not implement" : entry->refusal(node);
 }
 inline bool supports_node(const torch::jit::Node& node) { return node_refusal(node).empty(); }
 

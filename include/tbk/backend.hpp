@@ -214,13 +214,14 @@ class backend_impl : private availability_holder<Availability>, public backend_b
     }
   }
 
-  // Lowering time, for tbk::partition: whether the backend can run `node`; null when the
-  // compile policy declares no supports hook.
+  // Lowering time, for tbk::partition: why the backend cannot run `node` (empty when it can);
+  // null when the compile policy declares no supports hook. The hook answers a bool or a
+  // tbk::node_support (with a reason).
   static supports_function supports_hook() {
     if constexpr (compile_hook::has_supports) {
-      return [](const std::string& backend, const torch::jit::Node& node) -> bool {
+      return [](const std::string& backend, const torch::jit::Node& node) -> std::string {
         try {
-          return Compile::supports(node);
+          return node_support(Compile::supports(node)).refusal();
         } catch (...) {
           const std::string none;
           rethrow_with_site(error_site{backend, none},

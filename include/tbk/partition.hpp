@@ -11,6 +11,7 @@
 #include <tbk/detail/partition_rewrite.hpp>
 #include <tbk/detail/registry.hpp>
 #include <tbk/lower.hpp>
+#include <tbk/node_support.hpp>  // partition_options::supports answers
 #include <tbk/node_text.hpp>  // tbk::node_text (reports name nodes with it; kept for users of this header)
 
 #include <torch/csrc/jit/api/module.h>                      // torch::jit::Module, freeze
@@ -48,27 +49,31 @@ struct partition_options {
   // method outside control flow gets its own inputs from a run of the method as the compile-spec
   // option "example_inputs" (a list), for backends that need shapes.
   std::map<std::string, std::vector<c10::IValue>> example_inputs;
-  // Overrides the backend's supports hook (for backends registered without one).
-  std::function<bool(const torch::jit::Node&)> supports;
+  // Overrides the backend's supports hook (for backends registered without one, or to run fewer
+  // nodes in it): returns a bool, or tbk::unsupported("reason") for the report.
+  std::function<node_support(const torch::jit::Node&)> supports;
 };
 
 namespace detail {
 
 inline const char* report_attribute() { return "_tbk_partition_report"; }
 
-inline std::function<bool(const torch::jit::Node&)> capability_of(const std::string& backend,
-                                                                  const partition_options& options) {
+// Why the backend cannot run a node, empty when it can: the override of partition_options, or
+// the backend's supports hook.
+inline std::function<std::string(const torch::jit::Node&)> capability_of(const std::string& backend,
+                                                                         const partition_options& options) {
   require_registered("tbk::partition", backend);
-  if (options.supports) return options.supports;
+  if (options.supports) {
+    return [supports = options.supports](const torch::jit::Node& node) { return supports(node).refusal(); };
+  }
   auto registered = find_registered(backend);
   if (!registered || !registered->has_supports()) {
     raise("tbk::partition: backend '" + backend +
           "' does not say which nodes it supports: give its compile policy `static bool "
-          "supports(const torch::jit::Node& node);`, or pass partition_options::supports");
+          "supports(const torch::jit::Node& node);`, or pass a capability of your own "
+          "(C++: partition_options::supports; Python: tbk.partition(..., supports=callable))");
   }
-  return [registered = *registered](const torch::jit::Node& node) {
-    return registered.supports(node);
-  };
+  return [registered = *registered](const torch::jit::Node& node) { return registered.refusal(node); };
 }
 
 inline void check_partition_options(const torch::jit::Module& module, const std::string& backend,
@@ -260,7 +265,7 @@ inline c10::impl::GenericDict region_spec(const partition_options& options, cons
 // the call. Returns the method's section of the report.
 inline std::string partition_method(torch::jit::Module& root, const std::string& method,
                                     const std::string& backend,
-                                    const std::function<bool(const torch::jit::Node&)>& supports,
+                                    const std::function<std::string(const torch::jit::Node&)>& supports,
                                     const partition_options& options) {
   std::shared_ptr<torch::jit::Graph> graph = toGraphFunction(root.get_method(method).function()).graph();
   torch::jit::Inline(*graph);

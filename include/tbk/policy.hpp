@@ -6,6 +6,8 @@
 #include <tbk/compile_spec.hpp>
 #include <tbk/detail/detected.hpp>
 #include <tbk/detail/function_traits.hpp>
+#include <tbk/detail/hook_name_typos.hpp>  // compile_hook_names_ok, ...
+#include <tbk/node_support.hpp>
 #include <tbk/signature.hpp>
 
 #include <ATen/core/ivalue.h>            // c10::IValue
@@ -123,13 +125,16 @@ template <class Compile>
 constexpr bool check_supports() {
   if constexpr (compile_policy_traits<Compile>::has_supports) {
     using hook = hook_traits<Compile, supports_hook_t>;
+    using result = decay_or_void_t<typename hook::result>;
     constexpr bool ok = hook::valid && !hook::is_member && hook::arity == 1 &&
-                        std::is_invocable_r<bool, supports_hook_t<Compile>,
-                                            const torch::jit::Node&>::value;
+                        (std::is_same<result, bool>::value || std::is_same<result, node_support>::value) &&
+                        std::is_invocable<supports_hook_t<Compile>, const torch::jit::Node&>::value;
     static_assert(ok,
                   "tbk::backend: the compile policy's supports must be `static bool "
-                  "supports(const torch::jit::Node& node);` (tbk::partition asks it at lowering "
-                  "time, before any backend instance exists, so it cannot be a member).");
+                  "supports(const torch::jit::Node& node);` or return tbk::node_support "
+                  "(tbk::unsupported(\"reason\") puts the reason in the partition report); "
+                  "tbk::partition asks it at lowering time, before any backend instance exists, "
+                  "so it cannot be a member.");
     return ok;
   }
   return true;
@@ -238,13 +243,20 @@ constexpr bool check_availability_policy() {
 // rule shows its sentence and little else.
 template <class Compile, class Execute, class Availability>
 constexpr bool check_policies() {
-  constexpr bool compile_ok = check_compile_policy<Compile>();
-  if constexpr (compile_ok) {
-    constexpr bool execute_ok = check_execute_policy<Compile, Execute>();
-    constexpr bool availability_ok = check_availability_policy<Availability>();
-    return execute_ok && availability_ok;
+  // First: a misspelled hook (`support`, `excute`) named as such, before "needs compile".
+  constexpr bool names_ok = compile_hook_names_ok<Compile>() && execute_hook_names_ok<Execute>() &&
+                            availability_hook_names_ok<Availability>();
+  if constexpr (!names_ok) {
+    return false;
+  } else {
+    constexpr bool compile_ok = check_compile_policy<Compile>();
+    if constexpr (compile_ok) {
+      constexpr bool execute_ok = check_execute_policy<Compile, Execute>();
+      constexpr bool availability_ok = check_availability_policy<Availability>();
+      return execute_ok && availability_ok;
+    }
+    return false;
   }
-  return false;
 }
 
 }  // namespace detail

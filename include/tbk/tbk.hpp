@@ -9,6 +9,7 @@
 #include <tbk/handle.hpp>
 #include <tbk/load.hpp>
 #include <tbk/lower.hpp>
+#include <tbk/node_support.hpp>
 #include <tbk/node_text.hpp>
 #include <tbk/partition.hpp>
 #include <tbk/policy.hpp>

@@ -128,7 +128,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("partition", [](const torch::jit::Module& module, const std::string& backend, const py::dict& spec,
                         const std::vector<std::string>& methods, std::size_t min_nodes,
                         std::size_t max_regions, bool inside_blocks, bool freeze,
-                        const std::string& path, const py::dict& example_inputs) {
+                        const std::string& path, const py::dict& example_inputs,
+                        const py::object& supports) {
     tbk::partition_options options;
     options.spec = spec_dict(spec, "tbk.partition");
     options.methods = methods;
@@ -141,6 +142,16 @@ PYBIND11_MODULE(_C, m) {
       const std::string method = item.first.cast<std::string>();
       options.example_inputs[method] =
           input_values(item.second.cast<py::tuple>(), "tbk.partition: example_inputs['" + method + "']");
+    }
+    if (!supports.is_none()) {
+      // tbk/__init__.py's wrapper: node -> (supported, reason); called with the GIL held (the
+      // partition runs in this call)
+      options.supports = [supports](const torch::jit::Node& node) -> tbk::node_support {
+        const py::tuple answer = supports(py::cast(const_cast<torch::jit::Node*>(&node),
+                                                   py::return_value_policy::reference));
+        if (answer[0].cast<bool>()) return tbk::supported();
+        return tbk::node_support::no(answer[1].cast<std::string>());
+      };
     }
     return guarded([&] { return tbk::partition(module, backend, options); });
   });

@@ -16,7 +16,7 @@ import torch
 
 from . import _C
 
-__all__ = ["lower", "partition", "report", "load", "registered_backends"]
+__all__ = ["lower", "partition", "report", "load", "registered_backends", "unsupported", "Unsupported"]
 
 _PATHS = ("native", "fast")
 
@@ -36,6 +36,43 @@ def _wrap(cpp_module: Any) -> torch.jit.ScriptModule:
 def _check_path(path: str, function: str) -> None:
     if path not in _PATHS:
         raise ValueError(f'{function}: path must be "native" or "fast", got {path!r}')
+
+
+class Unsupported:
+    """What a supports override returns for a node the backend does not run, with the reason
+    tbk.report shows (tbk.unsupported("why") makes one)."""
+
+    def __init__(self, reason: str):
+        self.reason = str(reason)
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"tbk.unsupported({self.reason!r})"
+
+
+def unsupported(reason: str) -> Unsupported:
+    """The answer of a supports override for a node the backend does not run, and why: the
+    report says "not supported by the backend: <reason>"."""
+    return Unsupported(reason)
+
+
+def _support_answers(supports: Any, function: str):
+    """A supports override as _C.partition calls it: node -> (supported, reason)."""
+    if not callable(supports):
+        raise TypeError(f"{function}: supports must be None or a callable taking a torch._C.Node and "
+                        f"returning True, False or tbk.unsupported(reason), got {type(supports).__name__}")
+
+    def answer(node: Any) -> Tuple[bool, str]:
+        result = supports(node)
+        if isinstance(result, Unsupported):
+            return False, result.reason
+        if isinstance(result, bool):
+            return result, ""
+        raise TypeError(f"{function}: supports returned {type(result).__name__} for {node.kind()}; "
+                        "return True, False or tbk.unsupported(reason)")
+    return answer
 
 
 def _examples_by_method(example_inputs: Any, methods: Sequence[str],
@@ -88,7 +125,8 @@ def partition(module: torch.jit.ScriptModule, backend: str,
               spec: Optional[Dict[str, Dict[str, Any]]] = None, *, example_inputs: Any = None,
               min_nodes: int = 1, max_regions: Optional[int] = None,
               methods: Iterable[str] = ("forward",), path: str = "native",
-              freeze: bool = False, inside_blocks: bool = True) -> torch.jit.ScriptModule:
+              freeze: bool = False, inside_blocks: bool = True,
+              supports: Any = None) -> torch.jit.ScriptModule:
     """Runs each maximal, connected region of nodes that `backend` supports in the backend,
     and the rest in TorchScript; returns the partitioned module (the input is not changed).
 
@@ -98,7 +136,10 @@ def partition(module: torch.jit.ScriptModule, backend: str,
     stay in TorchScript. max_regions: per method, the largest are kept. freeze: freeze the
     module first, so that parameters are constants of their regions (the module must be in
     eval mode, as for torch.jit.freeze). inside_blocks: partition
-    the bodies of if and for too. tbk.report(result) says where each node went.
+    the bodies of if and for too. supports: a callable taking a torch._C.Node and returning
+    True, False or tbk.unsupported(reason), asked instead of the backend's own supports hook
+    (for a backend registered without one, or to run fewer nodes in it). tbk.report(result)
+    says where each node went, with the reasons.
     """
     _script_module(module, "tbk.partition")
     _check_path(path, "tbk.partition")
@@ -115,8 +156,9 @@ def partition(module: torch.jit.ScriptModule, backend: str,
         raise TypeError(f"tbk.partition: spec must be None or a dict {{method: {{option: value}}}}, "
                         f"got {type(spec).__name__}")
     examples = _examples_by_method(example_inputs, methods, "tbk.partition")
+    answers = None if supports is None else _support_answers(supports, "tbk.partition")
     return _wrap(_C.partition(module._c, backend, spec or {}, methods, min_nodes, max_regions or 0,
-                              inside_blocks, freeze, path, examples))
+                              inside_blocks, freeze, path, examples, answers))
 
 
 def report(module: torch.jit.ScriptModule) -> str:

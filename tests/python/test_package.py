@@ -182,6 +182,24 @@ class Partitioning(unittest.TestCase):
                                                   r"\.eval\(\) on it first"):
             tbk.partition(training, "add_sub_graph", methods=["helper"], freeze=True)
 
+    def test_a_supports_override_gives_the_capability_and_its_reasons(self):
+        def no_matmul(node):
+            if node.kind() == "aten::matmul":
+                return tbk.unsupported("matmul waits for a tiled kernel")
+            return node.kind() in ("aten::add", "aten::sub")
+        partitioned = tbk.partition(self.scripted, "model_runner", supports=no_matmul)
+        args = inputs(3)
+        self.assertTrue(same(self.scripted(*args), partitioned(*args)))
+        report = tbk.report(partitioned)
+        self.assertRegex(report, r"aten::matmul \(.*test_package.py:\d+\): not supported by the backend: "
+                                 r"matmul waits for a tiled kernel")
+        self.assertRegex(report, r"\n    aten::relu \([^)]*test_package.py:\d+\): not supported by the backend\n")
+        with self.assertRaisesRegex(TypeError, r"^tbk.partition: supports returned str for aten::\w+; "
+                                    r"return True, False or tbk.unsupported\(reason\)"):
+            tbk.partition(self.scripted, "model_runner", supports=lambda node: "yes")
+        with self.assertRaisesRegex(TypeError, r"^tbk.partition: supports must be None or a callable"):
+            tbk.partition(self.scripted, "model_runner", supports="aten::add")
+
     def test_partition_errors_are_python_exceptions_with_tbks_message(self):
         with self.assertRaisesRegex(TypeError, "^tbk.partition: expected a torch.jit.ScriptModule"):
             tbk.partition(Mixed(), "add_sub_graph")
@@ -193,8 +211,9 @@ class Partitioning(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, r"^tbk::partition\(add_sub_graph\): module "
                                     r"'.*Mixed' has no method 'backward'"):
             tbk.partition(self.scripted, "add_sub_graph", methods="backward")
-        with self.assertRaisesRegex(RuntimeError, "^tbk::partition: backend 'model_runner' does "
-                                    "not say which nodes it supports"):
+        with self.assertRaisesRegex(RuntimeError, r"^tbk::partition: backend 'model_runner' does "
+                                    r"not say which nodes it supports: .*Python: "
+                                    r"tbk.partition\(..., supports=callable\)"):
             tbk.partition(self.scripted, "model_runner")
         with self.assertRaisesRegex(ValueError, r"^tbk.partition: example_inputs is a tuple, but "
                                     r"the methods are \['helper', 'other'\]"):

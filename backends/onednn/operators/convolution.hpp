@@ -18,7 +18,7 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
   const auto in = node.inputs();
   if (in.size() != 7 || !is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
-    return "the weight and bias must be constant float tensors (lower a frozen module)";
+    return "the weight and bias must be constant float tensors (freeze the module: tbk.partition(..., freeze=True))";
   }
   if (!is_int_list(in[3]) || !is_int_list(in[4]) || !is_int_list(in[5]) || !is_number(in[6])) {
     return "stride, padding (as numbers, not a string), dilation and groups must be constants";

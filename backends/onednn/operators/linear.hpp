@@ -20,7 +20,7 @@ inline std::string refusal(const torch::jit::Node& node) {
   const auto kind = node.kind();
   if (kind == aten::linear) {
     if (!is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
-      return "the weight and bias must be constant float tensors (lower a frozen module)";
+      return "the weight and bias must be constant float tensors (freeze the module: tbk.partition(..., freeze=True))";
     }
   } else if (kind == aten::addmm) {
     if (!is_float_tensor(in[0]) || !detail::is_tensor(in[1]) || !is_float_tensor(in[2]) ||

@@ -85,7 +85,16 @@ class OneDnnFromPython(unittest.TestCase):
                     self.assertLessEqual(relative_error(parted(xb), module(xb)), 1e-4)
                 report = tbk.report(parted)
                 self.assertIn("method forward: 2 regions", report)
-                self.assertIn("aten::softplus", report)
+                self.assertRegex(report, r"aten::softplus \(.*models.py:\d+\): not supported by the backend: "
+                                         r"an operator tbk_onednn does not implement")
+
+    def test_the_report_says_why_a_node_stays_in_torchscript(self):
+        module, x = NETWORKS["mlp"]
+        report = tbk.report(tbk.partition(torch.jit.script(module), "tbk_onednn", example_inputs=(x,)))
+        # without freeze=True the weights are parameters the method reads, not constants
+        self.assertRegex(report, r"aten::linear \(.*\): not supported by the backend: the weight and bias "
+                                 r"must be constant float tensors \(freeze the module: "
+                                 r"tbk.partition\(\.\.\., freeze=True\)\)")
 
     def test_example_inputs_are_required(self):
         module, _ = NETWORKS["mlp"]

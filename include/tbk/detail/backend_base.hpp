@@ -11,8 +11,10 @@
 
 namespace tbk::detail {
 
-// A backend's capability hook as registration keeps it: whether `backend` can run the node.
-using supports_function = bool (*)(const std::string& backend, const torch::jit::Node&);
+// A backend's capability hook as registration keeps it: why `backend` cannot run the node, as
+// tbk::partition's report says it ("not supported by the backend: <its reason>"); empty when it
+// can.
+using supports_function = std::string (*)(const std::string& backend, const torch::jit::Node&);
 
 // An availability policy's answer, as the backend instance keeps it.
 struct availability_answer {

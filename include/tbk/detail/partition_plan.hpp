@@ -234,12 +234,13 @@ class block_dag {
   std::vector<std::vector<std::size_t>> producers_, consumers_, siblings_;
 };
 
-// Plans the regions of a graph for a backend whose capability is `supports`.
+// Plans the regions of a graph for a backend whose capability is `refusal_of` (why it cannot
+// run a node; empty when it can).
 class region_planner {
  public:
   region_planner(const std::shared_ptr<torch::jit::Graph>& graph,
-                 std::function<bool(const torch::jit::Node&)> supports, region_limits limits)
-      : graph_(graph), alias_(graph), supports_(std::move(supports)), limits_(limits) {}
+                 std::function<std::string(const torch::jit::Node&)> refusal_of, region_limits limits)
+      : graph_(graph), alias_(graph), backend_refusal_(std::move(refusal_of)), limits_(limits) {}
 
   partition_plan plan() {
     partition_plan out;
@@ -269,8 +270,7 @@ class region_planner {
         return "reads a " + v->type()->annotation_str() + ", which cannot be a backend's input";
       }
     }
-    if (!supports_(*node)) return "not supported by the backend";
-    return {};
+    return backend_refusal_(*node);  // "not supported by the backend[: reason]", or empty
   }
 
   // Reports every node nested in `node`'s blocks as left, for `reason`.
@@ -284,18 +284,65 @@ class region_planner {
     }
   }
 
+  // One block's regions, in four phases: which nodes may go (blocks of control flow planned on
+  // their own), regions grown greedily in the block's order, neighbouring regions merged until
+  // each is maximal, then collected in order.
   void plan_block(torch::jit::Block* block, partition_plan& out) {
-    block_dag dag(block);
-    const std::size_t n = dag.size();
-    std::vector<char> eligible(n, 0);
-    std::vector<std::size_t> epoch(n, 0);
-    std::vector<std::string> cycle_note(n);
-    std::vector<long> region(n, -1);  // union-find parent links over node positions
+    block_regions regions(block);
+    mark_eligible(regions, out);
+    regions.dag.link_shared_reads([&](std::size_t i) { return regions.eligible[i] != 0; });
+    grow_regions(regions);
+    merge_regions(regions);
+    collect_regions(regions, out);
+  }
 
+  // One block's nodes as they are grouped: union-find links over node positions, and what the
+  // cycle check needs.
+  struct block_regions {
+    explicit block_regions(torch::jit::Block* block)
+        : dag(block), n(dag.size()), eligible(n, 0), epoch(n, 0), cycle_note(n), region(n, -1) {}
+
+    block_dag dag;
+    std::size_t n;
+    std::vector<char> eligible;
+    std::vector<std::size_t> epoch;       // barriers before the node: regions never cross one
+    std::vector<std::string> cycle_note;  // why the node was kept apart from a neighbour's region
+    std::vector<long> region;             // union-find parent links; -1: in no region
+
+    std::size_t find(std::size_t i) {
+      std::size_t r = i;
+      while (region[r] != static_cast<long>(r)) r = static_cast<std::size_t>(region[r]);
+      while (region[i] != static_cast<long>(r)) {
+        const std::size_t next = static_cast<std::size_t>(region[i]);
+        region[i] = static_cast<long>(r);
+        i = next;
+      }
+      return r;
+    }
+
+    // The node through which grouping the regions `roots` with node `extra` (or none, -1) would
+    // make a cycle with the rest of the block; -1 when none would.
+    long cycle_through(const std::vector<std::size_t>& roots, long extra) {
+      std::vector<char> member(n, 0);
+      std::vector<long> group(n, -1);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (region[i] < 0 || static_cast<long>(i) == extra) continue;
+        const std::size_t r = find(i);
+        group[i] = static_cast<long>(r);
+        member[i] = std::find(roots.begin(), roots.end(), r) != roots.end();
+      }
+      if (extra >= 0) member[static_cast<std::size_t>(extra)] = 1;
+      return dag.outside_path(member, group);
+    }
+  };
+
+  // Phase 1: which nodes may go; every other one is left with its reason. Control flow stays in
+  // TorchScript, its blocks planned on their own (or left whole, inside_blocks off).
+  void mark_eligible(block_regions& b, partition_plan& out) {
     std::size_t barriers = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      torch::jit::Node* node = dag.node(i);
-      epoch[i] = barriers;
+    for (std::size_t i = 0; i < b.n; ++i) {
+      torch::jit::Node* node = b.dag.node(i);
+      b.epoch[i] = barriers;
       if (is_barrier(node)) ++barriers;
       if (is_bookkeeping(node)) continue;
       if (!node->blocks().empty()) {
@@ -312,98 +359,79 @@ class region_planner {
       }
       std::string why = refusal(node);
       if (why.empty()) {
-        eligible[i] = 1;
+        b.eligible[i] = 1;
       } else {
         out.left.push_back({node, std::move(why)});
       }
     }
+  }
 
-    dag.link_shared_reads([&](std::size_t i) { return eligible[i] != 0; });
-
-    auto find = [&](std::size_t i) {
-      std::size_t r = i;
-      while (region[r] != static_cast<long>(r)) r = static_cast<std::size_t>(region[r]);
-      while (region[i] != static_cast<long>(r)) {
-        const std::size_t next = static_cast<std::size_t>(region[i]);
-        region[i] = static_cast<long>(r);
-        i = next;
-      }
-      return r;
-    };
-    // The cycle check for grouping the regions `roots` with node `extra` (or none).
-    auto cycle_through = [&](const std::vector<std::size_t>& roots, long extra) {
-      std::vector<char> member(n, 0);
-      std::vector<long> group(n, -1);
-      for (std::size_t i = 0; i < n; ++i) {
-        if (region[i] < 0 || static_cast<long>(i) == extra) continue;
-        const std::size_t r = find(i);
-        group[i] = static_cast<long>(r);
-        member[i] = std::find(roots.begin(), roots.end(), r) != roots.end();
-      }
-      if (extra >= 0) member[static_cast<std::size_t>(extra)] = 1;
-      return dag.outside_path(member, group);
-    };
-
-    // Greedy, in the block's order: a node joins the regions of its neighbours placed before
-    // it (producers, nodes reading what it reads) when it can.
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!eligible[i]) continue;
+  // Phase 2, greedy, in the block's order: a node joins the regions of its neighbours placed
+  // before it (producers, nodes reading what it reads) when that makes no cycle.
+  static void grow_regions(block_regions& b) {
+    for (std::size_t i = 0; i < b.n; ++i) {
+      if (!b.eligible[i]) continue;
       std::vector<std::size_t> candidates;
-      for (std::size_t p : dag.neighbours(i)) {
-        if (p > i || region[p] < 0 || epoch[p] != epoch[i]) continue;
-        const std::size_t r = find(p);
+      for (std::size_t p : b.dag.neighbours(i)) {
+        if (p > i || b.region[p] < 0 || b.epoch[p] != b.epoch[i]) continue;
+        const std::size_t r = b.find(p);
         if (std::find(candidates.begin(), candidates.end(), r) == candidates.end()) {
           candidates.push_back(r);
         }
       }
-      region[i] = static_cast<long>(i);
+      b.region[i] = static_cast<long>(i);
       if (candidates.empty()) continue;
-      if (candidates.size() > 1 && cycle_through(candidates, static_cast<long>(i)) < 0) {
-        for (std::size_t r : candidates) region[r] = static_cast<long>(i);
+      if (candidates.size() > 1 && b.cycle_through(candidates, static_cast<long>(i)) < 0) {
+        for (std::size_t r : candidates) b.region[r] = static_cast<long>(i);
         continue;
       }
       for (std::size_t r : candidates) {
-        const long through = cycle_through({r}, static_cast<long>(i));
+        const long through = b.cycle_through({r}, static_cast<long>(i));
         if (through < 0) {
-          region[r] = static_cast<long>(i);
+          b.region[r] = static_cast<long>(i);
           break;
         }
-        cycle_note[i] = "kept apart from the region of " + node_text(dag.node(r)) +
-                        ": joining it would make a cycle through " +
-                        node_text(dag.node(static_cast<std::size_t>(through)));
+        b.cycle_note[i] = "kept apart from the region of " + node_text(b.dag.node(r)) +
+                          ": joining it would make a cycle through " +
+                          node_text(b.dag.node(static_cast<std::size_t>(through)));
       }
     }
+  }
 
-    // Then neighbouring regions merge while that makes no cycle, until none can: each region
-    // ends maximal.
+  // Phase 3: neighbouring regions merge while that makes no cycle, until none can: each region
+  // ends maximal.
+  static void merge_regions(block_regions& b) {
     for (bool merged = true; merged;) {
       merged = false;
       std::set<std::pair<std::size_t, std::size_t>> tried;  // region pairs, since the last merge
-      for (std::size_t i = 0; i < n && !merged; ++i) {
-        if (region[i] < 0) continue;
-        for (std::size_t c : dag.neighbours(i)) {
-          if (region[c] < 0 || epoch[c] != epoch[i]) continue;
-          const std::size_t a = find(i), b = find(c);
-          if (a == b || !tried.emplace(std::min(a, b), std::max(a, b)).second ||
-              cycle_through({a, b}, -1) >= 0) {
+      for (std::size_t i = 0; i < b.n && !merged; ++i) {
+        if (b.region[i] < 0) continue;
+        for (std::size_t c : b.dag.neighbours(i)) {
+          if (b.region[c] < 0 || b.epoch[c] != b.epoch[i]) continue;
+          const std::size_t first = b.find(i), second = b.find(c);
+          if (first == second || !tried.emplace(std::min(first, second), std::max(first, second)).second ||
+              b.cycle_through({first, second}, -1) >= 0) {
             continue;
           }
-          region[b] = static_cast<long>(a);
+          b.region[second] = static_cast<long>(first);
           merged = true;
           break;
         }
       }
     }
+  }
 
+  // Phase 4: the regions, each in the block's order, in the order of their first nodes.
+  static void collect_regions(block_regions& b, partition_plan& out) {
     std::unordered_map<std::size_t, std::size_t> index;  // root -> position in `found`
     std::vector<planned_region> found;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (region[i] < 0) continue;
-      const std::size_t r = find(i);
+    for (std::size_t i = 0; i < b.n; ++i) {
+      if (b.region[i] < 0) continue;
+      const std::size_t r = b.find(i);
       auto [at, fresh] = index.emplace(r, found.size());
       if (fresh) found.emplace_back();
-      found[at->second].nodes.push_back(dag.node(i));
-      if (!cycle_note[i].empty()) found[at->second].notes.push_back(cycle_note[i]);
+      found[at->second].nodes.push_back(b.dag.node(i));
+      if (!b.cycle_note[i].empty()) found[at->second].notes.push_back(b.cycle_note[i]);
     }
     for (planned_region& r : found) out.regions.push_back(std::move(r));
   }
@@ -459,7 +487,7 @@ class region_planner {
 
   std::shared_ptr<torch::jit::Graph> graph_;
   torch::jit::AliasDb alias_;
-  std::function<bool(const torch::jit::Node&)> supports_;
+  std::function<std::string(const torch::jit::Node&)> backend_refusal_;  // why not, empty: supported
   region_limits limits_;
 };
 

@@ -79,12 +79,15 @@ struct registered_backend {
   }
   // Whether the backend declares a supports hook (tbk::partition needs one).
   bool has_supports() const { return cls->findMethod(supports_hook()) != nullptr; }
-  // The backend's answer for `node`.
-  bool supports(const torch::jit::Node& node) const {
+  // The backend's answer for `node`: why it cannot run it, empty when it can (a bool from a
+  // library built with an older tbk is read as before).
+  std::string refusal(const torch::jit::Node& node) const {
     torch::jit::Stack stack{c10::IValue(),
                             c10::IValue::make_capsule(c10::make_intrusive<node_capsule>(&node))};
     cls->getMethod(supports_hook()).run(stack);
-    return torch::jit::pop(stack).toBool();
+    const c10::IValue answer = torch::jit::pop(stack);
+    if (answer.isBool()) return answer.toBool() ? std::string() : "not supported by the backend";
+    return answer.toStringRef();
   }
 };
 
@@ -234,7 +237,7 @@ inline std::vector<class_method> hook_methods(const std::string& name, const c10
         {supports_hook(),
          c10::FunctionSchema(supports_hook(), "",
                              {c10::Argument("self", cls), c10::Argument("node", c10::CapsuleType::get())},
-                             {c10::Argument("", c10::BoolType::get())}),
+                             {c10::Argument("", c10::StringType::get())}),
          [name, supports = parts.supports](torch::jit::Stack& stack) {
            const c10::IValue capsule = torch::jit::pop(stack);
            torch::jit::drop(stack, 1);
