@@ -7,6 +7,8 @@
 #include <tbk/register.hpp>
 #include <tbk/testing.hpp>
 
+#include "add_sub_graph.hpp"  // add_sub_graph_backend: a sound backend for partitioned models
+
 #include <torch/csrc/jit/backends/backend.h>             // torch::jit::backend
 #include <torch/csrc/jit/backends/backend_preprocess.h>  // torch::jit::backend_preprocess_register
 
@@ -176,6 +178,13 @@ struct terse_availability {
 };
 using unavailable_without_reason_backend = tbk::backend<method_only, sound_execute, terse_availability>;
 
+// Claims nothing: the add/sub backend for partitioned models (sound_graph, sound) with a supports
+// hook that accepts no node, so a partitioned model runs nothing in it.
+struct claims_nothing_compile : add_sub_graph_compile {
+  static bool supports(const torch::jit::Node&) { return false; }
+};
+using claims_nothing_backend = tbk::backend<claims_nothing_compile, add_sub_graph_execute>;
+
 // Errors that name nothing: written by hand against PyTorch's interface (the kit checks any
 // registered backend), refusing bad inputs with a bare "bad input".
 class anonymous_errors_backend : public torch::jit::PyTorchBackendInterface {
@@ -205,6 +214,8 @@ const auto anonymous_errors_preprocess =
 }  // namespace
 
 TBK_REGISTER_BACKEND(sound_backend, "sound");
+TBK_REGISTER_BACKEND(add_sub_graph_backend, "sound_graph");
+TBK_REGISTER_BACKEND(claims_nothing_backend, "claims_nothing");
 TBK_REGISTER_BACKEND(reuses_outputs_backend, "reuses_outputs");
 TBK_REGISTER_BACKEND(accepts_bad_calls_backend, "accepts_bad_calls");
 TBK_REGISTER_BACKEND(unavailable_without_reason_backend, "unavailable_without_reason");
@@ -253,4 +264,6 @@ TBK_TEST_BACKEND("unavailable_without_reason")
     .unavailable_when([] { terse_switched_off = true; }, [] { terse_switched_off = false; },
                       "the test switched it off")
     .memory(100, 2.0);
+TBK_TEST_BACKEND("sound_graph").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
+TBK_TEST_BACKEND("claims_nothing").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
 TBK_TEST_BACKEND("anonymous_errors").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);

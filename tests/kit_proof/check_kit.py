@@ -19,15 +19,19 @@ BAD_CALLS = "bad calls give clear errors"
 THREADS = "concurrent calls give the reference results"
 UNAVAILABLE = "an unavailable backend says why"
 MEMORY = "lower, save and load cycles do not grow memory"
-CHECKS = [RESULTS_NATIVE, RESULTS_FAST, FRESH, SAVE_LOAD, BAD_CALLS, THREADS, UNAVAILABLE, MEMORY]
+PARTITIONED = "a partitioned model gives the reference results, saved and loaded too"
+CHECKS = [RESULTS_NATIVE, RESULTS_FAST, FRESH, SAVE_LOAD, BAD_CALLS, THREADS, UNAVAILABLE, MEMORY, PARTITIONED]
 
 # backend -> the checks that cannot run for it and must show as skipped (never as passed);
-# a backend not named here must have UNAVAILABLE skipped (no .unavailable_when) and no other.
+# a backend not named here must have UNAVAILABLE (no .unavailable_when) and PARTITIONED (no
+# supports hook) skipped, and no other.
 SKIPPED = {
-    "sound": set(),
-    "ignores_switch": set(),
-    "unavailable_without_reason": set(),
-    "anonymous_errors": {UNAVAILABLE, RESULTS_FAST},
+    "sound": {PARTITIONED},
+    "ignores_switch": {PARTITIONED},
+    "unavailable_without_reason": {PARTITIONED},
+    "anonymous_errors": {UNAVAILABLE, RESULTS_FAST, PARTITIONED},
+    "sound_graph": {UNAVAILABLE},
+    "claims_nothing": {UNAVAILABLE},
 }
 
 # backend -> {failing check: message fragment the failure must contain}
@@ -50,6 +54,8 @@ EXPECTED = {
     "accepts_bad_calls": {BAD_CALLS: "returned without an error; it should refuse them"},
     "unavailable_without_reason": {UNAVAILABLE: "the error does not give the reason"},
     "anonymous_errors": {BAD_CALLS: "the error does not name backend 'anonymous_errors'"},
+    "sound_graph": {},
+    "claims_nothing": {PARTITIONED: "partitioned, the backend runs no node of it"},
 }
 
 
@@ -84,7 +90,7 @@ def main() -> int:
 
     problems = []
     for backend, failing in EXPECTED.items():
-        skipped = SKIPPED.get(backend, {UNAVAILABLE})
+        skipped = SKIPPED.get(backend, {UNAVAILABLE, PARTITIONED})
         for check in CHECKS:
             if (backend, check) not in seen:
                 problems.append(f"{backend}: the kit case '{check}' was not registered")

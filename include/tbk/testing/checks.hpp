@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tbk/load.hpp>
+#include <tbk/partition.hpp>
 #include <tbk/testing/compare.hpp>
 #include <tbk/testing/kit.hpp>
 #include <tbk/testing/modules.hpp>
@@ -231,6 +232,56 @@ inline void check_memory(const kit_settings& kit) {
   }
 }
 
+
+// ---- partitioned models, for backends that declare supports ---------------------------------------
+
+// The kit's module (in eval mode) partitioned for the backend, with the kit's partitioning
+// options; each method's inputs are its example inputs unless the options give some.
+inline torch::jit::Module partitioned(const kit_settings& kit, torch::jit::Module module,
+                                      const std::map<std::string, std::vector<c10::IValue>>& inputs) {
+  partition_options options = kit.partitioning;
+  options.methods = methods(kit);
+  for (const auto& [method, args] : inputs) options.example_inputs.emplace(method, args);
+  module.eval();
+  return partition(module, kit.backend, options);
+}
+
+// A model made of the nodes the backend claims, partitioned: it claims some node of every
+// method, and the results equal the reference, as partitioned and after save and load (memory,
+// file, lite interpreter).
+inline void check_partitioned(const kit_settings& kit) {
+  if (!ready(kit)) return;
+  torch::jit::Module unlowered = kit.make_module();
+  unlowered.eval();
+  std::map<std::string, std::vector<c10::IValue>> inputs;
+  for (const std::string& method : methods(kit)) inputs[method] = inputs_for(kit, method);
+  torch::jit::Module module;
+  try {
+    module = partitioned(kit, kit.make_module(), inputs);
+  } catch (...) {
+    FAIL_CHECK(kit.backend << ": partitioning failed: " << detail::current_exception_text());
+    return;
+  }
+  const std::string placement = report(module);
+  for (const std::string& method : methods(kit)) {
+    CHECK_MESSAGE(placement.find("method " + method + ": 0 regions") == std::string::npos,
+                  kit.backend << "." << method << ": partitioned, the backend runs no node of it (its "
+                              "supports hook claims none); the report:\n" << placement);
+  }
+  for (kit_archive archive : {kit_archive::none, kit_archive::memory, kit_archive::file, kit_archive::lite}) {
+    const std::string context = std::string("partitioned, ") + archive_name(archive);
+    for (const auto& [method, args] : inputs) {
+      try {
+        kit_runnable runnable = through_archive(module, archive, kit.backend);
+        const c10::IValue want = reference_for(kit, method, args, unlowered);
+        const std::string problem = compare_values(runnable.run(method, args), want, kit.tolerance);
+        CHECK_MESSAGE(problem.empty(), kit.backend << "." << method << ", " << context << ": " << problem);
+      } catch (...) {
+        FAIL_CHECK(kit.backend << "." << method << ", " << context << ": " << detail::current_exception_text());
+      }
+    }
+  }
+}
 
 // ---- results are new objects on every call ------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <tbk/compile_spec.hpp>
+#include <tbk/partition.hpp>       // partition_options
 #include <tbk/testing/compare.hpp>  // kit_tolerance
 
 #include <torch/script.h>  // torch::jit::Module
@@ -42,6 +43,16 @@ struct kit_settings {
   std::string unavailable_reason;
   int memory_cycles = 200;
   double memory_bound_mb = 2.0;
+  // The partition check (backends with a supports hook): these options, with the methods
+  // checked; example_inputs default to each method's inputs, freeze to true (the module in eval
+  // mode), so that weights are constants.
+  partition_options partitioning = default_partitioning();
+
+  static partition_options default_partitioning() {
+    partition_options options;
+    options.freeze = true;
+    return options;
+  }
 };
 
 // The configuration of one backend under test. TBK_TEST_BACKEND makes one and registers a
@@ -124,6 +135,13 @@ class backend_kit {
   backend_kit& memory(int cycles, double bound_megabytes) {
     settings_.memory_cycles = cycles;
     settings_.memory_bound_mb = bound_megabytes;
+    return *this;
+  }
+
+  // The partition check's options (tbk::partition_options; the methods are the kit's). Default:
+  // freeze, each method's inputs as its example inputs.
+  backend_kit& partitioning(partition_options options) {
+    settings_.partitioning = std::move(options);
     return *this;
   }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tbk/detail/preprocessor.hpp>  // TBK_DETAIL_CONCAT
+#include <tbk/detail/registry.hpp>      // find_registered
 #include <tbk/detail/torchbind.hpp>     // backend_class_name
 #include <tbk/testing/checks.hpp>
 #include <tbk/testing/kit.hpp>
@@ -25,7 +26,7 @@ struct kit_registration {};
 using case_function = void (*)();
 struct case_functions {
   case_function results_native, results_fast, fresh_results, save_load, bad_calls, concurrent,
-      unavailable, memory;
+      unavailable, memory, partitioned;
 };
 struct kit_cases {
   const char* file;
@@ -46,6 +47,11 @@ inline std::string why_not_runnable(const kit_settings& kit, case_function check
       !has_fast_path(kit.backend)) {
     return "the backend has no fast path (its execute policy's result has no typed form, or it "
            "was not registered through tbk)";
+  }
+  if (check == functions.partitioned && torch::getCustomClass(detail::backend_class_name(kit.backend))) {
+    const auto registered = detail::find_registered(kit.backend);
+    if (!registered) return "the backend was not registered through tbk, so tbk::partition cannot ask it";
+    if (!registered->has_supports()) return "the backend declares no supports hook, so it cannot be partitioned for";
   }
   if (check == functions.unavailable && !kit.make_unavailable) {
     return "no way to make the backend unavailable was given (.unavailable_when(...))";
@@ -74,6 +80,7 @@ inline void register_cases(const kit_settings& kit, const char* file, unsigned l
       {functions.concurrent, "concurrent calls give the reference results"},
       {functions.unavailable, "an unavailable backend says why"},
       {functions.memory, "lower, save and load cycles do not grow memory"},
+      {functions.partitioned, "a partitioned model gives the reference results, saved and loaded too"},
   };
   for (const auto& [function, check] : cases) {
     const std::string reason = why_not_runnable(kit, function, functions);
@@ -109,23 +116,26 @@ inline kit_registration operator<<(const kit_cases& cases, backend_kit& kit) {
 #define TBK_DETAIL_KIT_CASE(kit, check, call) \
   static void TBK_DETAIL_CONCAT(kit, check)() { ::tbk::testing::call; }
 
-#define TBK_TEST_BACKEND_IMPL(kit, name)                                                                \
-  static ::tbk::testing::backend_kit& kit() {                                                           \
-    static ::tbk::testing::backend_kit instance(name);                                                  \
-    return instance;                                                                                    \
-  }                                                                                                     \
-  TBK_DETAIL_KIT_CASE(kit, _results_native, check_results(kit().settings(), ::tbk::lowering_path::native))\
-  TBK_DETAIL_KIT_CASE(kit, _results_fast, check_results(kit().settings(), ::tbk::lowering_path::fast))  \
-  TBK_DETAIL_KIT_CASE(kit, _fresh_results, check_fresh_results(kit().settings()))                       \
-  TBK_DETAIL_KIT_CASE(kit, _save_load, check_save_load(kit().settings()))                               \
-  TBK_DETAIL_KIT_CASE(kit, _bad_calls, check_bad_calls(kit().settings()))                               \
-  TBK_DETAIL_KIT_CASE(kit, _concurrent, check_concurrent_calls(kit().settings()))                       \
-  TBK_DETAIL_KIT_CASE(kit, _unavailable, check_unavailable(kit().settings()))                           \
-  TBK_DETAIL_KIT_CASE(kit, _memory, check_memory(kit().settings()))                                     \
-  [[maybe_unused]] static const ::tbk::testing::kit_registration                                        \
-      TBK_DETAIL_CONCAT(kit, _registered) = ::tbk::testing::kit_cases{                                  \
-          __FILE__, __LINE__,                                                                           \
-          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast),            \
-           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),                \
-           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),                   \
-           &TBK_DETAIL_CONCAT(kit, _unavailable), &TBK_DETAIL_CONCAT(kit, _memory)}} << kit()
+#define TBK_TEST_BACKEND_IMPL(kit, name)                                                         \
+  static ::tbk::testing::backend_kit& kit() {                                                    \
+    static ::tbk::testing::backend_kit instance(name);                                           \
+    return instance;                                                                             \
+  }                                                                                              \
+  TBK_DETAIL_KIT_CASE(kit, _results_native,                                                      \
+                      check_results(kit().settings(), ::tbk::lowering_path::native))             \
+  TBK_DETAIL_KIT_CASE(kit, _results_fast, check_results(kit().settings(), ::tbk::lowering_path::fast)) \
+  TBK_DETAIL_KIT_CASE(kit, _fresh_results, check_fresh_results(kit().settings()))                \
+  TBK_DETAIL_KIT_CASE(kit, _save_load, check_save_load(kit().settings()))                        \
+  TBK_DETAIL_KIT_CASE(kit, _bad_calls, check_bad_calls(kit().settings()))                        \
+  TBK_DETAIL_KIT_CASE(kit, _concurrent, check_concurrent_calls(kit().settings()))                \
+  TBK_DETAIL_KIT_CASE(kit, _unavailable, check_unavailable(kit().settings()))                    \
+  TBK_DETAIL_KIT_CASE(kit, _memory, check_memory(kit().settings()))                              \
+  TBK_DETAIL_KIT_CASE(kit, _partitioned, check_partitioned(kit().settings()))                    \
+  [[maybe_unused]] static const ::tbk::testing::kit_registration                                 \
+      TBK_DETAIL_CONCAT(kit, _registered) = ::tbk::testing::kit_cases{                           \
+          __FILE__, __LINE__,                                                                    \
+          {&TBK_DETAIL_CONCAT(kit, _results_native), &TBK_DETAIL_CONCAT(kit, _results_fast),     \
+           &TBK_DETAIL_CONCAT(kit, _fresh_results), &TBK_DETAIL_CONCAT(kit, _save_load),         \
+           &TBK_DETAIL_CONCAT(kit, _bad_calls), &TBK_DETAIL_CONCAT(kit, _concurrent),            \
+           &TBK_DETAIL_CONCAT(kit, _unavailable), &TBK_DETAIL_CONCAT(kit, _memory),              \
+           &TBK_DETAIL_CONCAT(kit, _partitioned)}} << kit()
