@@ -59,6 +59,13 @@ case "$which" in
     c++ -std=c++17 $(pkg-config --cflags torch-backend-kit) -o "$work/consumer-bin" \
       "$work/consumer/src/main.cpp" "$work/consumer/src/register_scale.cpp" $(torch_flags "$torch")
     (cd "$work" && "$work/consumer-bin")
+    # A backend library built with the README's plain line (pkg-config's torch_cflags and
+    # torch_libs carry the torch tbk was installed for), loaded and lowered to from Python below.
+    # shellcheck disable=SC2046
+    (cd "$work/consumer/src" &&
+      g++ -std=c++17 -shared -fPIC -o libconsumer_scale.so register_scale.cpp \
+        $(pkg-config --cflags torch-backend-kit) $(pkg-config --variable=torch_cflags torch-backend-kit) \
+        $(pkg-config --variable=torch_libs torch-backend-kit))
     # The Python package, installed with the headers: importable from the prefix.
     init=$(find "$work/prefix" -path '*/tbk/__init__.py' | head -n 1)
     if [ -z "$init" ]; then echo "meson install did not install the Python package tbk"; exit 1; fi
@@ -73,6 +80,13 @@ try:
 except RuntimeError as e:
     assert "not registered in this process" in str(e), e
 print("installed Python package:", tbk.__file__, "backends:", tbk.registered_backends())
+import sys
+torch.ops.load_library(sys.argv[1])  # built with the plain g++ line
+assert "consumer_scale" in tbk.registered_backends(), tbk.registered_backends()
+x = torch.randn(4)
+scaled = tbk.lower(torch.jit.script(M()), "consumer_scale", {"forward": {"factor": 3.0}})
+assert torch.equal(scaled(x), x * 3.0), (scaled(x), x)
+print("consumer_scale from a g++-built library: forward(x) = 3 x")
 import os
 if os.path.exists(os.path.join(os.path.dirname(tbk.__file__), "libtbk_onednn.so")):
     import tbk.onednn  # the oneDNN backend, installed with the package when it was built
@@ -84,7 +98,7 @@ if os.path.exists(os.path.join(os.path.dirname(tbk.__file__), "libtbk_onednn.so"
     print("installed tbk.onednn: tbk_onednn runs")
 PY
     PYTHONPATH=$(dirname "$(dirname "$init")") PYTHONWARNINGS=${TBK_PYTHONWARNINGS:-error} \
-      "$python" "$work/use_installed_tbk.py" ;;
+      "$python" "$work/use_installed_tbk.py" "$work/consumer/src/libconsumer_scale.so" ;;
   cmake)
     install_tbk "$torch" "$work/prefix"
     cmake -S "$work/consumer/cmake" -B "$work/build" \
