@@ -1,4 +1,5 @@
-// support.hpp: helpers the unit tests share: scripting a module, catching an error's text.
+// support.hpp: helpers the unit tests share: scripting a module, catching an error's text,
+// comparing a result with the tensor it should be.
 #pragma once
 
 // libtorch includes glog, whose CHECK, CHECK_EQ, ... macros would replace doctest's (a failed
@@ -41,6 +42,16 @@ std::string error_of(F&& fn) {
   }
   FAIL_CHECK("expected an exception, but none was thrown");
   return "<no exception>";
+}
+
+// Checks that `got` has the dtype, shape and values of `want`.
+inline void check_same(const at::Tensor& got, const at::Tensor& want) {
+  CHECK_MESSAGE((got.scalar_type() == want.scalar_type()),
+                "dtype " << c10::toString(got.scalar_type()) << ", expected "
+                         << c10::toString(want.scalar_type()));
+  CHECK_MESSAGE(got.sizes() == want.sizes(), "shape " << c10::str(got.sizes()) << ", expected "
+                                                      << c10::str(want.sizes()));
+  CHECK(torch::equal(got, want));
 }
 
 }  // namespace tbk_test

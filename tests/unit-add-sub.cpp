@@ -1,58 +1,37 @@
 // unit-add-sub.cpp: the add/sub reference backend, registered as "custom_backend" by the
-// example's own registration library, against eager ATen.
+// example's own registration library, against eager ATen. (Its fast lowering path:
+// unit-fast-path.cpp.)
 
 #include "add_sub.hpp"  // the example backend itself, for calls below the lowered module
 
-#include <tbk/load.hpp>
 #include <tbk/lower.hpp>
 #include <tbk/register.hpp>
 #include <tbk/testing.hpp>  // TBK_TEST_BACKEND
 
+#include <algorithm>   // std::find
 #include <atomic>      // std::atomic
 #include <cstdio>      // std::remove
 #include <filesystem>  // std::filesystem::temp_directory_path
-#include <sstream>     // std::stringstream
+#include <string>      // std::string
 #include <thread>      // std::thread
 #include <vector>      // std::vector
 
-#include "support.hpp"  // last: doctest's CHECK macros over glog's
+#include "add_sub_modules.hpp"  // two_input_source, three_method_source, lowered_two_input
+#include "support.hpp"          // last: doctest's CHECK macros over glog's
 
+using tbk_test::check_same;
 using tbk_test::error_of;
+using tbk_test::lowered_two_input;
 using tbk_test::round_trip;
 using tbk_test::script;
+using tbk_test::three_method_source;
+using tbk_test::two_input_source;
 
 namespace {
-
-const char* const two_input_source = R"(
-  def forward(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
-      return a + b, a - b
-)";
-
-const char* const three_method_source = R"(
-  def forward(self, a: Tensor, b: Tensor, c: Tensor) -> Tuple[Tensor, Tensor]:
-      return a + b + c, a - b - c
-  def accum(self, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-      return a + b + c
-  def sub_accum(self, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-      return a - b - c
-)";
 
 at::Tensor random_tensor(at::IntArrayRef shape, at::ScalarType dtype) {
   if (at::isFloatingType(dtype)) return torch::randn(shape, torch::dtype(dtype));
   return torch::randint(-100, 100, shape, torch::dtype(dtype));
-}
-
-void check_same(const at::Tensor& got, const at::Tensor& want) {
-  CHECK_MESSAGE((got.scalar_type() == want.scalar_type()),
-                "dtype " << c10::toString(got.scalar_type()) << ", expected "
-                         << c10::toString(want.scalar_type()));
-  CHECK_MESSAGE(got.sizes() == want.sizes(), "shape " << c10::str(got.sizes()) << ", expected "
-                                                      << c10::str(want.sizes()));
-  CHECK(torch::equal(got, want));
-}
-
-torch::jit::Module lowered_two_input() {
-  return tbk::lower(script(two_input_source), "custom_backend", tbk::spec().method("forward"));
 }
 
 }  // namespace
@@ -236,21 +215,6 @@ TEST_CASE("a non-tensor input is refused by the lowered method's own TorchScript
                  "Expected at most 3 argument(s) for operator 'forward', but received 4 argument(s)");
 }
 
-TEST_CASE("a truncated or tampered archive gives an error, not a crash") {
-  auto lowered = lowered_two_input();
-  std::stringstream saved;
-  lowered.save(saved);
-  const std::string bytes = saved.str();
-  SUBCASE("truncated") {
-    std::stringstream cut(bytes.substr(0, bytes.size() / 2));
-    CHECK_FALSE(error_of([&] { tbk::load(cut); }).empty());
-  }
-  SUBCASE("garbage") {
-    std::stringstream junk(std::string(1000, 'x'));
-    CHECK_FALSE(error_of([&] { tbk::load(junk); }).empty());
-  }
-}
-
 // ---- concurrency ------------------------------------------------------------------------------
 
 TEST_CASE("one lowered module called from 8 threads, 10,000 calls each: every result right") {
@@ -347,71 +311,6 @@ TEST_CASE("recycle_outputs reuses a large output's memory once nothing holds it,
   CHECK(torch::equal(held_sum, a + b));
   CHECK(torch::equal(held_view.reshape({1 << 18}), a - b));
   check_same(next->elements()[0].toTensor(), a + c);
-}
-
-// ---- the fast lowering path --------------------------------------------------------------------
-
-TEST_CASE("the fast path gives the same results, saved and loaded, in full and lite archives") {
-  auto lowered = tbk::lower(script(three_method_source), "custom_backend",
-                            tbk::spec().method("forward").method("accum").method("sub_accum"),
-                            tbk::lowering_path::fast);
-  auto a = torch::randn({2, 3}), b = torch::randn({2, 3}), c = torch::randn({2, 3});
-  auto check_model = [&](auto& model) {
-    auto out = model.forward({a, b, c}).toTuple();
-    check_same(out->elements()[0].toTensor(), a + b + c);
-    check_same(out->elements()[1].toTensor(), a - b - c);
-    check_same(model.run_method("accum", a, b, c).toTensor(), a + b + c);
-    check_same(model.run_method("sub_accum", a, b, c).toTensor(), a - b - c);
-  };
-  check_model(lowered);
-  auto loaded = round_trip(lowered);
-  check_model(loaded);
-  std::stringstream lite;
-  lowered._save_for_mobile(lite);
-  auto mobile = tbk::load_for_mobile(lite);
-  check_model(mobile);
-  // The lowered methods call the typed method directly: no List[Any], no execute.
-  const std::string code = lowered.get_method("forward").function().qualname().qualifiedName();
-  CHECK_CONTAINS(code, "FastLowered");
-}
-
-TEST_CASE("the fast path refuses what it cannot serve, clearly") {
-  std::string many = "def forward(self";
-  for (int i = 0; i < 10; ++i) many += ", x" + std::to_string(i) + ": Tensor";
-  many += ") -> Tuple[Tensor, Tensor]:\n  return x0, x1\n";
-  auto text = error_of([&] {
-    tbk::lower(script(many), "custom_backend", tbk::spec().method("forward"), tbk::lowering_path::fast);
-  });
-  CHECK_CONTAINS(text, "custom_backend.forward: the fast path has no typed method for 10 inputs");
-  // the native path serves it
-  CHECK_NOTHROW(tbk::lower(script(many), "custom_backend", tbk::spec().method("forward")));
-}
-
-TEST_CASE("fast path: one lowered module from 8 threads, 10,000 calls each") {
-  auto lowered = tbk::lower(script(two_input_source), "custom_backend",
-                            tbk::spec().method("forward"), tbk::lowering_path::fast);
-  constexpr int threads = 8, calls = 10000;
-  std::atomic<int> wrong{0}, failed{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      auto a = torch::full({64}, float(t)), b = torch::full({64}, 0.5f);
-      try {
-        for (int i = 0; i < calls; ++i) {
-          auto out = lowered.forward({a, b}).toTuple();
-          if (!torch::equal(out->elements()[0].toTensor(), a + b) ||
-              !torch::equal(out->elements()[1].toTensor(), a - b)) {
-            ++wrong;
-          }
-        }
-      } catch (...) {
-        ++failed;
-      }
-    });
-  }
-  for (auto& thread : pool) thread.join();
-  CHECK(wrong.load() == 0);
-  CHECK(failed.load() == 0);
 }
 
 // The conformance kit on the reference backend: every generic check, on both lowering paths.
