@@ -52,12 +52,37 @@ inline bool is_constant_equal(const Value* v, double expected) {
   return c && (c->isInt() || c->isDouble()) && c->toScalar().toDouble() == expected;
 }
 
-// Why a node whose result is not one tensor, or whose first argument is not a tensor, cannot be
-// an operation of tbk_onednn's (every operator family's refusal starts with it); empty otherwise.
+// The sizes of a tensor value when its type knows them all (tbk::partition sets the types of one
+// run on the example inputs; whole-method lowering propagates the example inputs' shapes).
+inline c10::optional<std::vector<int64_t>> known_sizes(const Value* v) {
+  auto type = v->type()->cast<c10::TensorType>();
+  if (!type) return c10::nullopt;
+  return type->sizes().concrete_sizes();
+}
+
+// Why a tensor of this value's type cannot be an operand of tbk_onednn, where its type tells:
+// another dtype than float32, or no elements.
+inline std::string operand_refusal(const Value* v) {
+  auto type = v->type()->cast<c10::TensorType>();
+  if (!type) return "";
+  if (auto dtype = type->scalarType(); dtype && *dtype != at::kFloat) {
+    return "its input is " + std::string(c10::toString(*dtype)) + "; tbk_onednn runs float32";
+  }
+  if (auto sizes = known_sizes(v)) {
+    for (int64_t d : *sizes) {
+      if (d == 0) return "its input " + shape_text(*sizes) + " has no elements";
+    }
+  }
+  return "";
+}
+
+// Why a node whose result is not one tensor, or whose first argument is not a float32 tensor with
+// elements, cannot be an operation of tbk_onednn's (every operator family's refusal starts with
+// it); empty otherwise.
 inline std::string tensor_to_tensor_refusal(const Node& node) {
   if (node.outputs().size() != 1 || !is_tensor(node.output())) return "its result is not one tensor";
   if (node.inputs().empty() || !is_tensor(node.inputs()[0])) return "its first argument is not a tensor";
-  return "";
+  return operand_refusal(node.inputs()[0]);
 }
 
 // A list of two from a stride, padding or kernel argument: [a] is [a, a], [] is the fallback.

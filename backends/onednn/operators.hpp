@@ -26,6 +26,7 @@ inline const std::vector<operator_entry>& aten_operators() {
   namespace op = operators;
   static const std::vector<operator_entry> table = {
       {aten::conv2d, op::convolution::refusal, op::convolution::translate},
+      {aten::_convolution, op::convolution::refusal, op::convolution::translate},
       {aten::linear, op::linear::refusal, op::linear::translate},
       {aten::matmul, op::linear::refusal, op::linear::translate},
       {aten::mm, op::linear::refusal, op::linear::translate},
@@ -39,6 +40,7 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::hardsigmoid, op::eltwise::refusal, op::eltwise::translate},
       {aten::tanh, op::eltwise::refusal, op::eltwise::translate},
       {aten::gelu, op::eltwise::refusal, op::eltwise::translate},
+      {aten::silu, op::eltwise::refusal, op::eltwise::translate},
       {aten::add, op::binary::refusal, op::binary::translate},
       {aten::sub, op::binary::refusal, op::binary::translate},
       {aten::mul, op::binary::refusal, op::binary::translate},
@@ -47,6 +49,7 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::max_pool2d, op::pooling::refusal, op::pooling::translate},
       {aten::avg_pool2d, op::pooling::refusal, op::pooling::translate},
       {aten::adaptive_avg_pool2d, op::pooling::refusal, op::pooling::translate},
+      {aten::mean, op::pooling::refusal, op::pooling::translate},
       {aten::view, op::reshape::refusal, op::reshape::translate},
       {aten::reshape, op::reshape::refusal, op::reshape::translate},
       {aten::flatten, op::reshape::refusal, op::reshape::translate},
@@ -100,10 +103,14 @@ inline bool supports_node(const torch::jit::Node& node) { return node_refusal(no
 // A frozen, inlined graph and one example input per graph input to a checked program.
 inline program translate_graph(const torch::jit::Graph& graph, const std::vector<at::Tensor>& examples) {
   for (std::size_t i = 0; i < examples.size(); ++i) {
-    if (examples[i].scalar_type() != at::kFloat) {
-      throw std::invalid_argument("example input " + std::to_string(i) + " is " +
-                                  std::string(c10::toString(examples[i].scalar_type())) + "; tbk_onednn runs float32");
+    if (examples[i].scalar_type() == at::kFloat) continue;
+    const std::string why = "its input is " + std::string(c10::toString(examples[i].scalar_type())) +
+                            " (example input " + std::to_string(i) + "); tbk_onednn runs float32";
+    const auto inputs = graph.inputs();
+    if (i + 1 < inputs.size() && !inputs[i + 1]->uses().empty()) {  // named as a refusal of its first reader
+      throw std::invalid_argument("tbk_onednn cannot run " + tbk::node_text(*inputs[i + 1]->uses()[0].user) + ": " + why);
     }
+    throw std::invalid_argument("example input " + std::to_string(i) + ": " + why);
   }
   return detail::graph_translator(examples, detail::find_aten_operator).run(graph);
 }

@@ -17,6 +17,7 @@
 #include <torch/csrc/jit/api/module.h>                      // torch::jit::Module, freeze
 #include <torch/csrc/jit/passes/dead_code_elimination.h>    // torch::jit::EliminateDeadCode
 #include <torch/csrc/jit/passes/inliner.h>                  // torch::jit::Inline
+#include <torch/csrc/jit/passes/remove_mutation.h>          // torch::jit::RemoveTensorMutation
 
 #include <algorithm>      // std::find, std::sort
 #include <cstddef>        // std::size_t
@@ -261,55 +262,144 @@ inline c10::impl::GenericDict region_spec(const partition_options& options, cons
   return spec;
 }
 
-// Partitions `method` of `root` in place: plans its regions, lowers each, replaces its nodes by
-// the call. Returns the method's section of the report.
+// The nodes of `region` that a backend's lowering error names as tbk::node_text does
+// ("aten::relu (model.py:4)"), with what the message says after the name: the backend's reason.
+inline std::vector<std::pair<torch::jit::Node*, std::string>> nodes_named_in(const planned_region& region,
+                                                                           const std::string& message) {
+  std::vector<std::pair<torch::jit::Node*, std::string>> named;
+  for (torch::jit::Node* node : region.nodes) {
+    const std::string text = node_text(node);
+    const std::size_t at = message.find(text + ": ");
+    if (at == std::string::npos || node->sourceRange().file_line_col() == c10::nullopt) continue;
+    named.emplace_back(node, message.substr(at + text.size() + 2));
+  }
+  return named;
+}
+
+// While planning, the tensors of the method's top-level block have the types of one run on the
+// example inputs (dtype, shape), so that a supports hook can read them; restored afterwards.
+class example_types {
+ public:
+  example_types(const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
+                const partition_options& options, const std::string& method, const std::string& backend) {
+    auto given = options.example_inputs.find(method);
+    if (given == options.example_inputs.end()) return;
+    std::vector<torch::jit::Value*> tensors;
+    for (torch::jit::Node* node : graph->nodes()) {
+      for (torch::jit::Value* v : node->outputs()) {
+        if (v->type()->kind() == c10::TypeKind::TensorType) tensors.push_back(v);
+      }
+    }
+    std::vector<c10::IValue> values;
+    try {
+      values = probe_values(graph, root, given->second, tensors);
+    } catch (...) {
+      raise("tbk::partition(" + backend + "): running method '" + method +
+            "' on its example inputs failed: " + current_exception_text());
+    }
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      if (!values[i].isTensor()) continue;
+      kept_.emplace_back(tensors[i], tensors[i]->type());
+      tensors[i]->setType(c10::TensorType::create(values[i].toTensor()));
+    }
+    const auto inputs = graph->inputs();
+    for (std::size_t i = 0; i + 1 < inputs.size() && i < given->second.size(); ++i) {
+      if (!given->second[i].isTensor() || inputs[i + 1]->type()->kind() != c10::TypeKind::TensorType) continue;
+      kept_.emplace_back(inputs[i + 1], inputs[i + 1]->type());
+      inputs[i + 1]->setType(c10::TensorType::create(given->second[i].toTensor()));
+    }
+  }
+  ~example_types() {
+    for (auto& [value, type] : kept_) value->setType(type);
+  }
+  example_types(const example_types&) = delete;
+  example_types& operator=(const example_types&) = delete;
+
+ private:
+  std::vector<std::pair<torch::jit::Value*, c10::TypePtr>> kept_;
+};
+
+// A method's regions, each lowered: planned, and planned again without the nodes a backend
+// refused when it lowered their region (it named them, as tbk::node_text does), until every
+// region lowers. A lowering error that names no node of its region is raised.
+struct lowered_plan {
+  partition_plan plan;
+  std::vector<region_boundary> boundaries;
+  std::vector<torch::jit::Module> modules;  // per region
+};
+
+inline lowered_plan plan_and_lower(const std::shared_ptr<torch::jit::Graph>& graph, torch::jit::Module& root,
+                                   const std::string& method, const std::string& backend,
+                                   const std::function<std::string(const torch::jit::Node&)>& supports,
+                                   const partition_options& options) {
+  std::unordered_map<const torch::jit::Node*, std::string> refused;  // at lowering, with the reason
+  auto refusal = [&](const torch::jit::Node& node) {
+    auto found = refused.find(&node);
+    return found != refused.end() ? found->second : supports(node);
+  };
+  const example_types shapes(graph, root, options, method, backend);
+  for (;;) {
+    lowered_plan out;
+    out.plan = region_planner(graph, refusal, {options.min_nodes, options.max_regions, options.inside_blocks}).plan();
+    for (const planned_region& r : out.plan.regions) out.boundaries.push_back(boundary_of(r));
+    std::vector<c10::optional<std::vector<c10::IValue>>> examples(out.plan.regions.size());
+    if (auto given = options.example_inputs.find(method); given != options.example_inputs.end()) {
+      examples = region_examples(graph, root, out.plan, out.boundaries, given->second, backend, method);
+    }
+    bool again = false;
+    for (std::size_t k = 0; k < out.plan.regions.size(); ++k) {
+      const planned_region& region = out.plan.regions[k];
+      torch::jit::Module piece = region_module(
+          "__torch__.tbk.partition." + method + "_region" + std::to_string(k), region, out.boundaries[k]);
+      try {
+        out.modules.push_back(lower(piece, backend, region_spec(options, method, examples[k]), options.path));
+      } catch (...) {
+        const std::string why = current_exception_text();
+        const auto named = nodes_named_in(region, why);
+        if (named.empty()) {
+          raise("tbk::partition(" + backend + "): method '" + method + "', region " + std::to_string(k) + " [" +
+                kinds_text(region.nodes) + "]: lowering failed: " + why);
+        }
+        for (const auto& [node, reason] : named) refused[node] = "refused by the backend at lowering: " + reason;
+        again = true;
+        break;
+      }
+    }
+    if (!again) return out;
+  }
+}
+
+// Partitions `method` of `root` in place: its graph made functional where alias analysis allows
+// (an in-place activation joins its convolution's region), its regions planned and lowered, its
+// nodes replaced by the calls. Returns the method's section of the report.
 inline std::string partition_method(torch::jit::Module& root, const std::string& method,
                                     const std::string& backend,
                                     const std::function<std::string(const torch::jit::Node&)>& supports,
                                     const partition_options& options) {
   std::shared_ptr<torch::jit::Graph> graph = toGraphFunction(root.get_method(method).function()).graph();
   torch::jit::Inline(*graph);
+  torch::jit::RemoveTensorMutation(graph);
   torch::jit::EliminateDeadCode(graph);
 
-  partition_plan plan =
-      region_planner(graph, supports, {options.min_nodes, options.max_regions, options.inside_blocks})
-          .plan();
-  std::vector<region_boundary> boundaries;
-  for (const planned_region& r : plan.regions) boundaries.push_back(boundary_of(r));
-  std::string report = method_report(method, *graph, plan, boundaries);
-
-  std::vector<c10::optional<std::vector<c10::IValue>>> examples(plan.regions.size());
-  if (auto given = options.example_inputs.find(method); given != options.example_inputs.end()) {
-    examples = region_examples(graph, root, plan, boundaries, given->second, backend, method);
-  }
+  lowered_plan lowered = plan_and_lower(graph, root, method, backend, supports, options);
+  std::string report = method_report(method, *graph, lowered.plan, lowered.boundaries);
 
   // Rewriting a region replaces the values it made: later regions read the call's results.
   std::unordered_map<const torch::jit::Value*, torch::jit::Value*> replaced;
-  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
-    planned_region& region = plan.regions[k];
-    region_boundary& boundary = boundaries[k];
+  for (std::size_t k = 0; k < lowered.plan.regions.size(); ++k) {
+    planned_region& region = lowered.plan.regions[k];
+    region_boundary& boundary = lowered.boundaries[k];
     for (torch::jit::Value*& v : boundary.inputs) {
       if (auto found = replaced.find(v); found != replaced.end()) v = found->second;
     }
     // Earlier rewrites may have moved some of its nodes after their calls.
     std::sort(region.nodes.begin(), region.nodes.end(),
               [](const torch::jit::Node* a, const torch::jit::Node* b) { return a->isBefore(b); });
-
-    torch::jit::Module piece = region_module(
-        "__torch__.tbk.partition." + method + "_region" + std::to_string(k), region, boundary);
-    torch::jit::Module lowered;
-    try {
-      lowered = lower(piece, backend, region_spec(options, method, examples[k]), options.path);
-    } catch (...) {
-      raise("tbk::partition(" + backend + "): method '" + method + "', region " +
-            std::to_string(k) + " [" + kinds_text(region.nodes) + "]: lowering failed: " +
-            current_exception_text());
-    }
     const std::string name = region_name(method, k);
-    root.register_module(name, lowered);
-    const c10::TypePtr result = lowered.get_method("forward").function().getSchema().returns()[0].type();
+    root.register_module(name, lowered.modules[k]);
+    const c10::TypePtr result = lowered.modules[k].get_method("forward").function().getSchema().returns()[0].type();
     const std::vector<torch::jit::Value*> results =
-        replace_region(region, boundary, name, lowered.type(), result);
+        replace_region(region, boundary, name, lowered.modules[k].type(), result);
     for (std::size_t i = 0; i < results.size(); ++i) replaced[boundary.outputs[i]] = results[i];
   }
   torch::jit::EliminateDeadCode(graph);

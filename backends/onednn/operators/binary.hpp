@@ -9,9 +9,33 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
-#include <utility>  // std::swap
+#include <algorithm>   // std::max
+#include <functional>  // std::multiplies
+#include <numeric>     // std::accumulate
+#include <utility>     // std::swap
 
 namespace tbk_onednn::operators::binary {
+
+// Where both operands' sizes are known: one of them must have the result's shape (for sub and
+// div, the first), the other broadcast to it.
+inline std::string broadcast_refusal(const torch::jit::Node& node) {
+  const auto a = detail::known_sizes(node.input(0)), b = detail::known_sizes(node.input(1));
+  if (!a || !b) return "";
+  const std::size_t rank = std::max(a->size(), b->size());
+  shape_t out(rank, 1);
+  for (std::size_t d = 0; d < rank; ++d) {
+    const int64_t da = d + a->size() >= rank ? (*a)[d + a->size() - rank] : 1;
+    const int64_t db = d + b->size() >= rank ? (*b)[d + b->size() - rank] : 1;
+    if (da != db && da != 1 && db != 1) return "operands " + shape_text(*a) + " and " + shape_text(*b) + " do not broadcast";
+    out[d] = std::max(da, db);
+  }
+  // an operand that broadcasts to the result and has as many elements is the result's shape
+  auto elements = [](const std::vector<int64_t>& s) { return std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<>()); };
+  const bool commutes = node.kind() == c10::aten::add || node.kind() == c10::aten::mul;
+  if (elements(*a) == elements(out) || (commutes && elements(*b) == elements(out))) return "";
+  return "the operand of shape " + shape_text(*a) + " is broadcast to " + shape_text(out) +
+         (commutes ? " and so is the other" : "; tbk_onednn broadcasts only the second operand of sub and div");
+}
 
 inline std::string refusal(const torch::jit::Node& node) {
   namespace aten = c10::aten;
@@ -23,6 +47,11 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (!detail::is_tensor(in[1]) && !detail::is_number(in[1])) return "the second operand must be a tensor or a constant number";
   if (detail::is_tensor(in[1]) && detail::constant(in[1]) && !detail::is_float_tensor(in[1])) {
     return "a constant operand must be a float tensor";
+  }
+  if (detail::is_tensor(in[1]) && !detail::constant(in[1])) {  // two computed tensors
+    if (in.size() == 3 && !detail::is_constant_equal(in[2], 1)) return "alpha other than 1 between two tensors is not supported";
+    if (auto why = detail::operand_refusal(in[1]); !why.empty()) return why;
+    return broadcast_refusal(node);
   }
   return "";
 }

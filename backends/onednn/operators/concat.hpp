@@ -12,10 +12,17 @@
 
 namespace tbk_onednn::operators::concat {
 
-// cat(list, dim): the list must be built right there, of tensors, and dim constant.
+inline std::string list_refusal(const torch::jit::Node& node);
+
+// cat(list, dim): the list must be built right there, of tensors, read only by cats (not
+// appended to), and dim constant.
 inline std::string refusal(const torch::jit::Node& node) {
   const torch::jit::Node* list = node.input(0)->node();
   if (list->kind() != c10::prim::ListConstruct) return "the list of tensors must be built in the method";
+  if (auto why = list_refusal(*list); !why.empty()) return "its list: " + why;
+  for (const torch::jit::Value* part : list->inputs()) {
+    if (auto why = detail::operand_refusal(part); !why.empty()) return why;
+  }
   return detail::is_number(node.input(1)) ? "" : "dim must be a constant";
 }
 
@@ -26,7 +33,9 @@ inline std::string list_refusal(const torch::jit::Node& node) {
     if (!detail::is_tensor(v)) return "its list holds something other than tensors";
   }
   for (const torch::jit::Use& use : node.output()->uses()) {
-    if (use.user->kind() != c10::aten::cat || use.offset != 0) return "its list is used by other than aten::cat";
+    if (use.user->kind() != c10::aten::cat || use.offset != 0) {
+      return "it is also used by " + std::string(use.user->kind().toQualString()) + " (a list changed after it is built)";
+    }
   }
   return "";
 }

@@ -1,5 +1,6 @@
-// convolution.hpp: aten::conv2d in tbk_onednn: which nodes it runs (constant weights, constant
-// stride, padding, dilation, groups), how one becomes a conv2d operation, and its oneDNN
+// convolution.hpp: aten::conv2d, and aten::_convolution as torch.jit.trace records it, in
+// tbk_onednn: which nodes it runs (constant weights, constant stride, padding, dilation, groups;
+// not transposed), how one becomes a conv2d operation, and its oneDNN
 // convolution primitive (activations in oneDNN's choice of layout, weights reordered once, fused
 // post-ops). The payload attributes and shape rule: convolution_shape.hpp.
 #pragma once
@@ -14,19 +15,35 @@ using detail::is_int_list;
 using detail::is_none;
 using detail::is_number;
 
+// Where groups is among the arguments: conv2d(x, w, b, stride, padding, dilation, groups), or
+// _convolution(x, w, b, stride, padding, dilation, transposed, output_padding, groups, benchmark,
+// deterministic, cudnn_enabled[, allow_tf32]).
+inline std::size_t groups_index(const torch::jit::Node& node) { return node.kind() == c10::aten::conv2d ? 6 : 8; }
+
 inline std::string refusal(const torch::jit::Node& node) {
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
   const auto in = node.inputs();
-  if (in.size() != 7 || !is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
+  const bool traced = node.kind() == c10::aten::_convolution;
+  if (in.size() < (traced ? 12u : 7u) || !is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
     return "the weight and bias must be constant float tensors (freeze the module: tbk.partition(..., freeze=True))";
   }
-  if (!is_int_list(in[3]) || !is_int_list(in[4]) || !is_int_list(in[5]) || !is_number(in[6])) {
+  if (!is_int_list(in[3]) || !is_int_list(in[4]) || !is_int_list(in[5]) || !is_number(in[groups_index(node)])) {
     return "stride, padding (as numbers, not a string), dilation and groups must be constants";
+  }
+  if (detail::constant(in[1])->toTensor().dim() != 4) return "only 2-D convolutions (a 4-D weight)";
+  if (traced) {
+    auto transposed = detail::constant(in[6]);
+    if (!transposed || !transposed->isBool() || transposed->toBool()) return "transposed convolutions are not supported";
+    auto output_padding = detail::constant(in[7]);
+    if (!output_padding || !output_padding->isIntList()) return "output_padding must be constant";
+    for (int64_t p : output_padding->toIntVector()) {
+      if (p != 0) return "output_padding other than 0 is not supported";
+    }
   }
   return "";
 }
 
-// conv2d(x, weight, bias, stride, padding, dilation, groups)
+// conv2d(x, weight, bias, stride, padding, dilation, groups), or its traced _convolution
 inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
   t.refuse_if(node, refusal(node));
   const auto in = node.inputs();
@@ -37,7 +54,8 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   std::vector<uint32_t> weights{t.weight_of(c(1).toTensor())};
   if (!is_none(in[2])) weights.push_back(t.weight_of(c(2).toTensor()));
   t.bind(node, t.add(node, op_kind::conv2d, {x},
-                     {stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], c(6).toInt()}, {},
+                     {stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+                      c(groups_index(node)).toInt()}, {},
                      weights));
 }
 

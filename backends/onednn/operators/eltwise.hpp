@@ -1,5 +1,5 @@
 // eltwise.hpp: element-by-element activations in tbk_onednn (aten::relu, relu6, hardtanh, clamp,
-// hardswish, sigmoid, hardsigmoid, tanh, gelu): which nodes it runs, how one becomes an eltwise
+// hardswish, sigmoid, hardsigmoid, tanh, gelu, silu): which nodes it runs, how one becomes an eltwise
 // operation, the oneDNN algorithms of each kind (fused as post-ops by fusion.hpp where they
 // can be) and the eltwise primitive otherwise. The payload attributes and shape rule:
 // eltwise_shape.hpp.
@@ -8,6 +8,7 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
+#include <algorithm>  // std::min
 #include <cmath>    // INFINITY
 #include <tuple>    // std::tuple
 #include <vector>   // std::vector
@@ -52,7 +53,9 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
                                                       : fallback;
     };
     const bool hardtanh = kind == aten::hardtanh;
-    return t.bind(node, add(t, node, x, eltwise_kind::clamp, bound(1, hardtanh ? -1.f : -inf), bound(2, hardtanh ? 1.f : inf)));
+    const float low = bound(1, hardtanh ? -1.f : -inf), high = bound(2, hardtanh ? 1.f : inf);
+    // min > max: PyTorch's min(max(x, min), max) is max everywhere, and so is clamp(x, max, max)
+    return t.bind(node, add(t, node, x, eltwise_kind::clamp, std::min(low, high), high));
   }
   if (kind == aten::relu6) return t.bind(node, add(t, node, x, eltwise_kind::clamp, 0, 6));
   const eltwise_kind which = kind == aten::relu        ? eltwise_kind::relu
@@ -60,6 +63,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
                              : kind == aten::sigmoid   ? eltwise_kind::sigmoid
                              : kind == aten::hardsigmoid ? eltwise_kind::hardsigmoid
                              : kind == aten::tanh      ? eltwise_kind::tanh
+                             : kind == aten::silu      ? eltwise_kind::silu
                                                        : eltwise_kind::gelu;
   t.bind(node, add(t, node, x, which));
 }
@@ -76,6 +80,7 @@ inline std::vector<std::tuple<dnnl::algorithm, float, float>> pieces(eltwise_kin
     case eltwise_kind::tanh: return {{a::eltwise_tanh, 0.f, 0.f}};
     case eltwise_kind::affine: return {{a::eltwise_linear, alpha, beta}};
     case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
+    case eltwise_kind::silu: return {{a::eltwise_swish, 1.f, 0.f}};  // x * sigmoid(alpha * x)
   }
   throw std::invalid_argument("unknown eltwise kind");
 }

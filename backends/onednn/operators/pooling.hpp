@@ -1,27 +1,53 @@
-// pooling.hpp: aten::max_pool2d, avg_pool2d and adaptive_avg_pool2d in tbk_onednn: which nodes it
-// runs, how one becomes a pool operation (PyTorch's output size, ceil mode as extra bottom/right
-// padding; an adaptive pool as a fixed window where the output size divides the input), and its
-// oneDNN pooling primitive. The payload attributes and shape rule: pooling_shape.hpp.
+// pooling.hpp: aten::max_pool2d, avg_pool2d, adaptive_avg_pool2d and mean over H and W (global
+// average pooling) in tbk_onednn: which nodes it runs, how one becomes a pool operation
+// (PyTorch's output size, ceil mode as extra bottom/right padding; an adaptive pool as a fixed
+// window where the output size divides the input; mean as a window of the whole plane, then a
+// reshape unless keepdim), and its oneDNN pooling primitive. The payload attributes and shape
+// rule: pooling_shape.hpp.
 #pragma once
 #include "pooling_shape.hpp"
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
-#include <algorithm>  // std::max
+#include <algorithm>  // std::max, std::sort
 
 namespace tbk_onednn::operators::pooling {
+
+// Where the input's sizes are known: the output size must divide them (a fixed window).
+inline std::string adaptive_refusal(const c10::optional<std::vector<int64_t>>& input, const std::vector<int64_t>& size) {
+  if (!input) return "";
+  const shape_t& x = *input;
+  if (x.size() != 4 || size.size() != 2 || size[0] < 1 || size[1] < 1 || x[2] % size[0] != 0 || x[3] % size[1] != 0) {
+    return "supported when the output size divides the input's " + shape_text(x);
+  }
+  return "";
+}
+
+// mean(x, dim, keepdim, dtype): dim must be the last two of a 4-D input ({2, 3}, {-1, -2}, ...).
+inline std::string mean_refusal(const torch::jit::Node& node) {
+  const auto in = node.inputs();
+  if (in.size() != 4 || !detail::is_int_list(in[1])) return "the dimensions must be a constant list";
+  if (!detail::constant(in[2]) || !detail::is_none(in[3])) return "keepdim must be constant and dtype None";
+  std::vector<int64_t> dims = detail::constant(in[1])->toIntVector();
+  for (int64_t& d : dims) d = d < 0 ? d + 4 : d;
+  std::sort(dims.begin(), dims.end());
+  if (dims != std::vector<int64_t>{2, 3}) return "supported over the last two dimensions of an NCHW tensor (global average pooling)";
+  if (auto sizes = detail::known_sizes(in[0]); sizes && sizes->size() != 4) return "the input must be 4-D (NCHW)";
+  return "";
+}
 
 inline std::string refusal(const torch::jit::Node& node) {
   namespace aten = c10::aten;
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
   const auto in = node.inputs();
   const auto kind = node.kind();
+  if (kind == aten::mean) return mean_refusal(node);
   if (kind == aten::adaptive_avg_pool2d) {
     // constant, or F.adaptive_avg_pool2d's list_with_default of a constant (known when lowering)
     const torch::jit::Node* list = in[1]->node();
-    return detail::is_int_list(in[1]) ||
-                   (list->kind() == detail::list_with_default() && detail::is_int_list(list->input(0)))
-               ? "" : "the output size must be constant";
+    const torch::jit::Value* size = list->kind() == detail::list_with_default() ? list->input(0) : in[1];
+    if (!detail::is_int_list(size)) return "the output size must be constant";
+    return adaptive_refusal(detail::known_sizes(in[0]), detail::pair(*detail::constant(size), 1));
   }
   for (std::size_t k = 1; k < 4; ++k) {
     if (!detail::is_int_list(in[k])) return "kernel, stride and padding must be constant";
@@ -45,11 +71,20 @@ inline std::string refusal(const torch::jit::Node& node) {
 inline void translate_adaptive(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
   const shape_t sx = t.shape(x);
   const auto size = detail::pair(c10::IValue(t.known_int_list(node, node.inputs()[1])), 1);
-  if (sx.size() != 4 || sx[2] % size[0] != 0 || sx[3] % size[1] != 0) {
-    t.refuse(node, "supported when the output size divides the input's " + shape_text(sx));
-  }
+  t.refuse_if(node, adaptive_refusal(sx, size));
   const int64_t kh = sx[2] / size[0], kw = sx[3] / size[1];
   t.bind(node, t.add(node, op_kind::pool, {x}, {static_cast<int64_t>(pool_kind::avg_exclude_padding), kh, kw, kh, kw, 0, 0, 0, 0}));
+}
+
+// mean(x, [2, 3], keepdim): an average over the whole plane, [N, C, 1, 1], reshaped to [N, C]
+// unless keepdim.
+inline void translate_mean(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
+  const shape_t sx = t.shape(x);
+  if (sx.size() != 4) t.refuse(node, "the input must be 4-D (NCHW)");
+  const int64_t h = sx[2], w = sx[3];
+  uint32_t out = t.add(node, op_kind::pool, {x}, {static_cast<int64_t>(pool_kind::avg_exclude_padding), h, w, h, w, 0, 0, 0, 0});
+  if (!detail::constant(node.inputs()[2])->toBool()) out = t.add(node, op_kind::reshape, {out}, {sx[0], sx[1]});
+  t.bind(node, out);
 }
 
 // max_pool2d(x, kernel, stride, padding, dilation, ceil_mode),
@@ -62,6 +97,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   auto c = [&](std::size_t k) { return *detail::constant(in[k]); };
   const uint32_t x = t.value(node, in[0]);
   if (kind == aten::adaptive_avg_pool2d) return translate_adaptive(t, node, x);
+  if (kind == aten::mean) return translate_mean(t, node, x);
   const shape_t sx = t.shape(x);
   if (sx.size() != 4) t.refuse(node, "the input must be 4-D (NCHW)");
   const auto kernel = detail::pair(c(1), 1);

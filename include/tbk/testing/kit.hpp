@@ -47,6 +47,7 @@ struct kit_settings {
   // checked; example_inputs default to each method's inputs, freeze to true (the module in eval
   // mode), so that weights are constants.
   partition_options partitioning = default_partitioning();
+  bool partitioning_given = false;  // .partitioning(...) was called: run the check in any case
 
   static partition_options default_partitioning() {
     partition_options options;
@@ -142,6 +143,7 @@ class backend_kit {
   // freeze, each method's inputs as its example inputs.
   backend_kit& partitioning(partition_options options) {
     settings_.partitioning = std::move(options);
+    settings_.partitioning_given = true;
     return *this;
   }
 

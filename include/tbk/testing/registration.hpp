@@ -48,7 +48,13 @@ inline std::string why_not_runnable(const kit_settings& kit, case_function check
     return "the backend has no fast path (its execute policy's result has no typed form, or it "
            "was not registered through tbk)";
   }
-  if (check == functions.partitioned && torch::getCustomClass(detail::backend_class_name(kit.backend))) {
+  if (check == functions.partitioned) {
+    if (!torch::getCustomClass(detail::backend_class_name(kit.backend))) {
+      if (kit.partitioning_given) return {};
+      return "the backend was not registered yet when the kit registered its cases, so whether it has "
+             "a supports hook is unknown: register it first (a library linked, or an earlier "
+             "translation unit), or give .partitioning(...) to run this check";
+    }
     const auto registered = detail::find_registered(kit.backend);
     if (!registered) return "the backend was not registered through tbk, so tbk::partition cannot ask it";
     if (!registered->has_supports()) return "the backend declares no supports hook, so it cannot be partitioned for";

@@ -1,0 +1,223 @@
+"""test_onednn_partition.py: tbk.partition with tbk_onednn on models nobody wrote for it: nodes
+the backend refuses only once it sees their shapes (at lowering) stay in TorchScript with the
+backend's reason, the rest runs in tbk_onednn, and the results equal eager; in-place activations
+join their convolution's region. Run with the Python whose torch the build uses, PYTHONPATH
+holding the built tbk package.
+"""
+import re
+import unittest
+import warnings
+
+import torch
+
+import tbk
+import tbk.onednn  # noqa: F401  (registers tbk_onednn)
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def partitioned(module, *inputs, **options):
+    scripted = torch.jit.script(module.eval())
+    return tbk.partition(scripted, "tbk_onednn", example_inputs=inputs, freeze=True, **options)
+
+
+class ConvRelu(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+class MeanOverChannels(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)).mean(1)
+
+
+class AdaptivePool(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), (3, 3))
+
+
+class SubAlpha(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3)
+        self.b = torch.nn.Linear(3, 3)
+
+    def forward(self, x):
+        return torch.sub(self.a(x), self.b(x), alpha=2)
+
+
+class BroadcastFirst(torch.nn.Module):
+    """y - x and y / x where y is the one broadcast ([1, 3] against [2, 3])."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3)
+
+    def forward(self, x, y):
+        h = torch.relu(self.a(x))
+        g = torch.relu(self.a(y))
+        return g - h, g / (h + 1.0)
+
+
+class ClampEmpty(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3)
+
+    def forward(self, x):
+        return torch.clamp(self.a(x), min=1.0, max=0.0)
+
+
+class Dense(torch.nn.Module):
+    """densenet's pattern: a list built with append, then cat."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.ModuleList([torch.nn.Conv2d(3 * (k + 1), 3, 1) for k in range(3)])
+
+    def forward(self, x):
+        features = [x]
+        for conv in self.convs:
+            features.append(torch.relu(conv(torch.cat(features, 1))))
+        return torch.cat(features, 1)
+
+
+class InPlace(torch.nn.Module):
+    """torchvision's habit: activations with inplace=True, a residual added in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = torch.nn.ReLU(inplace=True)
+        self.act = torch.nn.Hardswish(inplace=True)
+
+    def forward(self, x):
+        out = self.relu(self.conv1(x))
+        out = self.conv2(out)
+        out += x
+        return self.act(out)
+
+
+class NeverAborts(unittest.TestCase):
+    """Each case: partition returns, results equal eager, and the report says why the node the
+    backend refused stays in TorchScript."""
+
+    def check(self, module, inputs, refused_kind, reason):
+        model = partitioned(module, *inputs)
+        with torch.no_grad():
+            want = module(*inputs)
+            got = model(*inputs)
+        for w, g in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+            self.assertTrue(torch.allclose(g, w, rtol=1e-4, atol=1e-5), (g, w))
+        report = tbk.report(model)
+        self.assertRegex(report, re.escape(refused_kind) + r" \([^\n]*\): [^\n]*" + reason, report)
+        return report
+
+    def test_adaptive_pool_to_a_size_that_does_not_divide_the_input(self):
+        report = self.check(AdaptivePool(), (torch.randn(1, 3, 10, 10),), "aten::adaptive_avg_pool2d",
+                            r"supported when the output size divides the input's \[1, 4, 10, 10\]")
+        self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1\]")  # the rest ran in the backend
+
+    def test_sub_with_alpha_between_two_computed_tensors(self):
+        self.check(SubAlpha(), (torch.randn(2, 3),), "aten::sub", "alpha other than 1 between two tensors")
+
+    def test_the_first_operand_is_the_one_broadcast(self):
+        report = self.check(BroadcastFirst(), (torch.randn(2, 3), torch.randn(1, 3)), "aten::sub",
+                            r"the operand of shape \[1, 3\] is broadcast to \[2, 3\]; tbk_onednn broadcasts "
+                            r"only the second operand of sub and div")
+        self.assertIn("aten::div", report)
+
+    def test_other_dtypes_stay_in_torchscript(self):
+        module = ConvRelu().double()
+        self.check(module, (torch.randn(1, 3, 4, 4, dtype=torch.float64),), "aten::conv2d", "float")
+
+    def test_an_empty_batch_stays_in_torchscript(self):
+        self.check(ConvRelu(), (torch.randn(0, 3, 4, 4),), "aten::conv2d", r"has no elements")
+
+    def test_clamp_with_min_above_max_is_max_everywhere_as_in_eager(self):
+        model = partitioned(ClampEmpty(), torch.randn(4, 3))
+        x = torch.randn(4, 3)
+        with torch.no_grad():
+            self.assertTrue(torch.equal(model(x), torch.zeros(4, 3)))
+        self.assertIn("1 region", tbk.report(model))
+
+    def test_cat_of_a_list_built_by_append(self):
+        module = Dense()
+        x = torch.randn(1, 3, 6, 6)
+        model = partitioned(module, x)
+        with torch.no_grad():
+            self.assertTrue(torch.allclose(model(x), module(x), atol=1e-5))
+
+
+class SiluMeanNet(torch.nn.Module):
+    """efficientnet's pieces: convolution, SiLU (in place), global average pooling by mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.act = torch.nn.SiLU(inplace=True)
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        h = self.act(self.conv(x))
+        return self.fc(h.mean([2, 3])), h.mean((-1, -2), keepdim=True)
+
+
+class TracedAndNewOperators(unittest.TestCase):
+    def test_a_traced_network_lowers_whole_and_partitions(self):
+        module = InPlace().eval()
+        x = torch.randn(2, 4, 8, 8)
+        traced = torch.jit.trace(module, x)
+        lowered = tbk.lower(traced, "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        parted = tbk.partition(traced, "tbk_onednn", example_inputs=(x,), freeze=True)
+        with torch.no_grad():
+            self.assertTrue(torch.allclose(lowered(x), module(x), atol=1e-5))
+            self.assertTrue(torch.allclose(parted(x), module(x), atol=1e-5))
+        report = tbk.report(parted)
+        self.assertIn("method forward: 1 region", report)
+        self.assertIn("aten::_convolution x2", report)
+
+    def test_silu_and_mean_over_the_plane(self):
+        module = SiluMeanNet().eval()
+        x = torch.randn(2, 3, 6, 5)
+        for make in (torch.jit.script, lambda m: torch.jit.trace(m, x)):
+            lowered = tbk.lower(make(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+            with torch.no_grad():
+                for got, want in zip(lowered(x), module(x)):
+                    self.assertEqual(got.shape, want.shape)
+                    self.assertTrue(torch.allclose(got, want, rtol=1e-4, atol=1e-5))
+
+    def test_mean_over_other_dimensions_stays_in_torchscript_with_the_reason(self):
+        report = tbk.report(partitioned(MeanOverChannels(), torch.randn(1, 3, 4, 4)))
+        self.assertRegex(report, r"aten::mean \([^\n]*\): not supported by the backend: supported over the "
+                                 r"last two dimensions")
+
+
+class InPlaceOperations(unittest.TestCase):
+    def test_in_place_activations_and_residual_join_the_convolutions_region(self):
+        module = InPlace()
+        x = torch.randn(1, 4, 8, 8)
+        model = partitioned(module, x)
+        with torch.no_grad():
+            self.assertTrue(torch.allclose(model(x), module(x), atol=1e-5))
+        report = tbk.report(model)
+        self.assertIn("method forward: 1 region", report)
+        self.assertNotIn("writes memory in place", report)
+        self.assertNotIn("modified in place later", report)
+
+
+if __name__ == "__main__":
+    unittest.main()
