@@ -61,7 +61,7 @@ inline c10::optional<std::vector<int64_t>> known_sizes(const Value* v) {
 }
 
 // Why a tensor of this value's type cannot be an operand of tbk_onednn, where its type tells:
-// another dtype than float32, or no elements.
+// another dtype than float32, no dimensions, or no elements.
 inline std::string operand_refusal(const Value* v) {
   auto type = v->type()->cast<c10::TensorType>();
   if (!type) return "";
@@ -69,6 +69,7 @@ inline std::string operand_refusal(const Value* v) {
     return "its input is " + std::string(c10::toString(*dtype)) + "; tbk_onednn runs float32";
   }
   if (auto sizes = known_sizes(v)) {
+    if (sizes->empty()) return "its input is a 0-dim tensor; tbk_onednn runs tensors of 1 or more dimensions";
     for (int64_t d : *sizes) {
       if (d == 0) return "its input " + shape_text(*sizes) + " has no elements";
     }

@@ -30,6 +30,11 @@ class ConvRelu(torch.nn.Module):
         return torch.relu(self.conv(x))
 
 
+class Relu(torch.nn.Module):
+    def forward(self, x):
+        return torch.relu(x)
+
+
 class MeanOverChannels(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -146,6 +151,14 @@ class NeverAborts(unittest.TestCase):
 
     def test_an_empty_batch_stays_in_torchscript(self):
         self.check(ConvRelu(), (torch.randn(0, 3, 4, 4),), "aten::conv2d", r"has no elements")
+
+    def test_a_0_dim_input_stays_in_torchscript_and_lowering_says_why(self):
+        module = Relu()
+        x = torch.tensor(-2.0)
+        self.check(module, (x,), "aten::relu", "a 0-dim tensor")
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn cannot run aten::relu \(.*\): its input is a "
+                                    r"0-dim tensor; tbk_onednn runs tensors of 1 or more dimensions"):
+            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
 
     def test_clamp_with_min_above_max_is_max_everywhere_as_in_eager(self):
         model = partitioned(ClampEmpty(), torch.randn(4, 3))

@@ -1,0 +1,94 @@
+"""test_onednn_zoo.py: tbk_onednn on torchvision's own networks (random weights, eval mode), at a
+reduced input size: scripted and traced, partitioned with tbk.partition, the results equal eager
+within 1e-4 of the output's scale, every convolution and linear layer in tbk_onednn; traced
+networks also lowered whole; one saved, loaded and run in the lite interpreter. Needs
+torchvision (Debian's python3-torchvision beside Debian's torch); skipped without it.
+"""
+import io
+import re
+import unittest
+import warnings
+
+import torch
+
+import tbk
+import tbk.onednn  # noqa: F401  (registers tbk_onednn)
+
+warnings.filterwarnings("ignore")
+try:
+    import torchvision
+except ImportError:  # pip's torchvision does not import beside pip's torch
+    torchvision = None
+
+# A representative subset of the zoo: residual (resnet18), inverted residual with relu6
+# (mobilenet_v2), SiLU and squeeze-excite with mean (efficientnet_b0), dense concatenation
+# (densenet121), a plain stack with an adaptive pool (alexnet).
+NETWORKS = ("resnet18", "mobilenet_v2", "efficientnet_b0", "densenet121", "alexnet")
+SIZE = 64
+WEIGHTED = ("aten::conv2d", "aten::_convolution", "aten::linear", "aten::addmm", "aten::matmul")
+
+
+def relative_error(got, want):
+    return ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+
+
+@unittest.skipIf(torchvision is None, "torchvision does not import beside this torch")
+class Zoo(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        torch.manual_seed(0)
+        cls.x = torch.randn(2, 3, SIZE, SIZE)
+
+    def network(self, name):
+        torch.manual_seed(0)
+        return getattr(torchvision.models, name)(weights=None).eval()
+
+    def check_partitioned(self, name, mode):
+        module = self.network(name)
+        made = torch.jit.script(module) if mode == "scripted" else torch.jit.trace(module, self.x)
+        model = tbk.partition(made, "tbk_onednn", example_inputs=(self.x,), freeze=True)
+        with torch.no_grad():
+            error = relative_error(model(self.x), module(self.x))
+        self.assertLessEqual(error, 1e-4, f"{name} {mode}")
+        report = tbk.report(model)
+        left = report.split("in TorchScript:")[-1] if "in TorchScript:" in report else ""
+        for kind in WEIGHTED:
+            self.assertNotIn(kind + " ", left, f"{name} {mode}: a weighted layer stayed in TorchScript:\n{report}")
+        self.assertRegex(report, r"method forward: \d+ regions?, \d+ of \d+ nodes in the backend")
+        return model
+
+    def test_each_network_partitions_scripted_and_traced(self):
+        for name in NETWORKS:
+            for mode in ("scripted", "traced"):
+                with self.subTest(network=name, mode=mode):
+                    self.check_partitioned(name, mode)
+
+    def test_traced_networks_lower_whole(self):
+        for name in ("resnet18", "mobilenet_v2", "efficientnet_b0", "densenet121"):
+            with self.subTest(network=name):
+                module = self.network(name)
+                lowered = tbk.lower(torch.jit.trace(module, self.x), "tbk_onednn", {"forward": {}},
+                                    example_inputs=(self.x,))
+                with torch.no_grad():
+                    self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
+
+    def test_a_partitioned_network_saves_loads_and_runs_in_the_lite_interpreter(self):
+        module = self.network("mobilenet_v2")
+        model = self.check_partitioned("mobilenet_v2", "scripted")
+        with torch.no_grad():
+            want = module(self.x)
+        buffer = io.BytesIO()
+        torch.jit.save(model, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer)
+        with torch.no_grad():
+            self.assertLessEqual(relative_error(loaded(self.x), want), 1e-4)
+        from torch.jit.mobile import _load_for_lite_interpreter
+        lite = io.BytesIO(model._save_to_buffer_for_lite_interpreter())
+        with torch.no_grad():
+            self.assertLessEqual(relative_error(_load_for_lite_interpreter(lite)(self.x), want), 1e-4)
+        self.assertTrue(re.search(r"region", tbk.report(loaded)))
+
+
+if __name__ == "__main__":
+    unittest.main()
