@@ -189,6 +189,27 @@ class graph_translator {
  private:
   void translate(const Node& node);
   bool evaluate_scalar(const Node& node);
+  void unroll(const Node& loop);
+
+  // An int or bool the translation knows: computed from sizes, or a constant.
+  c10::optional<int64_t> known_number(const Value* v) const {
+    if (auto found = known_.find(v); found != known_.end()) return found->second;
+    auto c = constant(v);
+    if (c && c->isInt()) return c->toInt();
+    if (c && c->isBool()) return static_cast<int64_t>(c->toBool());
+    return c10::nullopt;
+  }
+
+  // `to` is what `from` is: a program value, a known number or a known list (a constant is read
+  // where it is used).
+  void same_as(const Value* to, const Value* from) {
+    if (auto v = values_.find(from); v != values_.end()) values_[to] = v->second;
+    if (auto k = known_.find(from); k != known_.end()) known_[to] = k->second;
+    if (auto l = known_lists_.find(from); l != known_lists_.end()) known_lists_[to] = l->second;
+    if (auto c = constant(from); c && (c->isInt() || c->isBool())) {
+      known_[to] = c->isInt() ? c->toInt() : static_cast<int64_t>(c->toBool());
+    }
+  }
 
   operator_lookup find_operator_;
   program program_;
@@ -245,13 +266,17 @@ inline void graph_translator::translate(const Node& node) {
     return;
   }
   if (evaluate_scalar(node)) return;
-  if (kind == c10::prim::If && node.outputs().empty()) {
-    // a shape check of torch.nn.functional's code: its condition is known, the shapes are fixed
-    auto condition = known_.find(in[0]);
-    if (condition == known_.end()) refuse(node, "its condition depends on values tbk_onednn does not know");
-    for (const Node* inner : node.blocks()[condition->second ? 0 : 1]->nodes()) translate(*inner);
+  if (kind == c10::prim::If) {
+    // a shape check of torch.nn's code (BatchNorm1d's input rank, `a and b`): its condition is
+    // known, the shapes are fixed; the branch taken runs, its results become the If's
+    const auto condition = known_number(in[0]);
+    if (!condition) refuse(node, "its condition depends on values tbk_onednn does not know");
+    const torch::jit::Block* taken = node.blocks()[*condition ? 0 : 1];
+    for (const Node* inner : taken->nodes()) translate(*inner);
+    for (std::size_t i = 0; i < node.outputs().size(); ++i) same_as(node.outputs()[i], taken->outputs()[i]);
     return;
   }
+  if (kind == c10::prim::Loop) return unroll(node);
   if (kind == c10::prim::RaiseException) refuse(node, "the method raises an exception for inputs of these shapes");
   if (kind == list_with_default()) {  // what F.adaptive_avg_pool2d makes of its output size
     known_lists_[node.output()] = known_int_list(node, in[0]);  // (its defaults fill only Nones)
@@ -260,6 +285,29 @@ inline void graph_translator::translate(const Node& node) {
   const operator_entry* entry = find_operator_(kind);
   if (entry == nullptr) refuse(node, "an operator tbk_onednn does not implement");
   entry->translate(*this, node);
+}
+
+// A loop over known sizes (torch.nn.functional's _verify_batch_size multiplies the sizes): its
+// trip count and condition known, its body translated once per iteration, at most 64 times.
+inline void graph_translator::unroll(const Node& loop) {
+  const auto in = loop.inputs();
+  const auto trips = known_number(in[0]), initial = known_number(in[1]);
+  if (!trips || !initial) refuse(loop, "its trip count or condition depends on values tbk_onednn does not know");
+  const int64_t count = *trips;
+  bool more = *initial != 0;
+  if (count > 64) refuse(loop, "a loop of " + std::to_string(count) + " iterations is not unrolled");
+  const torch::jit::Block* body = loop.blocks()[0];
+  std::vector<const Value*> carried(in.begin() + 2, in.end());  // the loop-carried values, now
+  for (int64_t i = 0; i < count && more; ++i) {
+    known_[body->inputs()[0]] = i;
+    for (std::size_t k = 0; k < carried.size(); ++k) same_as(body->inputs()[k + 1], carried[k]);
+    for (const Node* inner : body->nodes()) translate(*inner);
+    const auto next = known_number(body->outputs()[0]);
+    if (!next) refuse(loop, "its condition depends on values tbk_onednn does not know");
+    more = *next != 0;
+    carried.assign(body->outputs().begin() + 1, body->outputs().end());
+  }
+  for (std::size_t k = 0; k < loop.outputs().size(); ++k) same_as(loop.outputs()[k], carried[k]);
 }
 
 // Integer and boolean arithmetic on known values (sizes, lengths, comparisons): the result is
@@ -271,13 +319,7 @@ inline bool graph_translator::evaluate_scalar(const Node& node) {
   if (type != c10::TypeKind::IntType && type != c10::TypeKind::BoolType) return false;
   const auto kind = node.kind();
   const auto in = node.inputs();
-  auto known = [&](const Value* v) -> c10::optional<int64_t> {
-    if (auto found = known_.find(v); found != known_.end()) return found->second;
-    auto c = constant(v);
-    if (c && c->isInt()) return c->toInt();
-    if (c && c->isBool()) return static_cast<int64_t>(c->toBool());
-    return c10::nullopt;
-  };
+  auto known = [&](const Value* v) { return known_number(v); };
   c10::optional<int64_t> result;
   if (kind == aten::len && in.size() == 1) {
     if (auto list = known_lists_.find(in[0]); list != known_lists_.end()) result = static_cast<int64_t>(list->second.size());

@@ -10,6 +10,10 @@ namespace tbk_onednn::operators::batch_norm {
 inline std::string refusal(const torch::jit::Node& node) {
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
   const auto in = node.inputs();
+  if (detail::is_none(in[3]) || detail::is_none(in[4])) {
+    return "without running statistics (track_running_stats=False) it normalizes with each batch's own "
+           "mean and variance; tbk_onednn runs batch norm with running statistics";
+  }
   for (std::size_t k : {3, 4}) {
     if (!detail::is_float_tensor(in[k])) return "running mean and variance must be constant";
   }

@@ -219,6 +219,55 @@ class TracedAndNewOperators(unittest.TestCase):
                                  r"last two dimensions")
 
 
+class MlpWithBatchNorm1d(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.bn = torch.nn.BatchNorm1d(8)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.fc(x)))
+
+
+class BatchNorm1dOnSequences(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        return torch.relu(self.bn(x))
+
+
+class BatchStatistics(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+        self.bn = torch.nn.BatchNorm2d(3, track_running_stats=False)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class Messages(unittest.TestCase):
+    def test_batch_norm_1d_lowers_whole_on_2_d_and_3_d_inputs(self):
+        for module, x in ((MlpWithBatchNorm1d(), torch.randn(4, 8)), (BatchNorm1dOnSequences(), torch.randn(2, 4, 5))):
+            module.eval()
+            with torch.no_grad():  # running statistics other than the initial ones
+                module.bn.running_mean.uniform_(-1, 1)
+                module.bn.running_var.uniform_(0.5, 2)
+            lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+            with torch.no_grad():
+                self.assertTrue(torch.allclose(lowered(x), module(x), atol=1e-5))
+
+    def test_batch_norm_without_running_statistics_says_so(self):
+        module = BatchStatistics().eval()
+        x = torch.randn(2, 3, 4, 4)
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn cannot run aten::batch_norm \(.*\): without running "
+                                    r"statistics \(track_running_stats=False\) it normalizes with each batch's own "
+                                    r"mean and variance"):
+            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+
+
 class InPlaceOperations(unittest.TestCase):
     def test_in_place_activations_and_residual_join_the_convolutions_region(self):
         module = InPlace()
