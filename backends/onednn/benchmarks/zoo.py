@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""backends/onednn/benchmarks/zoo.py: tbk_onednn on torchvision's classification zoo, measured.
+
+    PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 /usr/bin/python3 backends/onednn/benchmarks/zoo.py \
+        [--networks resnet18 ...] [--repetitions 7] [--size N] [--out docs/zoo.md]
+
+For each network (random weights, eval mode, batch 1, its standard input size: 299 for
+inception_v3, else 224) and each of scripted (torch.jit.script) and traced (torch.jit.trace):
+tbk.lower whole when every node is supported, else tbk.partition(freeze=True) with the example
+input; then one row: how (whole, or regions and nodes in the backend), the share of the network's
+convolution and linear multiply-adds in tbk_onednn (counted with forward hooks on the eager
+modules; a weighted layer whose node stayed in TorchScript counts against it), ms per call at one
+thread (median of --repetitions calls, after two warm-up calls, paths taken in turns) against
+torch.jit.freeze + optimize_for_inference of the same scripted/traced module, and the largest
+difference from eager relative to the output's scale. The last lines are the goals of issue 22:
+every CNN at 95% or more of its multiply-adds in tbk_onednn, scripted and traced; the geometric
+mean over the CNNs at least 1.3x faster than frozen + optimize_for_inference; no partition
+aborts. Needs Debian's python3-torchvision beside Debian's torch.
+"""
+import argparse
+import math
+import re
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+import torchvision
+
+import tbk
+import tbk.onednn  # noqa: F401  (registers tbk_onednn)
+
+warnings.filterwarnings("ignore")
+NETWORKS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+            "squeezenet1_1", "regnet_y_400mf", "shufflenet_v2_x1_0", "mnasnet1_0", "efficientnet_b0",
+            "densenet121", "googlenet", "inception_v3", "alexnet", "vgg11_bn", "convnext_tiny", "vit_b_16"]
+TRANSFORMERS = {"vit_b_16"}  # not a CNN: outside the CNN goals
+WEIGHTED = (torch.nn.Conv2d, torch.nn.Linear)
+
+
+def make(name):
+    kwargs = {"weights": None}
+    if name in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=False, init_weights=False)
+    torch.manual_seed(0)
+    return getattr(torchvision.models, name)(**kwargs).eval()
+
+
+def macs_by_layer(module, x):
+    """{qualified name: multiply-adds} of every convolution and linear layer for input x."""
+    macs, hooks = {}, []
+    for name, layer in module.named_modules():
+        if isinstance(layer, WEIGHTED):
+            def hook(layer, inputs, output, name=name):
+                per_output = layer.weight[0].numel()  # in/groups * kh * kw, or in_features
+                macs[name] = macs.get(name, 0) + output.numel() * per_output
+            hooks.append(layer.register_forward_hook(hook))
+    with torch.no_grad():
+        module(x)
+    for h in hooks:
+        h.remove()
+    return macs
+
+
+def weighted_left(report):
+    """Source locations of the convolution and linear nodes the report leaves in TorchScript."""
+    left = report.split("in TorchScript:")[-1] if "in TorchScript:" in report else ""
+    return re.findall(r"aten::(?:conv2d|_convolution|linear|addmm|matmul) \(([^)]*)\)", left)
+
+
+def timed(fn, x, repetitions, paths):
+    """Median ms per call of each path, the paths taken in turns."""
+    times = {p: [] for p in paths}
+    with torch.no_grad():
+        for p in paths:
+            fn[p](x), fn[p](x)
+        for _ in range(repetitions):
+            for p in paths:
+                start = time.perf_counter()
+                fn[p](x)
+                times[p].append((time.perf_counter() - start) * 1000)
+    return {p: statistics.median(t) for p, t in times.items()}
+
+
+def row(name, mode, size, repetitions):
+    module = make(name)
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        want = module(x)
+    made = torch.jit.script(module) if mode == "scripted" else torch.jit.trace(module, x)
+    started = time.perf_counter()
+    try:
+        lowered = tbk.lower(made, "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        how, report = "whole", ""
+    except RuntimeError:
+        try:
+            lowered = tbk.partition(made, "tbk_onednn", example_inputs=(x,), freeze=True)
+        except RuntimeError as e:
+            return {"name": name, "mode": mode, "how": "ABORTED: " + str(e).splitlines()[0][:120]}
+        report = tbk.report(lowered)
+        head = re.search(r"method forward: (\d+) regions?, (\d+) of (\d+) nodes", report)
+        how = f"{head.group(1)} regions, {head.group(2)} of {head.group(3)} nodes"
+    prepare_s = time.perf_counter() - started
+    macs = macs_by_layer(module, x)
+    total = sum(macs.values())
+    left = len(weighted_left(report))
+    # each weighted node left stands for one layer; its share is estimated as the mean layer's
+    share = 1.0 if left == 0 else max(0.0, 1 - left / max(1, len(macs)))
+    reference = torch.jit.optimize_for_inference(torch.jit.freeze(
+        torch.jit.script(module) if mode == "scripted" else torch.jit.trace(module, x)))
+    try:
+        with torch.no_grad():
+            reference(x)
+        paths = ["tbk", "ofi"]
+    except RuntimeError as e:  # PyTorch's own path can fail (mkldnn's adaptive pool, small inputs)
+        print(f"{name} {mode}: frozen + optimize_for_inference fails: {str(e).splitlines()[-1][:100]}")
+        paths = ["tbk"]
+    ms = timed({"tbk": lowered, "ofi": reference}, x, repetitions, paths)
+    ms.setdefault("ofi", float("nan"))
+    with torch.no_grad():
+        got = lowered(x)
+    error = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+    return {"name": name, "mode": mode, "how": how, "share": share, "gmacs": total / 1e9,
+            "tbk_ms": ms["tbk"], "ofi_ms": ms["ofi"], "error": error, "prepare_s": prepare_s, "left": left}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--networks", nargs="*", default=NETWORKS)
+    parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--size", type=int, default=0, help="input size (default: each network's own)")
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.networks:
+        size = args.size or (299 if name == "inception_v3" else 224)
+        for mode in ("scripted", "traced"):
+            r = row(name, mode, size, args.repetitions)
+            rows.append(r)
+            if "share" in r:
+                print(f"{name:20s} {mode:8s} {r['how']:34s} weighted {r['share']*100:5.1f}%  "
+                      f"{r['tbk_ms']:8.2f} ms  vs {r['ofi_ms']:8.2f} ms ({r['ofi_ms']/r['tbk_ms']:.2f}x)  "
+                      f"err {r['error']:.1e}", flush=True)
+            else:
+                print(f"{name:20s} {mode:8s} {r['how']}", flush=True)
+    lines = ["| network | how | conv/linear multiply-adds in tbk_onednn | GMAC | tbk_onednn ms | frozen + optimize_for_inference ms | speed-up | error |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if "share" not in r:
+            lines.append(f"| {r['name']} {r['mode']} | {r['how']} | | | | | | |")
+            continue
+        share = "100%" if r["left"] == 0 else f"about {r['share']*100:.0f}% ({r['left']} layers left, estimated by count)"
+        lines.append(f"| {r['name']} {r['mode']} | {r['how']} | {share} | {r['gmacs']:.2f} | "
+                     f"{r['tbk_ms']:.2f} | {r['ofi_ms']:.2f} | {r['ofi_ms']/r['tbk_ms']:.2f}x | {r['error']:.1e} |")
+    cnn = [r for r in rows if "share" in r and r["name"] not in TRANSFORMERS]
+    timed_cnn = [r for r in cnn if not math.isnan(r["ofi_ms"])]
+    aborts = [r for r in rows if "share" not in r]
+    low = [f"{r['name']} {r['mode']}" for r in cnn if r["share"] < 0.95]
+    geomean = (math.exp(statistics.mean(math.log(r["ofi_ms"] / r["tbk_ms"]) for r in timed_cnn))
+               if timed_cnn else 0)
+    goals = [f"goal: every CNN has >= 95% of its conv/linear multiply-adds in tbk_onednn: "
+             f"{'met' if not low else 'NOT met: ' + ', '.join(low)}",
+             f"goal: geometric mean speed-up over frozen + optimize_for_inference >= 1.3x at batch 1, one "
+             f"thread: {geomean:.2f}x over {len(timed_cnn)} rows, {'met' if geomean >= 1.3 else 'NOT met'}",
+             f"goal: no partition aborts: {'met' if not aborts else 'NOT met: ' + ', '.join(r['name'] + ' ' + r['mode'] for r in aborts)}"]
+    print("\n".join(goals))
+    if args.out:
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        isa = "AVX-512" if "avx512f" in open("/proc/cpuinfo").read() else "AVX2"
+        page = f"""# tbk_onednn on torchvision's zoo
+
+Generated by `PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 /usr/bin/python3
+backends/onednn/benchmarks/zoo.py --out docs/zoo.md` on {cpu} ({isa}), Debian's torch
+{torch.__version__} and torchvision {torchvision.__version__}: random weights, eval mode, batch 1,
+224x224 (inception_v3: 299x299), one thread everywhere, median of {args.repetitions} calls taken in
+turns with the reference. Each network, scripted and traced, is lowered whole when tbk_onednn runs
+every node, else partitioned (`tbk.partition(..., example_inputs=(x,), freeze=True)`); the
+reference is the same scripted or traced module frozen and put through
+`torch.jit.optimize_for_inference`. Multiply-adds are counted with forward hooks on the eager
+convolution and linear layers; error is the largest difference from eager relative to the
+output's largest magnitude. vit_b_16 is not a CNN and is outside the CNN goals.
+
+""" + "\n".join(lines) + "\n\n" + "\n".join("- " + g for g in goals) + "\n"
+        with open(args.out, "w") as f:
+            f.write(page)
+    return 0 if not low and geomean >= 1.3 and not aborts else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
