@@ -214,39 +214,6 @@ inline std::string method_report(const std::string& method, const torch::jit::Gr
   return text;
 }
 
-// Each region's example inputs (those outside control flow; the rest get none), from one run
-// of the method on `inputs`.
-inline std::vector<c10::optional<std::vector<c10::IValue>>> region_examples(
-    const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
-    const partition_plan& plan, const std::vector<region_boundary>& boundaries,
-    const std::vector<c10::IValue>& inputs, const std::string& backend, const std::string& method) {
-  auto outside_control_flow = [&](std::size_t k) {
-    return plan.regions[k].nodes.front()->owningBlock() == graph->block();
-  };
-  std::vector<torch::jit::Value*> wanted;
-  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
-    if (outside_control_flow(k)) {
-      wanted.insert(wanted.end(), boundaries[k].inputs.begin(), boundaries[k].inputs.end());
-    }
-  }
-  std::vector<c10::IValue> values;
-  try {
-    values = probe_values(graph, root, inputs, wanted);
-  } catch (...) {
-    raise("tbk::partition(" + backend + "): running method '" + method +
-          "' on its example inputs failed: " + current_exception_text());
-  }
-  std::vector<c10::optional<std::vector<c10::IValue>>> out(plan.regions.size());
-  std::size_t at = 0;
-  for (std::size_t k = 0; k < plan.regions.size(); ++k) {
-    if (!outside_control_flow(k)) continue;
-    std::vector<c10::IValue> region(values.begin() + at, values.begin() + at + boundaries[k].inputs.size());
-    at += boundaries[k].inputs.size();
-    out[k] = std::move(region);
-  }
-  return out;
-}
-
 // The compile spec of one region: the method's options, and the region's example inputs.
 inline c10::impl::GenericDict region_spec(const partition_options& options, const std::string& method,
                                           const c10::optional<std::vector<c10::IValue>>& examples) {
@@ -276,46 +243,62 @@ inline std::vector<std::pair<torch::jit::Node*, std::string>> nodes_named_in(con
   return named;
 }
 
-// While planning, the tensors of the method's top-level block have the types of one run on the
-// example inputs (dtype, shape), so that a supports hook can read them; restored afterwards.
-class example_types {
+// One run of a method on its example inputs, for planning and lowering: every value of its
+// top-level block, kept for the regions' example inputs (values inside blocks are not observed);
+// while it lives, those tensors have the types of the run (dtype, shape), so that a supports hook
+// can read them; restored afterwards. Without example inputs for the method it observes nothing.
+class example_run {
  public:
-  example_types(const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
-                const partition_options& options, const std::string& method, const std::string& backend) {
+  example_run(const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
+              const partition_options& options, const std::string& method, const std::string& backend)
+      : block_(graph->block()) {
     auto given = options.example_inputs.find(method);
     if (given == options.example_inputs.end()) return;
-    std::vector<torch::jit::Value*> tensors;
-    for (torch::jit::Node* node : graph->nodes()) {
-      for (torch::jit::Value* v : node->outputs()) {
-        if (v->type()->kind() == c10::TypeKind::TensorType) tensors.push_back(v);
-      }
+    observed_ = true;
+    const auto inputs = graph->inputs();
+    for (std::size_t i = 0; i + 1 < inputs.size() && i < given->second.size(); ++i) {
+      values_[inputs[i + 1]] = given->second[i];
     }
+    std::vector<torch::jit::Value*> made;
+    for (torch::jit::Node* node : graph->nodes()) made.insert(made.end(), node->outputs().begin(), node->outputs().end());
     std::vector<c10::IValue> values;
     try {
-      values = probe_values(graph, root, given->second, tensors);
+      values = probe_values(graph, root, given->second, made);
     } catch (...) {
       raise("tbk::partition(" + backend + "): running method '" + method +
             "' on its example inputs failed: " + current_exception_text());
     }
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      if (!values[i].isTensor()) continue;
-      kept_.emplace_back(tensors[i], tensors[i]->type());
-      tensors[i]->setType(c10::TensorType::create(values[i].toTensor()));
-    }
-    const auto inputs = graph->inputs();
-    for (std::size_t i = 0; i + 1 < inputs.size() && i < given->second.size(); ++i) {
-      if (!given->second[i].isTensor() || inputs[i + 1]->type()->kind() != c10::TypeKind::TensorType) continue;
-      kept_.emplace_back(inputs[i + 1], inputs[i + 1]->type());
-      inputs[i + 1]->setType(c10::TensorType::create(given->second[i].toTensor()));
+    for (std::size_t i = 0; i < made.size(); ++i) values_[made[i]] = values[i];
+    for (auto& [value, example] : values_) {
+      if (!example.isTensor() || value->type()->kind() != c10::TypeKind::TensorType) continue;
+      kept_.emplace_back(value, value->type());
+      value->setType(c10::TensorType::create(example.toTensor()));
     }
   }
-  ~example_types() {
+  ~example_run() {
     for (auto& [value, type] : kept_) value->setType(type);
   }
-  example_types(const example_types&) = delete;
-  example_types& operator=(const example_types&) = delete;
+  example_run(const example_run&) = delete;
+  example_run& operator=(const example_run&) = delete;
+
+  // Each region's inputs in the run, for its compile spec; none for a region inside control flow
+  // (the run cannot observe it) or without example inputs.
+  std::vector<c10::optional<std::vector<c10::IValue>>> region_inputs(const partition_plan& plan,
+                                                                    const std::vector<region_boundary>& boundaries) const {
+    std::vector<c10::optional<std::vector<c10::IValue>>> out(plan.regions.size());
+    for (std::size_t k = 0; k < plan.regions.size() && observed_; ++k) {
+      if (plan.regions[k].nodes.front()->owningBlock() != block_) continue;
+      std::vector<c10::IValue> region;
+      for (torch::jit::Value* v : boundaries[k].inputs) region.push_back(values_.at(v));
+      out[k] = std::move(region);
+    }
+    return out;
+  }
 
  private:
+  const torch::jit::Block* block_;
+  bool observed_ = false;
+  std::unordered_map<torch::jit::Value*, c10::IValue> values_;
   std::vector<std::pair<torch::jit::Value*, c10::TypePtr>> kept_;
 };
 
@@ -337,15 +320,12 @@ inline lowered_plan plan_and_lower(const std::shared_ptr<torch::jit::Graph>& gra
     auto found = refused.find(&node);
     return found != refused.end() ? found->second : supports(node);
   };
-  const example_types shapes(graph, root, options, method, backend);
+  const example_run run(graph, root, options, method, backend);
   for (;;) {
     lowered_plan out;
     out.plan = region_planner(graph, refusal, {options.min_nodes, options.max_regions, options.inside_blocks}).plan();
     for (const planned_region& r : out.plan.regions) out.boundaries.push_back(boundary_of(r));
-    std::vector<c10::optional<std::vector<c10::IValue>>> examples(out.plan.regions.size());
-    if (auto given = options.example_inputs.find(method); given != options.example_inputs.end()) {
-      examples = region_examples(graph, root, out.plan, out.boundaries, given->second, backend, method);
-    }
+    const std::vector<c10::optional<std::vector<c10::IValue>>> examples = run.region_inputs(out.plan, out.boundaries);
     bool again = false;
     for (std::size_t k = 0; k < out.plan.regions.size(); ++k) {
       const planned_region& region = out.plan.regions[k];
