@@ -18,7 +18,10 @@ mean over the CNNs at least 1.3x faster than frozen + optimize_for_inference; no
 aborts. Needs Debian's python3-torchvision beside Debian's torch.
 """
 import argparse
+import importlib.machinery
+import importlib.util
 import math
+import os
 import re
 import statistics
 import sys
@@ -32,6 +35,20 @@ import tbk
 import tbk.onednn  # noqa: F401  (registers tbk_onednn)
 
 warnings.filterwarnings("ignore")
+
+
+def load_script(name):
+    """A script of this folder as a module (run_onednn has no .py suffix)."""
+    loader = importlib.machinery.SourceFileLoader(name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+    loader.exec_module(module)
+    return module
+
+
+# what the other benchmarks measure with: one thread, the paths timed in random turns
+# (alternatives.py), multiply-adds counted with forward hooks and the CPU named (run_onednn)
+run_onednn = load_script("run_onednn")
+alternatives = run_onednn.alternatives
 NETWORKS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
             "squeezenet1_1", "regnet_y_400mf", "shufflenet_v2_x1_0", "mnasnet1_0", "efficientnet_b0",
             "densenet121", "googlenet", "inception_v3", "alexnet", "vgg11_bn", "convnext_tiny", "vit_b_16"]
@@ -47,22 +64,6 @@ def make(name):
     return getattr(torchvision.models, name)(**kwargs).eval()
 
 
-def macs_by_layer(module, x):
-    """{qualified name: multiply-adds} of every convolution and linear layer for input x."""
-    macs, hooks = {}, []
-    for name, layer in module.named_modules():
-        if isinstance(layer, WEIGHTED):
-            def hook(layer, inputs, output, name=name):
-                per_output = layer.weight[0].numel()  # in/groups * kh * kw, or in_features
-                macs[name] = macs.get(name, 0) + output.numel() * per_output
-            hooks.append(layer.register_forward_hook(hook))
-    with torch.no_grad():
-        module(x)
-    for h in hooks:
-        h.remove()
-    return macs
-
-
 def weighted_left(report):
     """Source locations of the convolution and linear nodes the report leaves in TorchScript."""
     left = report.split("in TorchScript:")[-1] if "in TorchScript:" in report else ""
@@ -70,16 +71,12 @@ def weighted_left(report):
 
 
 def timed(fn, x, repetitions, paths):
-    """Median ms per call of each path, the paths taken in turns."""
-    times = {p: [] for p in paths}
+    """Median ms per call of each path, after two warm-up calls, the paths taken in random turns."""
     with torch.no_grad():
         for p in paths:
             fn[p](x), fn[p](x)
-        for _ in range(repetitions):
-            for p in paths:
-                start = time.perf_counter()
-                fn[p](x)
-                times[p].append((time.perf_counter() - start) * 1000)
+        times = alternatives.take_turns({p: lambda calls, p=p: alternatives.sample_ms(fn[p], x, calls) for p in paths},
+                                        repetitions, calls=1)
     return {p: statistics.median(t) for p, t in times.items()}
 
 
@@ -103,11 +100,11 @@ def row(name, mode, size, repetitions):
         head = re.search(r"method forward: (\d+) regions?, (\d+) of (\d+) nodes", report)
         how = f"{head.group(1)} regions, {head.group(2)} of {head.group(3)} nodes"
     prepare_s = time.perf_counter() - started
-    macs = macs_by_layer(module, x)
-    total = sum(macs.values())
+    total = run_onednn.flops_of(module, x) / 2
+    layers = sum(isinstance(m, WEIGHTED) for m in module.modules())
     left = len(weighted_left(report))
     # each weighted node left stands for one layer; its share is estimated as the mean layer's
-    share = 1.0 if left == 0 else max(0.0, 1 - left / max(1, len(macs)))
+    share = 1.0 if left == 0 else max(0.0, 1 - left / max(1, layers))
     reference = torch.jit.optimize_for_inference(torch.jit.freeze(
         torch.jit.script(module) if mode == "scripted" else torch.jit.trace(module, x, check_trace=False)))
     try:
@@ -123,7 +120,7 @@ def row(name, mode, size, repetitions):
         got = lowered(x)
     if not isinstance(got, torch.Tensor):  # scripted GoogLeNet and Inception v3: (logits, aux...)
         got = got[0]
-    error = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+    error = alternatives.relative_error(got.numpy(), want.numpy())
     return {"name": name, "mode": mode, "how": how, "share": share, "gmacs": total / 1e9,
             "tbk_ms": ms["tbk"], "ofi_ms": ms["ofi"], "error": error, "prepare_s": prepare_s, "left": left}
 
@@ -135,7 +132,7 @@ def main():
     parser.add_argument("--size", type=int, default=0, help="input size (default: each network's own)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    alternatives.one_thread()
     rows = []
     for name in args.networks:
         size = args.size or (299 if name == "inception_v3" else 224)
@@ -170,14 +167,12 @@ def main():
              f"goal: no partition aborts: {'met' if not aborts else 'NOT met: ' + ', '.join(r['name'] + ' ' + r['mode'] for r in aborts)}"]
     print("\n".join(goals))
     if args.out:
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-        isa = "AVX-512" if "avx512f" in open("/proc/cpuinfo").read() else "AVX2"
         page = f"""# tbk_onednn on torchvision's zoo
 
 Generated by `PYTHONPATH=build/python OPENBLAS_NUM_THREADS=1 /usr/bin/python3
-backends/onednn/benchmarks/zoo.py --repetitions {args.repetitions} --out docs/zoo.md` on {cpu} ({isa}), Debian's torch
+backends/onednn/benchmarks/zoo.py --repetitions {args.repetitions}{f" --size {args.size}" if args.size else ""} --out docs/zoo.md` on {run_onednn.cpu_model()}, Debian's torch
 {torch.__version__} and torchvision {torchvision.__version__}: random weights, eval mode, batch 1,
-224x224 (inception_v3: 299x299), one thread everywhere, median of {args.repetitions} calls taken in
+{f"{args.size}x{args.size}" if args.size else "224x224 (inception_v3: 299x299)"}, one thread everywhere, median of {args.repetitions} calls taken in
 turns with the reference. Each network, scripted and traced, is lowered whole when tbk_onednn runs
 every node, else partitioned (`tbk.partition(..., example_inputs=(x,), freeze=True)`); the
 reference is the same scripted or traced module frozen and put through
