@@ -300,9 +300,14 @@ TEST_CASE("example inputs reach each region's compile spec as that region's own 
   const at::Tensor b = x + y - x;
   CHECK(examples[0].toTensor().equal(torch::relu(torch::matmul(b, m.attr("w").toTensor()))));
   CHECK(examples[1].toTensor().equal(b));
-  // Regions inside control flow get none.
-  const auto inside = spec_of("_tbk_region_forward_2");
-  CHECK_FALSE(inside.at("forward").toGenericDict().contains("example_inputs"));
+  // A region inside control flow gets the values of its first run: d + y in the loop's first
+  // iteration reads d = c - 1 = relu(0) + 0 - 1 and y.
+  const auto inside = spec_of("_tbk_region_forward_2").at("forward").toGenericDict();
+  REQUIRE(inside.contains("example_inputs"));
+  const auto first = inside.at("example_inputs").toListRef();
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].toTensor().equal(torch::full({3, 3}, -1.0)));
+  CHECK(first[1].toTensor().equal(y));
 }
 
 TEST_CASE("the model runner, a backend without a supports hook, partitions with a given one") {

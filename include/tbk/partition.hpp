@@ -7,6 +7,7 @@
 #include <tbk/compile_spec.hpp>
 #include <tbk/detail/arguments.hpp>  // count_text
 #include <tbk/detail/errors.hpp>
+#include <tbk/detail/example_run.hpp>
 #include <tbk/detail/partition_plan.hpp>
 #include <tbk/detail/partition_rewrite.hpp>
 #include <tbk/detail/registry.hpp>
@@ -47,8 +48,10 @@ struct partition_options {
   // {"forward": {"threads": 4}}. A method not named gets no options.
   c10::impl::GenericDict spec = detail::make_any_dict();
   // Example inputs per method (its parameters, self excluded). When given, each region of that
-  // method outside control flow gets its own inputs from a run of the method as the compile-spec
-  // option "example_inputs" (a list), for backends that need shapes.
+  // method gets its own inputs from a run of the method as the compile-spec option
+  // "example_inputs" (a list), for backends that need shapes; inside prim::If and prim::Loop
+  // bodies, the first values the run gave them. A region the run never reached (a branch not
+  // taken) gets none, and stays in TorchScript if its backend cannot lower it without them.
   std::map<std::string, std::vector<c10::IValue>> example_inputs;
   // Overrides the backend's supports hook (for backends registered without one, or to run fewer
   // nodes in it): returns a bool, or tbk::unsupported("reason") for the report.
@@ -127,31 +130,6 @@ inline void check_partition_options(const torch::jit::Module& module, const std:
   }
 }
 
-// The values `wanted` (of the top-level block of `graph`) take when the method runs on `inputs`.
-inline std::vector<c10::IValue> probe_values(const std::shared_ptr<torch::jit::Graph>& graph,
-                                             const torch::jit::Module& self,
-                                             const std::vector<c10::IValue>& inputs,
-                                             const std::vector<torch::jit::Value*>& wanted) {
-  auto probe = std::make_shared<torch::jit::Graph>();
-  std::unordered_map<const torch::jit::Value*, torch::jit::Value*> env;
-  for (torch::jit::Value* in : graph->inputs()) env[in] = probe->addInput()->copyMetadata(in);
-  std::function<torch::jit::Value*(torch::jit::Value*)> lookup = [&](torch::jit::Value* v) {
-    return env.at(v);
-  };
-  for (torch::jit::Node* node : graph->nodes()) {
-    torch::jit::Node* copy = probe->appendNode(probe->createClone(node, lookup));
-    for (std::size_t i = 0; i < node->outputs().size(); ++i) env[node->output(i)] = copy->output(i);
-  }
-  std::vector<torch::jit::Value*> outputs;
-  for (torch::jit::Value* v : wanted) outputs.push_back(env.at(v));
-  probe->registerOutput(probe->insertNode(probe->createTuple(outputs))->output());
-  torch::jit::CompilationUnit unit;
-  torch::jit::Function* fn = unit.create_function("tbk_probe", probe);
-  torch::jit::Stack stack{self._ivalue()};
-  stack.insert(stack.end(), inputs.begin(), inputs.end());
-  fn->run(stack);
-  return stack.back().toTupleRef().elements().vec();
-}
 
 // "aten::add x2, aten::sub x1": the node kinds of a region, by count, in order of appearance.
 inline std::string kinds_text(const std::vector<torch::jit::Node*>& nodes) {
@@ -243,68 +221,10 @@ inline std::vector<std::pair<torch::jit::Node*, std::string>> nodes_named_in(con
   return named;
 }
 
-// One run of a method on its example inputs, for planning and lowering: every value of its
-// top-level block, kept for the regions' example inputs (values inside blocks are not observed);
-// while it lives, those tensors have the types of the run (dtype, shape), so that a supports hook
-// can read them; restored afterwards. Without example inputs for the method it observes nothing.
-class example_run {
- public:
-  example_run(const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& root,
-              const partition_options& options, const std::string& method, const std::string& backend)
-      : block_(graph->block()) {
-    auto given = options.example_inputs.find(method);
-    if (given == options.example_inputs.end()) return;
-    observed_ = true;
-    const auto inputs = graph->inputs();
-    for (std::size_t i = 0; i + 1 < inputs.size() && i < given->second.size(); ++i) {
-      values_[inputs[i + 1]] = given->second[i];
-    }
-    std::vector<torch::jit::Value*> made;
-    for (torch::jit::Node* node : graph->nodes()) made.insert(made.end(), node->outputs().begin(), node->outputs().end());
-    std::vector<c10::IValue> values;
-    try {
-      values = probe_values(graph, root, given->second, made);
-    } catch (...) {
-      raise("tbk::partition(" + backend + "): running method '" + method +
-            "' on its example inputs failed: " + current_exception_text());
-    }
-    for (std::size_t i = 0; i < made.size(); ++i) values_[made[i]] = values[i];
-    for (auto& [value, example] : values_) {
-      if (!example.isTensor() || value->type()->kind() != c10::TypeKind::TensorType) continue;
-      kept_.emplace_back(value, value->type());
-      value->setType(c10::TensorType::create(example.toTensor()));
-    }
-  }
-  ~example_run() {
-    for (auto& [value, type] : kept_) value->setType(type);
-  }
-  example_run(const example_run&) = delete;
-  example_run& operator=(const example_run&) = delete;
-
-  // Each region's inputs in the run, for its compile spec; none for a region inside control flow
-  // (the run cannot observe it) or without example inputs.
-  std::vector<c10::optional<std::vector<c10::IValue>>> region_inputs(const partition_plan& plan,
-                                                                    const std::vector<region_boundary>& boundaries) const {
-    std::vector<c10::optional<std::vector<c10::IValue>>> out(plan.regions.size());
-    for (std::size_t k = 0; k < plan.regions.size() && observed_; ++k) {
-      if (plan.regions[k].nodes.front()->owningBlock() != block_) continue;
-      std::vector<c10::IValue> region;
-      for (torch::jit::Value* v : boundaries[k].inputs) region.push_back(values_.at(v));
-      out[k] = std::move(region);
-    }
-    return out;
-  }
-
- private:
-  const torch::jit::Block* block_;
-  bool observed_ = false;
-  std::unordered_map<torch::jit::Value*, c10::IValue> values_;
-  std::vector<std::pair<torch::jit::Value*, c10::TypePtr>> kept_;
-};
-
 // A method's regions, each lowered: planned, and planned again without the nodes a backend
 // refused when it lowered their region (it named them, as tbk::node_text does), until every
-// region lowers. A lowering error that names no node of its region is raised.
+// region lowers. A region the example run never reached stays in TorchScript if it fails to
+// lower without example inputs; any other lowering error that names no node of it is raised.
 struct lowered_plan {
   partition_plan plan;
   std::vector<region_boundary> boundaries;
@@ -320,7 +240,7 @@ inline lowered_plan plan_and_lower(const std::shared_ptr<torch::jit::Graph>& gra
     auto found = refused.find(&node);
     return found != refused.end() ? found->second : supports(node);
   };
-  const example_run run(graph, root, options, method, backend);
+  const example_run run(graph, root, options.example_inputs, method, backend);
   for (;;) {
     lowered_plan out;
     out.plan = region_planner(graph, refusal, {options.min_nodes, options.max_regions, options.inside_blocks}).plan();
@@ -335,7 +255,15 @@ inline lowered_plan plan_and_lower(const std::shared_ptr<torch::jit::Graph>& gra
         out.modules.push_back(lower(piece, backend, region_spec(options, method, examples[k]), options.path));
       } catch (...) {
         const std::string why = current_exception_text();
-        const auto named = nodes_named_in(region, why);
+        auto named = nodes_named_in(region, why);
+        if (named.empty() && run.observed() && !examples[k]) {
+          // The run never reached the region (a branch not taken): its failure without example
+          // inputs is not the user's, and the region stays in TorchScript.
+          for (torch::jit::Node* node : region.nodes) {
+            named.emplace_back(node, "the example run never reached it (a branch not taken), and lowering "
+                                     "without example inputs failed: " + why);
+          }
+        }
         if (named.empty()) {
           raise("tbk::partition(" + backend + "): method '" + method + "', region " + std::to_string(k) + " [" +
                 kinds_text(region.nodes) + "]: lowering failed: " + why);

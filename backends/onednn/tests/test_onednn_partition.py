@@ -116,6 +116,24 @@ class InPlace(torch.nn.Module):
         return self.act(out)
 
 
+class Branches(torch.nn.Module):
+    """A layer in each branch of an `if` on an input (torchvision's ViT has its attention's
+    projections in such branches): the example run takes one of them. The other's layer reads a
+    value made in its branch, which the run never saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.taken = torch.nn.Linear(3, 4)
+        self.other = torch.nn.Linear(3, 4)
+
+    def forward(self, x, flag: bool):
+        if flag:
+            y = torch.relu(self.taken(x))
+        else:
+            y = torch.sigmoid(self.other(x.flip([0])))  # flip: not in tbk_onednn
+        return y * 2.0
+
+
 class NeverAborts(unittest.TestCase):
     """Each case: partition returns, results equal eager, and the report says why the node the
     backend refused stays in TorchScript."""
@@ -269,6 +287,19 @@ class Messages(unittest.TestCase):
 
 
 class InPlaceOperations(unittest.TestCase):
+    def test_a_region_inside_a_branch_gets_its_example_inputs_and_an_untaken_one_stays(self):
+        module = Branches()
+        x = torch.randn(2, 3)
+        model = partitioned(module, x, True)
+        with torch.no_grad():
+            for flag in (True, False):
+                self.assertTrue(torch.allclose(model(x, flag), module(x, flag), atol=1e-6), flag)
+        report = tbk.report(model)
+        self.assertRegex(report, r"region \d+ \(_tbk_region_forward_\d+\) \(inside prim::If [^\n]*\): 2 nodes "
+                                 r"\[aten::linear x1, aten::relu x1\]")
+        self.assertRegex(report, r"aten::linear \([^\n]*\) \(inside prim::If[^\n]*: refused by the backend at "
+                                 r"lowering: the example run never reached it \(a branch not taken\)")
+
     def test_in_place_activations_and_residual_join_the_convolutions_region(self):
         module = InPlace()
         x = torch.randn(1, 4, 8, 8)
