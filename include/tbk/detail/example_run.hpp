@@ -4,7 +4,7 @@
 #pragma once
 
 #include <tbk/detail/errors.hpp>          // raise, current_exception_text
-#include <tbk/detail/partition_plan.hpp>  // partition_plan, planned_region
+#include <tbk/detail/partition_plan.hpp>  // partition_plan, crosses_to_backend
 #include <tbk/detail/partition_rewrite.hpp>  // region_boundary
 
 #include <torch/csrc/jit/api/function_impl.h>  // torch::jit::Function via CompilationUnit
@@ -21,29 +21,6 @@
 
 namespace tbk {
 namespace detail {
-
-// Types whose values a probe can collect in a list (aten::append takes any element type; these
-// are the ones a region's boundary carries).
-inline bool observable(const c10::TypePtr& type) {
-  switch (type->kind()) {
-    case c10::TypeKind::TensorType:
-    case c10::TypeKind::IntType:
-    case c10::TypeKind::FloatType:
-    case c10::TypeKind::BoolType:
-    case c10::TypeKind::StringType:
-    case c10::TypeKind::DeviceObjType:
-      return true;
-    case c10::TypeKind::ListType:
-    case c10::TypeKind::TupleType:
-    case c10::TypeKind::OptionalType:
-      for (const c10::TypePtr& inner : type->containedTypes()) {
-        if (!observable(inner)) return false;
-      }
-      return true;
-    default:
-      return false;
-  }
-}
 
 // Pairs each value of `from` (block parameters and node outputs, nested blocks included) with
 // the value at the same place of `to`, a copy of it.
@@ -62,13 +39,13 @@ inline void collect_values(torch::jit::Block* block, bool nested, std::vector<to
                            std::vector<torch::jit::Value*>& inner) {
   if (nested) {
     for (torch::jit::Value* in : block->inputs()) {
-      if (observable(in->type())) inner.push_back(in);
+      if (crosses_to_backend(in->type())) inner.push_back(in);
     }
   }
   for (torch::jit::Node* node : block->nodes()) {
     for (torch::jit::Value* out : node->outputs()) {
       if (!nested) top.push_back(out);
-      else if (observable(out->type())) inner.push_back(out);
+      else if (crosses_to_backend(out->type())) inner.push_back(out);
     }
     for (torch::jit::Block* body : node->blocks()) collect_values(body, true, top, inner);
   }
