@@ -1,3 +1,9 @@
-// register_add_sub.cpp: registers the add/sub backend as "custom_backend" when loaded.
+// register_add_sub.cpp: registers the add/sub backend as "custom_backend" when loaded: for
+// TorchScript, and, when built with ExecuTorch, for ExecuTorch programs (.pte) too.
 #include "add_sub.hpp"
 TBK_REGISTER_BACKEND(add_sub_backend, "custom_backend");
+
+#ifdef TBK_ADD_SUB_FOR_EXECUTORCH  // examples/add_sub/meson.build sets it when ExecuTorch is found
+#include <tbk/executorch.hpp>
+TBK_REGISTER_EXECUTORCH_BACKEND(add_sub_backend, "custom_backend");
+#endif

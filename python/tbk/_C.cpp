@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 #include <torch/csrc/jit/python/pybind_utils.h>  // torch::jit::toIValue (tensors from Python)
 
+#include <tbk/executorch_codec.hpp>
 #include <tbk/load.hpp>
 #include <tbk/lower.hpp>
 #include <tbk/partition.hpp>
@@ -162,5 +163,53 @@ PYBIND11_MODULE(_C, m) {
 
   // The compile-spec option that carries example inputs (tbk::example_inputs_option)
   m.attr("EXAMPLE_INPUTS_OPTION") = tbk::example_inputs_option;
+  // tbk.executorch: one delegated subgraph (traced to TorchScript) through the backend's
+  // preprocess, as the processed bytes of tbk/executorch_codec.hpp.
+  m.def("executorch_processed", [](const torch::jit::Module& module, const std::string& backend,
+                                   const py::dict& options, const py::tuple& example_inputs,
+                                   int64_t inputs, int64_t outputs) {
+    const std::string where = "tbk.executorch(" + backend + ")";
+    c10::impl::GenericDict method_options = tbk::detail::make_any_dict();
+    for (auto item : options) {
+      const std::string key = item.first.cast<std::string>();
+      method_options.insert(key, option_value(item.second, where + ": option '" + key + "'"));
+    }
+    const std::vector<c10::IValue> examples = input_values(example_inputs, where + ": example inputs");
+    return guarded([&] {
+      tbk::detail::require_registered(where, backend);
+      const auto registered = tbk::detail::find_registered(backend);
+      if (!registered) {
+        tbk::detail::raise(where + ": backend '" + backend + "' was not registered through tbk "
+                           "(TBK_REGISTER_BACKEND); tbk.executorch lowers only to tbk backends");
+      }
+      c10::impl::GenericDict spec = tbk::detail::make_any_dict();
+      c10::impl::GenericDict with_examples = method_options.copy();
+      with_examples.insert_or_assign(tbk::example_inputs_option, tbk::detail::example_inputs_value(examples));
+      spec.insert("forward", with_examples);
+      registered->check_methods(module, spec);
+      const c10::IValue payload = registered->preprocess(module, spec);
+      const std::vector<char> bytes =
+          tbk::executorch::encode_processed({backend, "forward", payload, inputs, outputs});
+      return py::bytes(bytes.data(), bytes.size());
+    });
+  });
+  // tbk.executorch's partitioner: whether a tbk backend has a supports hook, and its answer for
+  // a TorchScript node ("" when supported).
+  m.def("has_supports", [](const std::string& backend) {
+    return guarded([&] {
+      tbk::detail::require_registered("tbk.executorch.partitioner", backend);
+      const auto registered = tbk::detail::find_registered(backend);
+      return registered && registered->has_supports();
+    });
+  });
+  m.def("supports_refusal", [](const std::string& backend, const torch::jit::Node* node) {
+    return guarded([&] {
+      const auto registered = tbk::detail::find_registered(backend);
+      if (!registered || !registered->has_supports()) {
+        tbk::detail::raise("tbk.executorch: backend '" + backend + "' has no supports hook");
+      }
+      return registered->refusal(*node);
+    });
+  });
   m.def("registered_backends", [] { return guarded([] { return tbk::registered_backends(); }); });
 }

@@ -1,0 +1,128 @@
+// tbk/executorch_codec.hpp: the bytes a tbk backend hands to ExecuTorch and reads back: the
+// processed payload of one delegated subgraph (versioned) and compile-spec options. libtorch
+// only, so that lowering (tbk.executorch, in Python) and the runtime (tbk/executorch.hpp) share it.
+//
+// Processed payload, format version 1: torch::jit::pickle_save of the tuple
+//   ("tbk.executorch", 1, backend: str, method: str, payload_kind: str, payload, inputs: int,
+//    outputs: int)
+// where payload_kind is "value" (payload: what the backend's preprocess returned, as an IValue)
+// or "module" (payload: the module itself, saved with torch::jit::ExportModule, as a 1-D uint8
+// tensor), and inputs/outputs count the delegate call's arguments (ExecuTorch passes the inputs,
+// then the runtime's outputs, in one span).
+//
+// A compile-spec option: key = the option's name, value = the option's value as torch.save
+// writes it in Python (torch::jit::pickle_save in C++): any mix of int, float, bool, str, lists,
+// dicts and tensors reads back as the IValue the compile policy sees in TorchScript.
+#pragma once
+
+#include <tbk/detail/errors.hpp>  // raise, describe
+
+#include <torch/csrc/jit/api/module.h>                 // torch::jit::Module
+#include <torch/csrc/jit/serialization/export.h>       // torch::jit::ExportModule
+#include <torch/csrc/jit/serialization/import.h>       // torch::jit::load
+#include <torch/csrc/jit/serialization/pickle.h>       // torch::jit::pickle_save, pickle_load
+
+#include <cstddef>  // std::size_t
+#include <cstdint>  // int64_t
+#include <cstring>  // std::memcpy
+#include <sstream>  // std::stringstream (module bytes)
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+namespace tbk {
+namespace executorch {
+
+inline const char* processed_format() { return "tbk.executorch"; }
+inline constexpr int64_t processed_version = 1;
+
+// What one delegated subgraph carries from lowering to ExecuTorch's init.
+struct processed_method {
+  std::string backend;   // the backend it was lowered for
+  std::string method;    // the method the payload was made for (a subgraph is lowered as "forward")
+  c10::IValue payload;   // what the compile policy takes: preprocess's result, or the module
+  int64_t inputs = 0;    // the delegate call's inputs ...
+  int64_t outputs = 0;   // ... and outputs
+};
+
+namespace detail {
+
+inline at::Tensor bytes_tensor(const std::string& bytes) {
+  at::Tensor t = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+  if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+inline std::string tensor_bytes(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel()));
+}
+
+}  // namespace detail
+
+// The processed bytes of `method` (format version 1, above).
+inline std::vector<char> encode_processed(const processed_method& method) {
+  c10::IValue payload = method.payload;
+  std::string kind = "value";
+  if (payload.isObject()) {  // the module itself (a backend without preprocess)
+    std::stringstream bytes;
+    torch::jit::Module(payload.toObject()).save(bytes);
+    payload = detail::bytes_tensor(bytes.str());
+    kind = "module";
+  }
+  return torch::jit::pickle_save(c10::ivalue::Tuple::create(
+      {c10::IValue(processed_format()), c10::IValue(processed_version), c10::IValue(method.backend),
+       c10::IValue(method.method), c10::IValue(kind), payload, c10::IValue(method.inputs),
+       c10::IValue(method.outputs)}));
+}
+
+// Reads what encode_processed wrote. Throws, naming `backend`, when the bytes are not a tbk
+// payload, were written by a newer format, or were lowered for another backend.
+inline processed_method decode_processed(const std::string& backend, const void* data, std::size_t size) {
+  const std::string where = backend + ": the delegate's processed payload";
+  c10::IValue read;
+  try {
+    const char* bytes = static_cast<const char*>(data);
+    read = torch::jit::pickle_load(std::vector<char>(bytes, bytes + size));
+  } catch (const std::exception& e) {
+    tbk::detail::raise(where + " (" + std::to_string(size) + " bytes) is not tbk's format (" +
+                       processed_format() + "): " + e.what());
+  }
+  if (!read.isTuple() || read.toTupleRef().elements().size() < 2 ||
+      !read.toTupleRef().elements()[0].isString() ||
+      read.toTupleRef().elements()[0].toStringRef() != processed_format()) {
+    tbk::detail::raise(where + " is not tbk's format (" + processed_format() + "), got " +
+                       tbk::detail::describe(read));
+  }
+  const auto& e = read.toTupleRef().elements();
+  if (!e[1].isInt() || e[1].toInt() != processed_version || e.size() != 8) {
+    tbk::detail::raise(where + " has format version " + (e[1].isInt() ? std::to_string(e[1].toInt()) : "?") +
+                       "; this build of tbk reads version " + std::to_string(processed_version) +
+                       ": lower the model again with this tbk");
+  }
+  processed_method out{e[2].toStringRef(), e[3].toStringRef(), e[5], e[6].toInt(), e[7].toInt()};
+  if (out.backend != backend) {
+    tbk::detail::raise(where + " was lowered for backend '" + out.backend + "', not '" + backend + "'");
+  }
+  if (e[4].toStringRef() == "module") {
+    std::istringstream bytes(detail::tensor_bytes(out.payload.toTensor()));
+    out.payload = torch::jit::load(bytes)._ivalue();
+  }
+  return out;
+}
+
+// One compile-spec option's value from its bytes (torch.save's format). Throws, naming the
+// backend and the option, when the bytes are not that format.
+inline c10::IValue decode_option(const std::string& backend, const std::string& key, const void* data,
+                                 std::size_t size) {
+  try {
+    const char* bytes = static_cast<const char*>(data);
+    return torch::jit::pickle_load(std::vector<char>(bytes, bytes + size));
+  } catch (const std::exception& e) {
+    tbk::detail::raise(backend + ": compile spec '" + key + "' (" + std::to_string(size) +
+                       " bytes) is not an option value as torch.save writes it (tbk.executorch "
+                       "encodes options so): " + e.what());
+  }
+}
+
+}  // namespace executorch
+}  // namespace tbk

@@ -1,0 +1,200 @@
+"""tbk.executorch: lowering to a tbk backend in ExecuTorch programs (.pte), from the backend's own
+C++ preprocess and supports hook, the ones tbk.lower and tbk.partition use.
+
+    import torch, tbk.executorch
+    from executorch.exir import to_edge_transform_and_lower
+    torch.ops.load_library("libcustom_backend.so")  # registers it for TorchScript and ExecuTorch
+    program = to_edge_transform_and_lower(
+        torch.export.export(model, inputs),
+        partitioner=[tbk.executorch.partitioner("custom_backend")]).to_executorch()
+    open("model.pte", "wb").write(program.buffer)
+
+Each delegated subgraph becomes the TorchScript module the backend's preprocess takes: the
+subgraph traced (torch.jit.trace) with example inputs of the shapes and dtypes its nodes record,
+lowered as method "forward". Needs the executorch package (executorch==1.5.1 beside torch 2.13);
+the runtime side is the backend library's TBK_REGISTER_EXECUTORCH_BACKEND (tbk/executorch.hpp).
+docs/executorch.md has the whole story.
+"""
+import io
+from typing import Any, Dict, List, Mapping, Optional
+
+import torch
+from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
+from executorch.exir.backend.compile_spec_schema import CompileSpec
+from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
+from torch._export.utils import is_buffer, is_lifted_tensor_constant, is_param
+from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+from torch.fx.passes.operator_support import OperatorSupportBase
+
+from . import _C
+
+__all__ = ["partitioner", "backend_details", "encode_option", "decode_option"]
+
+
+def encode_option(value: Any) -> bytes:
+    """A compile-spec option's value as ExecuTorch carries it: torch.save's bytes (the runtime reads
+    them with torch::jit::pickle_load). Any mix of bool, int, float, str, None, tensors, lists and
+    dicts with str keys."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def decode_option(data: bytes) -> Any:
+    """The value encode_option wrote."""
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def _example(value: Any) -> Any:
+    """A real tensor of a node's recorded (fake) value: its shape and dtype, random contents."""
+    if isinstance(value, torch.Tensor):
+        if value.dtype.is_floating_point:
+            return torch.randn(tuple(value.shape), dtype=value.dtype)
+        return torch.zeros(tuple(value.shape), dtype=value.dtype)
+    return value
+
+
+def _preprocess(backend: str, program: torch.export.ExportedProgram,
+                compile_specs: List[CompileSpec]) -> PreprocessResult:
+    signature = program.graph_signature
+    placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
+    examples = tuple(_example(placeholders[name].meta["val"]) for name in signature.user_inputs)
+    options = {spec.key: decode_option(spec.value) for spec in compile_specs}
+    module = program.module()
+    traced = torch.jit.trace(module, examples, check_trace=False, strict=False)
+    processed = _C.executorch_processed(traced._c, backend, options, examples,
+                                        len(signature.user_inputs), len(signature.user_outputs))
+    return PreprocessResult(processed_bytes=processed)
+
+
+_details: Dict[str, type] = {}
+
+
+def backend_details(backend: str) -> type:
+    """The BackendDetails subclass ExecuTorch lowers with for `backend`: ExecuTorch finds it by
+    class name, so its name is the backend's (a Python identifier), and it is made once."""
+    if backend not in _details:
+        if not backend.isidentifier():
+            raise ValueError(f"tbk.executorch: backend name {backend!r} is not a Python identifier; "
+                             "ExecuTorch names a backend by its BackendDetails class")
+
+        def preprocess(program, compile_specs):
+            return _preprocess(backend, program, compile_specs)
+
+        _details[backend] = type(backend, (BackendDetails,), {
+            "preprocess": staticmethod(preprocess),
+            "__doc__": f"tbk backend {backend}: its C++ preprocess, through tbk.executorch",
+        })
+    return _details[backend]
+
+
+class _Supports(OperatorSupportBase):
+    """Asks the backend's supports hook about each Edge node, through its TorchScript
+    counterpart: the node alone, traced with its recorded inputs (weights as constants)."""
+
+    def __init__(self, backend: str, program: torch.export.ExportedProgram):
+        self.backend = backend
+        self.program = program
+        self.refusals: Dict[str, str] = {}
+
+    def _constant(self, node: torch.fx.Node) -> Optional[torch.Tensor]:
+        if is_param(self.program, node) or is_buffer(self.program, node) or \
+                is_lifted_tensor_constant(self.program, node):
+            from torch._export.utils import get_buffer, get_lifted_tensor_constant, get_param
+            for get in (get_param, get_buffer, get_lifted_tensor_constant):
+                value = get(self.program, node)
+                if value is not None:
+                    return value
+        return None
+
+    def is_node_supported(self, submodules: Mapping[str, torch.nn.Module], node: torch.fx.Node) -> bool:
+        if node.op != "call_function":
+            return False
+        inputs = []  # the node's tensor arguments that are not constants: the traced function's
+        constants = {}
+
+        def argument(a):
+            if isinstance(a, torch.fx.Node):
+                constant = self._constant(a)
+                if constant is not None:
+                    constants[a.name] = constant
+                    return constant
+                inputs.append(_example(a.meta.get("val")))
+                return ("input", len(inputs) - 1)
+            return a
+
+        args = torch.fx.node.map_aggregate(node.args, argument)
+        kwargs = torch.fx.node.map_aggregate(node.kwargs, argument)
+        if any(not isinstance(i, torch.Tensor) for i in inputs):
+            self.refusals[node.name] = "an input that is not a tensor"
+            return False
+
+        def bind(a, given):
+            return given[a[1]] if isinstance(a, tuple) and len(a) == 2 and a[0] == "input" else a
+
+        def call(*given):
+            return node.target(*torch.fx.node.map_aggregate(args, lambda a: bind(a, given)),
+                               **torch.fx.node.map_aggregate(kwargs, lambda a: bind(a, given)))
+        try:
+            graph = torch.jit.trace(call, tuple(inputs), check_trace=False, strict=False).graph
+        except Exception as error:  # the node cannot be traced alone: it stays in ExecuTorch
+            self.refusals[node.name] = f"cannot be traced to TorchScript alone: {error}"
+            return False
+        torch._C._jit_pass_inline(graph)
+        nodes = [n for n in graph.nodes() if n.kind() not in ("prim::Constant", "prim::ListConstruct",
+                                                               "prim::TupleConstruct")]
+        if not nodes:
+            self.refusals[node.name] = "no TorchScript node"
+            return False
+        for n in nodes:
+            refusal = _C.supports_refusal(self.backend, n)
+            if refusal:
+                self.refusals[node.name] = refusal
+                return False
+        return True
+
+
+class TbkPartitioner(Partitioner):
+    """Tags the Edge nodes a tbk backend runs: every compute node for a backend without a
+    supports hook (it lowers whole methods), else the connected groups of nodes its hook
+    supports. `refusals` (node name -> the backend's reason) is filled by partition."""
+
+    def __init__(self, backend: str, spec: Optional[Dict[str, Any]] = None):
+        super().__init__()
+        self.backend = backend
+        backend_details(backend)
+        self.refusals: Dict[str, str] = {}
+        self.delegation_spec = DelegationSpec(
+            backend, [CompileSpec(key, encode_option(value)) for key, value in (spec or {}).items()])
+
+    def _whole(self, program) -> List[List[torch.fx.Node]]:
+        nodes = [n for n in program.graph_module.graph.nodes if n.op == "call_function"]
+        return [nodes] if nodes else []
+
+    def partition(self, program: torch.export.ExportedProgram) -> PartitionResult:
+        graph_module = program.graph_module
+        if _C.has_supports(self.backend):
+            support = _Supports(self.backend, program)
+            groups = [list(p.nodes) for p in CapabilityBasedPartitioner(
+                graph_module, support, allows_single_node_partition=True).propose_partitions()]
+            self.refusals = support.refusals
+        else:
+            groups = self._whole(program)
+        tags: Dict[str, DelegationSpec] = {}
+        for k, group in enumerate(groups):
+            tag = f"tbk_{self.backend}_{k}"
+            tags[tag] = self.delegation_spec
+            for node in group:
+                node.meta["delegation_tag"] = tag
+                for arg in node.all_input_nodes:  # weights go with the subgraph that reads them
+                    if arg.op == "placeholder" and (is_param(program, arg) or is_buffer(program, arg) or
+                                                    is_lifted_tensor_constant(program, arg)):
+                        arg.meta["delegation_tag"] = tag
+        return PartitionResult(tagged_exported_program=program, partition_tags=tags)
+
+
+def partitioner(backend: str, spec: Optional[Dict[str, Any]] = None) -> TbkPartitioner:
+    """The ExecuTorch partitioner for tbk backend `backend` (registered in this process, e.g. by
+    torch.ops.load_library of its library). spec: the compile-spec options every delegated
+    subgraph gets, {name: value} as tbk.lower's per-method options."""
+    return TbkPartitioner(backend, spec)
