@@ -17,6 +17,7 @@
 
 #include <tbk/detail/errors.hpp>  // raise, describe
 
+#include <ATen/ATen.h>                                // at::empty (bytes as a uint8 tensor)
 #include <torch/csrc/jit/api/module.h>                 // torch::jit::Module
 #include <torch/csrc/jit/serialization/export.h>       // torch::jit::ExportModule
 #include <torch/csrc/jit/serialization/import.h>       // torch::jit::load
