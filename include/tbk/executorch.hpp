@@ -113,7 +113,9 @@ inline void log_failure(const char* hook, const std::string& text) {
 template <class Backend>
 class delegate final : public et::BackendInterface {
  public:
-  explicit delegate(std::string name) : name_(std::move(name)), backend_(c10::make_intrusive<Backend>()) {}
+  explicit delegate(std::string name) : name_(std::move(name)), backend_(c10::make_intrusive<Backend>()) {
+    backend_->set_name(name_);  // tbk's messages name it
+  }
 
   bool is_available() const override {
     return backend_->availability_report().available();

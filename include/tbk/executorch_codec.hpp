@@ -88,17 +88,21 @@ inline processed_method decode_processed(const std::string& backend, const void*
     tbk::detail::raise(where + " (" + std::to_string(size) + " bytes) is not tbk's format (" +
                        processed_format() + "): " + e.what());
   }
-  if (!read.isTuple() || read.toTupleRef().elements().size() < 2 ||
-      !read.toTupleRef().elements()[0].isString() ||
-      read.toTupleRef().elements()[0].toStringRef() != processed_format()) {
+  // (a vector, not the tuple's inline storage, which g++ 12 warns about when indexed past 3)
+  const std::vector<c10::IValue> e = read.isTuple() ? read.toTupleRef().elements().vec() : std::vector<c10::IValue>();
+  if (e.size() < 2 || !e[0].isString() || e[0].toStringRef() != processed_format()) {
     tbk::detail::raise(where + " is not tbk's format (" + processed_format() + "), got " +
                        tbk::detail::describe(read));
   }
-  const auto& e = read.toTupleRef().elements();
-  if (!e[1].isInt() || e[1].toInt() != processed_version || e.size() != 8) {
+  if (!e[1].isInt() || e[1].toInt() != processed_version) {
     tbk::detail::raise(where + " has format version " + (e[1].isInt() ? std::to_string(e[1].toInt()) : "?") +
                        "; this build of tbk reads version " + std::to_string(processed_version) +
                        ": lower the model again with this tbk");
+  }
+  if (e.size() != 8 || !e[2].isString() || !e[3].isString() || !e[4].isString() || !e[6].isInt() ||
+      !e[7].isInt() || (e[4].toStringRef() == "module" && !e[5].isTensor())) {
+    tbk::detail::raise(where + " is damaged: format version 1 is a tuple (format, version, backend, method, "
+                       "payload kind, payload, inputs, outputs), got " + tbk::detail::describe(read));
   }
   processed_method out{e[2].toStringRef(), e[3].toStringRef(), e[5], e[6].toInt(), e[7].toInt()};
   if (out.backend != backend) {

@@ -16,6 +16,7 @@ the runtime side is the backend library's TBK_REGISTER_EXECUTORCH_BACKEND (tbk/e
 docs/executorch.md has the whole story.
 """
 import io
+import warnings
 from typing import Any, Dict, List, Mapping, Optional
 
 import torch
@@ -61,10 +62,20 @@ def _preprocess(backend: str, program: torch.export.ExportedProgram,
     examples = tuple(_example(placeholders[name].meta["val"]) for name in signature.user_inputs)
     options = {spec.key: decode_option(spec.value) for spec in compile_specs}
     module = program.module()
-    traced = torch.jit.trace(module, examples, check_trace=False, strict=False)
+    traced = _trace(module, examples)
     processed = _C.executorch_processed(traced._c, backend, options, examples,
                                         len(signature.user_inputs), len(signature.user_outputs))
     return PreprocessResult(processed_bytes=processed)
+
+
+def _trace(function: Any, examples: tuple) -> Any:
+    """torch.jit.trace without its notices: tracing is how tbk reaches TorchScript here (its
+    deprecation), and the Edge module's input checks become constants (TracerWarning), as they
+    should for one subgraph of fixed shapes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated")
+        return torch.jit.trace(function, examples, check_trace=False, strict=False)
 
 
 _details: Dict[str, type] = {}
@@ -136,7 +147,7 @@ class _Supports(OperatorSupportBase):
             return node.target(*torch.fx.node.map_aggregate(args, lambda a: bind(a, given)),
                                **torch.fx.node.map_aggregate(kwargs, lambda a: bind(a, given)))
         try:
-            graph = torch.jit.trace(call, tuple(inputs), check_trace=False, strict=False).graph
+            graph = _trace(call, tuple(inputs)).graph
         except Exception as error:  # the node cannot be traced alone: it stays in ExecuTorch
             self.refusals[node.name] = f"cannot be traced to TorchScript alone: {error}"
             return False
@@ -162,6 +173,7 @@ class TbkPartitioner(Partitioner):
     def __init__(self, backend: str, spec: Optional[Dict[str, Any]] = None):
         super().__init__()
         self.backend = backend
+        self.has_supports = _C.has_supports(backend)  # raises, naming it, when it is not registered
         backend_details(backend)
         self.refusals: Dict[str, str] = {}
         self.delegation_spec = DelegationSpec(
@@ -173,7 +185,7 @@ class TbkPartitioner(Partitioner):
 
     def partition(self, program: torch.export.ExportedProgram) -> PartitionResult:
         graph_module = program.graph_module
-        if _C.has_supports(self.backend):
+        if self.has_supports:
             support = _Supports(self.backend, program)
             groups = [list(p.nodes) for p in CapabilityBasedPartitioner(
                 graph_module, support, allows_single_node_partition=True).propose_partitions()]
