@@ -16,6 +16,7 @@ the runtime side is the backend library's TBK_REGISTER_EXECUTORCH_BACKEND (tbk/e
 docs/executorch.md has the whole story.
 """
 import io
+from operator import getitem as _getitem
 import warnings
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -23,7 +24,8 @@ import torch
 from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
 from executorch.exir.backend.compile_spec_schema import CompileSpec
 from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
-from torch._export.utils import is_buffer, is_lifted_tensor_constant, is_param
+from torch._export.utils import (get_buffer, get_lifted_tensor_constant, get_param, is_buffer,
+                                 is_lifted_tensor_constant, is_param)
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
@@ -61,8 +63,12 @@ def _preprocess(backend: str, program: torch.export.ExportedProgram,
     placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
     examples = tuple(_example(placeholders[name].meta["val"]) for name in signature.user_inputs)
     options = {spec.key: decode_option(spec.value) for spec in compile_specs}
-    module = program.module()
+    # without the input checks: they read the recorded (fake) values, which tracing cannot; the
+    # traced subgraph takes the recorded shapes anyway
+    module = program.module(check_guards=False)
+    module._forward_pre_hooks.clear()
     traced = _trace(module, examples)
+    _torchscript_spelling(traced.graph)
     processed = _C.executorch_processed(traced._c, backend, options, examples,
                                         len(signature.user_inputs), len(signature.user_outputs))
     return PreprocessResult(processed_bytes=processed)
@@ -76,6 +82,66 @@ def _trace(function: Any, examples: tuple) -> Any:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated")
         return torch.jit.trace(function, examples, check_trace=False, strict=False)
+
+
+# Edge operators as TorchScript spells them (what tbk.partition and tbk.lower give a backend):
+# each (pattern, replacement) is a graph rewrite applied to every traced graph a backend sees. The
+# rest of Edge's core ATen operators (aten::addmm, aten::relu, aten::mean.dim, ...) are spelled the
+# same in TorchScript.
+_TORCHSCRIPT_SPELLINGS = [
+    ("""graph(%x, %w, %b, %s, %p, %d, %t, %o, %g):
+          %y = aten::convolution(%x, %w, %b, %s, %p, %d, %t, %o, %g)
+          return (%y)""",
+     """graph(%x, %w, %b, %s, %p, %d, %t, %o, %g):
+          %no : bool = prim::Constant[value=0]()
+          %yes : bool = prim::Constant[value=1]()
+          %y = aten::_convolution(%x, %w, %b, %s, %p, %d, %t, %o, %g, %no, %no, %yes, %yes)
+          return (%y)"""),
+    ("""graph(%x, %w, %b, %mean, %var, %momentum, %eps):
+          %y, %saved_mean, %saved_invstd = aten::_native_batch_norm_legit_no_training(%x, %w, %b, %mean, %var, %momentum, %eps)
+          return (%y)""",
+     """graph(%x, %w, %b, %mean, %var, %momentum, %eps):
+          %no : bool = prim::Constant[value=0]()
+          %yes : bool = prim::Constant[value=1]()
+          %y = aten::batch_norm(%x, %w, %b, %mean, %var, %no, %momentum, %eps, %yes)
+          return (%y)"""),
+    ("""graph(%x, %k, %s, %p, %d, %c):
+          %y, %indices = aten::max_pool2d_with_indices(%x, %k, %s, %p, %d, %c)
+          return (%y)""",
+     """graph(%x, %k, %s, %p, %d, %c):
+          %y = aten::max_pool2d(%x, %k, %s, %p, %d, %c)
+          return (%y)"""),
+    ("""graph(%x, %size):
+          %y = aten::view_copy(%x, %size)
+          return (%y)""",
+     """graph(%x, %size):
+          %y = aten::view(%x, %size)
+          return (%y)"""),
+    ("""graph(%x, %dims):
+          %y = aten::permute_copy(%x, %dims)
+          return (%y)""",
+     """graph(%x, %dims):
+          %y = aten::permute(%x, %dims)
+          return (%y)"""),
+    ("""graph(%x, %dim):
+          %y = aten::unsqueeze_copy(%x, %dim)
+          return (%y)""",
+     """graph(%x, %dim):
+          %y = aten::unsqueeze(%x, %dim)
+          return (%y)"""),
+    ("""graph(%x, %a, %b):
+          %y = aten::transpose_copy(%x, %a, %b)
+          return (%y)""",
+     """graph(%x, %a, %b):
+          %y = aten::transpose(%x, %a, %b)
+          return (%y)"""),
+]
+
+
+def _torchscript_spelling(graph: torch._C.Graph) -> None:
+    """Rewrites `graph`'s Edge operators to their TorchScript spelling (in place)."""
+    for pattern, replacement in _TORCHSCRIPT_SPELLINGS:
+        torch._C._jit_pass_custom_pattern_based_rewrite_graph(pattern, replacement, graph)
 
 
 _details: Dict[str, type] = {}
@@ -99,6 +165,13 @@ def backend_details(backend: str) -> type:
     return _details[backend]
 
 
+class _Input:
+    """Where a traced node reads the traced function's input `index`."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+
 class _Supports(OperatorSupportBase):
     """Asks the backend's supports hook about each Edge node, through its TorchScript
     counterpart: the node alone, traced with its recorded inputs (weights as constants)."""
@@ -107,31 +180,52 @@ class _Supports(OperatorSupportBase):
         self.backend = backend
         self.program = program
         self.refusals: Dict[str, str] = {}
+        self.answers: Dict[str, bool] = {}
+        self.constants: Dict[str, Any] = {}  # node name -> its value, for nodes of weights only
 
     def _constant(self, node: torch.fx.Node) -> Optional[torch.Tensor]:
-        if is_param(self.program, node) or is_buffer(self.program, node) or \
-                is_lifted_tensor_constant(self.program, node):
-            from torch._export.utils import get_buffer, get_lifted_tensor_constant, get_param
+        """A stand-in for a weight, or for a node computed from weights only (permute_copy of a
+        weight, as Edge writes a linear layer): the backend sees it as a constant; None else."""
+        if node.name in self.constants:
+            return self.constants[node.name]
+        value = None
+        if node.op == "placeholder":
             for get in (get_param, get_buffer, get_lifted_tensor_constant):
-                value = get(self.program, node)
-                if value is not None:
-                    return value
-        return None
+                value = get(self.program, node) if value is None else value
+            # ExecuTorch partitions a program of fake tensors: a real one of the same shape and
+            # dtype stands in (supports decides on constness, shapes and dtypes, not values)
+            value = _example(value) if value is not None else None
+        elif node.op == "call_function" and node.all_input_nodes and \
+                all(self._constant(a) is not None for a in node.all_input_nodes):
+            operator = getattr(node.target, "_op", node.target)
+            read = lambda a: self._constant(a) if isinstance(a, torch.fx.Node) else a  # noqa: E731
+            value = operator(*torch.fx.node.map_aggregate(node.args, read),
+                             **torch.fx.node.map_aggregate(node.kwargs, read))
+        self.constants[node.name] = value
+        return value
 
     def is_node_supported(self, submodules: Mapping[str, torch.nn.Module], node: torch.fx.Node) -> bool:
+        if node.name not in self.answers:
+            self.answers[node.name] = self._answer(node)
+        return self.answers[node.name]
+
+    def _answer(self, node: torch.fx.Node) -> bool:
         if node.op != "call_function":
             return False
+        if node.target is _getitem:  # an element of a node's tuple result goes with that node
+            source = node.args[0]
+            return isinstance(source, torch.fx.Node) and self.is_node_supported({}, source)
+        if self._constant(node) is not None:  # computed from weights: it goes with its readers
+            return bool(node.users) and all(self.is_node_supported({}, user) for user in node.users)
         inputs = []  # the node's tensor arguments that are not constants: the traced function's
-        constants = {}
 
         def argument(a):
             if isinstance(a, torch.fx.Node):
                 constant = self._constant(a)
                 if constant is not None:
-                    constants[a.name] = constant
                     return constant
                 inputs.append(_example(a.meta.get("val")))
-                return ("input", len(inputs) - 1)
+                return _Input(len(inputs) - 1)
             return a
 
         args = torch.fx.node.map_aggregate(node.args, argument)
@@ -139,19 +233,24 @@ class _Supports(OperatorSupportBase):
         if any(not isinstance(i, torch.Tensor) for i in inputs):
             self.refusals[node.name] = "an input that is not a tensor"
             return False
+        operator = getattr(node.target, "_op", node.target)  # an Edge operator's ATen overload
 
-        def bind(a, given):
-            return given[a[1]] if isinstance(a, tuple) and len(a) == 2 and a[0] == "input" else a
+        # of a tuple result, the elements the graph reads (max_pool2d_with_indices: the values)
+        used = sorted({user.args[1] for user in node.users if user.target is _getitem})
 
         def call(*given):
-            return node.target(*torch.fx.node.map_aggregate(args, lambda a: bind(a, given)),
-                               **torch.fx.node.map_aggregate(kwargs, lambda a: bind(a, given)))
+            bind = lambda a: given[a.index] if isinstance(a, _Input) else a  # noqa: E731
+            result = operator(*torch.fx.node.map_aggregate(args, bind),
+                              **torch.fx.node.map_aggregate(kwargs, bind))
+            return tuple(result[i] for i in used) if isinstance(result, (tuple, list)) else result
         try:
             graph = _trace(call, tuple(inputs)).graph
         except Exception as error:  # the node cannot be traced alone: it stays in ExecuTorch
             self.refusals[node.name] = f"cannot be traced to TorchScript alone: {error}"
             return False
         torch._C._jit_pass_inline(graph)
+        _torchscript_spelling(graph)
+        torch._C._jit_pass_constant_propagation(graph)  # constant lists, as frozen graphs have
         nodes = [n for n in graph.nodes() if n.kind() not in ("prim::Constant", "prim::ListConstruct",
                                                                "prim::TupleConstruct")]
         if not nodes:
@@ -189,6 +288,8 @@ class TbkPartitioner(Partitioner):
             support = _Supports(self.backend, program)
             groups = [list(p.nodes) for p in CapabilityBasedPartitioner(
                 graph_module, support, allows_single_node_partition=True).propose_partitions()]
+            # a group of weight computations alone stays in ExecuTorch
+            groups = [g for g in groups if any(support.constants.get(n.name) is None for n in g)]
             self.refusals = support.refusals
         else:
             groups = self._whole(program)
