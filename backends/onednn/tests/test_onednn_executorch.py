@@ -1,0 +1,92 @@
+"""test_onednn_executorch.py: tbk_onednn as an ExecuTorch delegate. The networks of ../models.py
+(MLP, ResNet-style, MobileNetV2-style, and the operator networks) exported with torch.export,
+partitioned with tbk.executorch.partitioner("tbk_onednn"), saved as .pte and run with
+executorch.runtime: every convolution and linear layer in tbk_onednn, results equal to eager
+within 1e-4 of the output's scale. Needs pip's torch and executorch==1.5.1 (-Dtorch=python):
+skipped (exit 77) otherwise.
+"""
+import importlib.util
+import os
+import sys
+import tempfile
+import unittest
+import warnings
+
+try:
+    with warnings.catch_warnings():  # ExecuTorch's own deprecation notices on import
+        warnings.simplefilter("ignore")
+        import executorch.exir  # noqa: F401
+        import executorch.runtime  # noqa: F401
+except ImportError:
+    print("skipped: the executorch package does not import beside this torch (ExecuTorch 1.5.1 "
+          "needs pip's torch 2.13: build with -Dtorch=python)")
+    sys.exit(77)
+
+import torch  # noqa: E402
+
+import tbk.onednn  # noqa: E402,F401  (registers tbk_onednn, for TorchScript and ExecuTorch)
+try:
+    import tbk.executorch  # noqa: E402
+except ImportError:
+    print("skipped: this build has no ExecuTorch side (-Dexecutorch found nothing)")
+    sys.exit(77)
+from executorch.exir import to_edge_transform_and_lower  # noqa: E402
+from executorch.runtime import Runtime  # noqa: E402
+
+warnings.filterwarnings("error", module=r"tbk(\.|$)")  # nothing tbk does may warn
+
+spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
+models = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(models)
+
+WEIGHTED = ("aten.convolution", "aten.addmm", "aten.mm", "aten.linear")
+
+
+def relative_error(got, want):
+    return ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+
+
+class OnExecuTorch(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def check(self, name, module, x):
+        partitioner = tbk.executorch.partitioner("tbk_onednn")
+        edge = to_edge_transform_and_lower(torch.export.export(module, (x,)), partitioner=[partitioner])
+        graph = edge.exported_program().graph_module
+        left = [str(n.target) for n in graph.graph.nodes if n.op == "call_function"
+                and any(w in str(n.target) for w in WEIGHTED)]
+        self.assertEqual(left, [], f"{name}: weighted layers stayed in ExecuTorch's kernels: "
+                                   f"{partitioner.refusals}\n{graph.code}")
+        self.assertIn("executorch_call_delegate", graph.code, name)
+        path = os.path.join(self.dir.name, name + ".pte")
+        with open(path, "wb") as f:
+            f.write(edge.to_executorch().buffer)
+        method = Runtime.get().load_program(path).load_method("forward")
+        for _ in range(2):  # the handle runs again on new inputs
+            y = torch.randn_like(x)
+            with torch.no_grad():
+                want = module(y)
+            want = list(want) if isinstance(want, tuple) else [want]
+            got = method.execute([y])
+            self.assertEqual(len(got), len(want), name)
+            for g, w in zip(got, want):
+                self.assertEqual(g.shape, w.shape, name)
+                self.assertLessEqual(relative_error(g, w), 1e-4, name)
+
+    def test_the_networks_run_from_pte_as_eager(self):
+        for name, (module, x) in models.networks(size=32).items():
+            with self.subTest(name):
+                self.check(name, module, x)
+
+    def test_the_operator_networks_run_from_pte_as_eager(self):
+        for name, (module, x) in models.operator_networks().items():
+            with self.subTest(name):
+                self.check(name, module, x)
+
+
+if __name__ == "__main__":
+    unittest.main()
