@@ -31,7 +31,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from . import _C
 
-__all__ = ["partitioner", "backend_details", "encode_option", "decode_option"]
+__all__ = ["partitioner", "backend_details", "encode_option", "decode_option", "executorch_version"]
 
 
 def encode_option(value: Any) -> bytes:
@@ -311,3 +311,12 @@ def partitioner(backend: str, spec: Optional[Dict[str, Any]] = None) -> TbkParti
     torch.ops.load_library of its library). spec: the compile-spec options every delegated
     subgraph gets, {name: value} as tbk.lower's per-method options."""
     return TbkPartitioner(backend, spec)
+
+
+def executorch_version() -> str:
+    """The executorch package's release (1.5.1)."""
+    try:
+        from executorch.version import __version__
+        return __version__
+    except ImportError:
+        return "unknown"
