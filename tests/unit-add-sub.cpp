@@ -7,6 +7,9 @@
 #include <tbk/lower.hpp>
 #include <tbk/register.hpp>
 #include <tbk/testing.hpp>  // TBK_TEST_BACKEND
+#ifdef TBK_TESTS_WITH_EXECUTORCH  // tests/meson.build sets it when ExecuTorch is found
+#include <tbk/testing/executorch.hpp>  // TBK_TEST_EXECUTORCH_BACKEND
+#endif
 
 #include <algorithm>   // std::find
 #include <atomic>      // std::atomic
@@ -325,3 +328,8 @@ TBK_TEST_BACKEND("custom_backend")
       const at::Tensor &a = in[0].toTensor(), &b = in[1].toTensor(), &c = in[2].toTensor();
       return std::make_tuple(a + b + c, a - b - c);
     });
+
+#ifdef TBK_TESTS_WITH_EXECUTORCH
+// The same kit through the ExecuTorch delegate libcustom_backend registers.
+TBK_TEST_EXECUTORCH_BACKEND("custom_backend");
+#endif

@@ -183,9 +183,12 @@ class delegate final : public et::BackendInterface {
 
 // Registers `Backend` with ExecuTorch's runtime as `name` (the name the .pte file was lowered
 // for: tbk.executorch.partitioner(name)). The delegate lives as long as the process. Returns
-// ExecuTorch's answer; a name registered already is Error::RegistrationAlreadyRegistered.
+// Error::RegistrationAlreadyRegistered when ExecuTorch has a backend of that name already (it
+// keeps the first), else ExecuTorch's answer.
 template <class Backend>
 et::Error register_executorch_backend(const char* name) {
+  // ExecuTorch's own answer to a second registration is a bare InvalidArgument: tbk looks first
+  if (et::get_backend_class(name) != nullptr) return et::Error::RegistrationAlreadyRegistered;
   static delegate<Backend> instance(name);  // one per backend type, as torch::jit::backend<T>
   return et::register_backend({name, &instance});
 }

@@ -267,3 +267,15 @@ TBK_TEST_BACKEND("unavailable_without_reason")
 TBK_TEST_BACKEND("sound_graph").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
 TBK_TEST_BACKEND("claims_nothing").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
 TBK_TEST_BACKEND("anonymous_errors").module(add_sub_source).inputs(double_inputs).memory(100, 2.0);
+
+#ifdef TBK_KIT_PROOF_EXECUTORCH  // tests/meson.build sets it when ExecuTorch is found
+// The kit's ExecuTorch leg: the sound backend passes it, the broken ones fail it.
+#include <tbk/executorch.hpp>
+#include <tbk/testing/executorch.hpp>
+TBK_REGISTER_EXECUTORCH_BACKEND(sound_backend, "sound");
+TBK_REGISTER_EXECUTORCH_BACKEND(wrong_result_backend, "wrong_result");
+TBK_REGISTER_EXECUTORCH_BACKEND(loses_dtype_backend, "loses_dtype");
+TBK_TEST_EXECUTORCH_BACKEND("sound");
+TBK_TEST_EXECUTORCH_BACKEND("wrong_result");
+TBK_TEST_EXECUTORCH_BACKEND("loses_dtype");
+#endif

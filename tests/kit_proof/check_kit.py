@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """check_kit.py: proves the conformance kit catches what it claims. Usage: check_kit.py PROGRAM
+[--executorch] (the program has the kit's ExecuTorch leg: tbk/testing/executorch.hpp)
 
 PROGRAM (kit_proof) puts one sound backend and several broken ones through TBK_TEST_BACKEND.
 It must fail; from its doctest XML report, each backend's kit checks must fail exactly where
@@ -56,6 +57,16 @@ EXPECTED = {
     "anonymous_errors": {BAD_CALLS: "the error does not name backend 'anonymous_errors'"},
     "sound_graph": {},
     "claims_nothing": {PARTITIONED: "partitioned, the backend runs no node of it"},
+}
+
+
+# With --executorch (the program was built with ExecuTorch): the kit's ExecuTorch leg, backend ->
+# the message fragment its failure must contain ("" where it must pass).
+EXECUTORCH = "the ExecuTorch delegate gives the reference results"
+EXECUTORCH_EXPECTED = {
+    "sound": "",
+    "wrong_result": "values differ",
+    "loses_dtype": "execute failed with ExecuTorch error",
 }
 
 
@@ -116,6 +127,15 @@ def main() -> int:
                     print(f"{backend}: '{check}' failed, as it should: ...{failing[check]}...")
             elif outcome == "failed":
                 problems.append(f"{backend}: '{check}' failed, but this backend is sound there:\n{text}")
+    if "--executorch" in sys.argv[2:]:
+        for backend, fragment in EXECUTORCH_EXPECTED.items():
+            outcome, text = seen.get((backend, EXECUTORCH), ("not registered", ""))
+            if fragment == "" and outcome != "passed":
+                problems.append(f"{backend}: '{EXECUTORCH}' {outcome}, but this backend is sound there:\n{text}")
+            elif fragment and (outcome != "failed" or fragment not in text):
+                problems.append(f"{backend}: '{EXECUTORCH}' {outcome}, but it should fail saying '{fragment}':\n{text}")
+            else:
+                print(f"{backend}: '{EXECUTORCH}' {outcome}, as it should")
     if problems:
         print("\n".join(problems))
         return 1

@@ -13,6 +13,7 @@
 #include <tbk/testing/doctest_over_glog.hpp>  // after libtorch: doctest's CHECK, not glog's
 
 #include <deque>    // std::deque
+#include <map>      // std::map (the kits by backend)
 #include <string>   // std::string
 #include <utility>  // std::pair
 
@@ -33,6 +34,13 @@ struct kit_cases {
   unsigned line;
   case_functions functions;
 };
+
+// The kits TBK_TEST_BACKEND configured, by backend name (the ExecuTorch leg,
+// tbk/testing/executorch.hpp, finds its kit here when its case runs).
+inline std::map<std::string, const kit_settings*>& kits_by_backend() {
+  static std::map<std::string, const kit_settings*> kits;
+  return kits;
+}
 
 // Names and descriptions of the registered cases: doctest keeps `const char*` to them.
 inline std::deque<std::string>& case_texts() {
@@ -77,6 +85,7 @@ inline std::string why_not_runnable(const kit_settings& kit, case_function check
 // skipped, never as passed.
 inline void register_cases(const kit_settings& kit, const char* file, unsigned line,
                            const case_functions& functions) {
+  kits_by_backend()[kit.backend] = &kit;
   const std::pair<case_function, const char*> cases[] = {
       {functions.results_native, "results equal the reference (native path)"},
       {functions.results_fast, "results equal the reference (fast path)"},
