@@ -9,6 +9,9 @@
 #include <tbk/lower.hpp>
 #include <tbk/partition.hpp>
 #include <tbk/testing.hpp>  // TBK_TEST_BACKEND
+#ifdef TBK_ONEDNN_TESTS_WITH_EXECUTORCH  // its meson.build sets it when ExecuTorch is found
+#include <tbk/testing/executorch.hpp>  // TBK_TEST_EXECUTORCH_BACKEND
+#endif
 
 #include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
 #include <torch/csrc/jit/mobile/module.h>  // torch::jit::mobile::Module
@@ -59,6 +62,11 @@ TBK_TEST_BACKEND("tbk_onednn")
     .tolerance(1e-4, 1e-5)
     .threads(4, 50)
     .memory(100, 40);
+
+#ifdef TBK_ONEDNN_TESTS_WITH_EXECUTORCH
+// The same kit through the ExecuTorch delegate libtbk_onednn_backend registers.
+TBK_TEST_EXECUTORCH_BACKEND("tbk_onednn");
+#endif
 
 TEST_CASE("tbk_onednn runs the MLP, ResNet-style and MobileNetV2-style networks like TorchScript, at batch 1 and 8") {
   for (const char* name : {"mlp", "resnet", "mobilenet_v2"}) {
