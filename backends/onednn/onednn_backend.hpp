@@ -3,6 +3,7 @@
 // graph with the example inputs' shapes, encode the program), compile (decode and check the
 // payload, then build the primitives), execute (run them; thread-safe).
 #pragma once
+#include "any_batch.hpp"
 #include "engine.hpp"
 #include "operators.hpp"
 #include "program.hpp"
@@ -28,7 +29,7 @@
 
 namespace tbk_onednn {
 
-using method_handle = std::shared_ptr<const compiled_method>;
+using method_handle = std::shared_ptr<const batched_method>;
 
 struct onednn_compile {
   // Which nodes tbk::partition may give it, and why not the others (the report shows it).
@@ -39,7 +40,8 @@ struct onednn_compile {
 
   // Lowering time: the module frozen (its parameters become constants, batch norms fold into
   // convolutions), each method's graph read into a program; the payload maps each method to its
-  // encoded program (a uint8 tensor), which the lite interpreter keeps as it is.
+  // encoded program (a uint8 tensor), which the lite interpreter keeps as it is, and, for a method
+  // that takes any batch, "<method>:batch_places" to where its program holds the batch size.
   static c10::IValue preprocess(const torch::jit::Module& module, const tbk::compile_spec& spec) {
     torch::jit::Module copy = module.clone();
     copy.eval();
@@ -50,26 +52,50 @@ struct onednn_compile {
     torch::jit::Module frozen = torch::jit::freeze_module(copy, preserved);
     c10::impl::GenericDict payload(c10::StringType::get(), c10::TensorType::get());
     for (const std::string& name : spec.method_names()) {
-      std::shared_ptr<torch::jit::Graph> graph = frozen.get_method(name).graph();
       const std::vector<at::Tensor> examples = spec.method(name).example_tensors();
-      torch::jit::OptimizeFrozenGraph(graph, true);
-      torch::jit::RemoveTensorMutation(graph);
-      // The example inputs' shapes make sizes constants, which folds away the shape checks that
-      // torch.nn.functional's code makes (asserts, list lengths)
-      for (std::size_t i = 0; i < examples.size() && i + 1 < graph->inputs().size(); ++i) {
-        graph->inputs()[i + 1]->setType(c10::TensorType::create(examples[i]));
+      const program read = program_of(frozen, name, examples);
+      payload.insert(name, bytes_tensor(encode(read)));
+      // read again at one more sample: does the method take any batch? (any_batch.hpp)
+      if (!batch_of(read.input_shapes)) continue;
+      std::vector<at::Tensor> more;
+      for (const at::Tensor& x : examples) more.push_back(at::cat({x, x.narrow(0, 0, 1)}));
+      try {
+        if (auto places = batch_places_of(read, program_of(frozen, name, more))) {
+          payload.insert(name + batch_places_key, places_tensor(*places));
+        }
+      } catch (const std::exception&) {
+        // read at N + 1, the method fails (a shape check that wants batch N): it takes batch N only
       }
-      torch::jit::PropagateInputShapes(graph);
-      torch::jit::PeepholeOptimize(graph, /*disable_shape_peepholes=*/false);
-      torch::jit::ConstantPropagation(graph);
-      torch::jit::EliminateDeadCode(graph);
-      const std::vector<uint8_t> bytes = encode(translate_graph(*graph, examples));
-      at::Tensor blob = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
-      std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
-      payload.insert(name, blob);
     }
     return payload;
   }
+
+  // The program of method `name` of the frozen module, read with `examples`' shapes.
+  static program program_of(const torch::jit::Module& frozen, const std::string& name,
+                            const std::vector<at::Tensor>& examples) {
+    std::shared_ptr<torch::jit::Graph> graph = frozen.get_method(name).graph()->copy();
+    torch::jit::OptimizeFrozenGraph(graph, true);
+    torch::jit::RemoveTensorMutation(graph);
+    // The example inputs' shapes make sizes constants, which folds away the shape checks that
+    // torch.nn.functional's code makes (asserts, list lengths)
+    for (std::size_t i = 0; i < examples.size() && i + 1 < graph->inputs().size(); ++i) {
+      graph->inputs()[i + 1]->setType(c10::TensorType::create(examples[i]));
+    }
+    torch::jit::PropagateInputShapes(graph);
+    torch::jit::PeepholeOptimize(graph, /*disable_shape_peepholes=*/false);
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
+    return translate_graph(*graph, examples);
+  }
+
+  static at::Tensor bytes_tensor(const std::vector<uint8_t>& bytes) {
+    at::Tensor blob = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+    std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
+    return blob;
+  }
+
+  // Beside method m's program, the payload key of its batch sizes' places: "m:batch_places".
+  static constexpr const char* batch_places_key = ":batch_places";
 
   // Load time: the method's program, decoded and checked in full, then built into primitives.
   static method_handle compile(const tbk::method_spec& method, const c10::IValue& payload) {
@@ -92,9 +118,13 @@ struct onednn_compile {
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument("malformed payload for method " + method.name() + ": " + e.what());
     }
+    std::optional<batch_places> places;
+    if (auto p = dict.find(method.name() + batch_places_key); p != dict.end() && p->value().isTensor()) {
+      places = places_from(p->value().toTensor(), decoded, method.name());
+    }
     compile_options options{method.name(), method.get<std::string>("implementation", "")};
-    auto compiled = std::make_shared<const compiled_method>(std::move(decoded), std::move(options));
-    print_summary_if_verbose(method.name(), *compiled);
+    auto compiled = std::make_shared<const batched_method>(std::move(decoded), std::move(options), std::move(places));
+    print_summary_if_verbose(method.name(), compiled->example());
     return compiled;
   }
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <tbk/backend.hpp>
+#include <tbk/detail/arguments.hpp>  // count_text
 #include <tbk/detail/preprocessor.hpp>  // TBK_DETAIL_CONCAT
 #include <tbk/executorch_codec.hpp>
 
@@ -149,8 +150,8 @@ class delegate final : public et::BackendInterface {
       if (h == nullptr) tbk::detail::raise(site + ": no handle (init failed?)");
       if (static_cast<int64_t>(args.size()) != h->inputs + h->outputs) {
         tbk::detail::raise(site + ": the delegate call has " + std::to_string(args.size()) +
-                           " arguments; the subgraph was lowered with " + std::to_string(h->inputs) +
-                           " inputs and " + std::to_string(h->outputs) + " outputs");
+                           " arguments; the subgraph was lowered with " + tbk::detail::count_text(h->inputs) +
+                           " and " + std::to_string(h->outputs) + (h->outputs == 1 ? " output" : " outputs"));
       }
       c10::impl::GenericList inputs(c10::AnyType::get());
       for (int64_t i = 0; i < h->inputs; ++i) inputs.push_back(detail::argument_value(*args[i], site, i));

@@ -1,7 +1,8 @@
 """test_onednn.py: the oneDNN backend (backends/onednn) from Python through the tbk package: the
 networks of backends/onednn/models.py lowered with tbk.lower and checked against eager at
 batch 1 and 8, and its small networks that use every operator tbk_onednn runs; save and load in Python and the lite interpreter; whole-method lowering refusing
-softplus by name and line; tbk.partition running the rest in TorchScript.
+softplus by name and line; tbk.partition running the rest in TorchScript; a method lowered at
+one batch called at others (and one that computes sizes from the batch refusing them).
 
 Run by `meson test` with PYTHONPATH at the build tree's python/ (import tbk.onednn registers
 the backend) and TBK_ONEDNN_MODELS set to backends/onednn/models.py.
@@ -102,6 +103,100 @@ class OneDnnFromPython(unittest.TestCase):
             tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}})
         self.assertIn("method 'forward' needs example inputs (compile spec option 'example_inputs')",
                       str(caught.exception))
+
+
+class ViewOfBatch(torch.nn.Module):
+    """A classifier head flattened with x.view(x.size(0), -1): the batch size as a size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.fc(y.view(x.size(0), -1))
+
+
+class TwiceTheBatch(torch.nn.Module):
+    """A size computed from the batch size (x.size(0) * 2): it takes its example batch only."""
+
+    def forward(self, x):
+        return torch.relu(x.view(x.size(0) * 2, -1))
+
+
+class AnyBatch(unittest.TestCase):
+    """A method lowered at batch 1 is called with the batches serving code sends."""
+
+    def check_batches(self, lowered, module, x, batches):
+        for batch in batches:
+            with self.subTest(batch=batch):
+                y = torch.randn(batch, *x.shape[1:])
+                with torch.no_grad():
+                    self.assertLessEqual(relative_error(lowered(y), module(y)), 1e-4)
+
+    def test_the_networks_take_any_batch_on_both_paths(self):
+        for name in ("mlp", "resnet", "mobilenet_v2"):
+            module, x = NETWORKS[name]
+            for path in ("native", "fast"):
+                with self.subTest(network=name, path=path):
+                    lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}},
+                                        example_inputs=(x,), path=path)
+                    self.check_batches(lowered, module, x, (3, 1, 8, 3))
+
+    def test_a_view_by_the_batch_size_takes_any_batch(self):
+        module, x = ViewOfBatch().eval(), torch.randn(1, 3, 8, 8)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_batches(lowered, module, x, (2, 5, 1))
+
+    def test_saved_and_loaded_it_still_takes_any_batch(self):
+        module, x = ViewOfBatch().eval(), torch.randn(2, 3, 8, 8)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        buffer = io.BytesIO()
+        torch.jit.save(lowered, buffer)
+        buffer.seek(0)
+        self.check_batches(torch.jit.load(buffer), module, x, (7, 1))
+
+    def test_more_batches_than_the_cache_keeps_all_run_right(self):
+        module, x = NETWORKS["mlp"]
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_batches(lowered, module, x, list(range(2, 14)) + [2, 13])  # 8 are kept
+
+    def test_threads_with_different_batches_get_their_own_results(self):
+        import threading
+        module, x = NETWORKS["mlp"]
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        problems = []
+
+        def calls(batch):
+            for _ in range(20):
+                y = torch.randn(batch, *x.shape[1:])
+                with torch.no_grad():
+                    if relative_error(lowered(y), module(y)) > 1e-4:
+                        problems.append(batch)
+
+        threads = [threading.Thread(target=calls, args=(b,)) for b in (1, 2, 3, 4, 5, 6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(problems, [])
+
+    def test_a_size_computed_from_the_batch_takes_its_example_batch_only(self):
+        module, x = TwiceTheBatch(), torch.randn(2, 4, 6)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_batches(lowered, module, x, (2,))
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn.forward: .*input 0 has shape \[3, 4, 6\]; this "
+                                                  r"method was compiled for batch 2 and takes no other: its graph "
+                                                  r"computes other sizes from the batch size"):
+            lowered(torch.randn(3, 4, 6))
+
+    def test_other_sizes_than_the_batch_are_refused(self):
+        module, x = NETWORKS["resnet"]
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        with self.assertRaisesRegex(RuntimeError, r"input 0 has shape \[1, 3, 32, 32\]; this method was compiled "
+                                                  r"for \[1, 3, 64, 64\]"):
+            lowered(torch.randn(1, 3, 32, 32))
 
 
 if __name__ == "__main__":

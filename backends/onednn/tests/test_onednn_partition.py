@@ -310,6 +310,9 @@ class InPlaceOperations(unittest.TestCase):
         self.assertIn("method forward: 1 region", report)
         self.assertNotIn("writes memory in place", report)
         self.assertNotIn("modified in place later", report)
+        y = torch.randn(3, 4, 8, 8)  # the region takes other batches than its example's
+        with torch.no_grad():
+            self.assertTrue(torch.allclose(model(y), module(y), atol=1e-5))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,198 @@
+// any_batch.hpp: a tbk_onednn method called with another batch size than its example inputs'.
+// At lowering, the method is read twice, at the example batch N and at N + 1: when the two
+// programs differ only in their inputs' first dimension and in sizes that are N in one and N + 1
+// in the other (a view(x.size(0), -1)), the method takes any batch, and those sizes' places are
+// kept beside the program. At call time, the primitives for a new batch are built on first use
+// and cached (at most `batch_cache_size` batches besides the example's; concurrent callers safe).
+#pragma once
+#include "engine.hpp"  // compiled_method
+#include "program.hpp"
+
+#include <ATen/ATen.h>
+
+#include <chrono>         // std::chrono (the first call at a new batch is timed)
+#include <cstdint>        // int64_t
+#include <cstdio>         // std::fputs
+#include <cstdlib>        // std::getenv
+#include <list>           // std::list (least recently used first)
+#include <map>            // std::map
+#include <memory>         // std::shared_ptr
+#include <mutex>          // std::mutex
+#include <optional>       // std::optional
+#include <stdexcept>      // std::invalid_argument
+#include <string>         // std::string
+#include <utility>        // std::pair
+#include <vector>         // std::vector
+
+namespace tbk_onednn {
+
+// Where a program holds the batch size: (operation, index into its ints) pairs.
+using batch_places = std::vector<std::pair<std::size_t, std::size_t>>;
+
+// The batch size of example inputs: their common first dimension, or nothing (no inputs, a 0-dim
+// one, or first dimensions that differ).
+inline std::optional<int64_t> batch_of(const std::vector<shape_t>& shapes) {
+  if (shapes.empty()) return std::nullopt;
+  for (const shape_t& s : shapes) {
+    if (s.empty() || s[0] < 1 || s[0] != shapes[0][0]) return std::nullopt;
+  }
+  return shapes[0][0];
+}
+
+// The places of the batch size in `at_n` (read at batch N) given `at_n1` (the same method read at
+// N + 1), or nothing when the two differ otherwise: then the method takes its example batch only.
+inline std::optional<batch_places> batch_places_of(const program& at_n, const program& at_n1) {
+  const std::optional<int64_t> n = batch_of(at_n.input_shapes);
+  if (!n || at_n.input_shapes.size() != at_n1.input_shapes.size() || at_n.ops.size() != at_n1.ops.size() ||
+      at_n.outputs != at_n1.outputs || at_n.weights.size() != at_n1.weights.size()) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < at_n.input_shapes.size(); ++i) {
+    shape_t grown = at_n.input_shapes[i];
+    grown[0] = *n + 1;
+    if (grown != at_n1.input_shapes[i]) return std::nullopt;
+  }
+  for (std::size_t w = 0; w < at_n.weights.size(); ++w) {
+    if (at_n.weights[w].shape != at_n1.weights[w].shape) return std::nullopt;
+  }
+  batch_places places;
+  for (std::size_t k = 0; k < at_n.ops.size(); ++k) {
+    const operation& a = at_n.ops[k];
+    const operation& b = at_n1.ops[k];
+    if (a.kind != b.kind || a.inputs != b.inputs || a.weights != b.weights || a.floats != b.floats ||
+        a.ints.size() != b.ints.size()) {
+      return std::nullopt;
+    }
+    for (std::size_t j = 0; j < a.ints.size(); ++j) {
+      if (a.ints[j] == b.ints[j]) continue;
+      if (a.ints[j] != *n || b.ints[j] != *n + 1) return std::nullopt;
+      places.emplace_back(k, j);
+    }
+  }
+  return places;
+}
+
+// `p` (read at its inputs' batch) at batch `batch`: the inputs' first dimension and the batch
+// size's places set to it. Its shapes are checked again when it is built (infer_shapes).
+inline program at_batch(program p, const batch_places& places, int64_t batch) {
+  for (shape_t& s : p.input_shapes) s[0] = batch;
+  for (const auto& [op, index] : places) p.ops[op].ints[index] = batch;
+  return p;
+}
+
+// The places as the payload keeps them, beside the method's program: an int64 tensor [k, 2].
+inline at::Tensor places_tensor(const batch_places& places) {
+  at::Tensor t = at::empty({static_cast<int64_t>(places.size()), 2}, at::kLong);
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    t[static_cast<int64_t>(i)][0] = static_cast<int64_t>(places[i].first);
+    t[static_cast<int64_t>(i)][1] = static_cast<int64_t>(places[i].second);
+  }
+  return t;
+}
+
+// The places read back from the payload, checked against the program they belong to.
+inline batch_places places_from(const at::Tensor& t, const program& p, const std::string& method) {
+  const std::string what = "the batch sizes' places of method " + method;
+  if (t.scalar_type() != at::kLong || t.dim() != 2 || t.size(1) != 2 || !t.device().is_cpu()) {
+    throw std::invalid_argument(what + " should be an int64 CPU tensor [k, 2]");
+  }
+  batch_places places;
+  const at::Tensor c = t.contiguous();
+  const int64_t* v = c.data_ptr<int64_t>();
+  for (int64_t i = 0; i < c.size(0); ++i) {
+    const int64_t op = v[2 * i], index = v[2 * i + 1];
+    if (op < 0 || static_cast<std::size_t>(op) >= p.ops.size() || index < 0 ||
+        static_cast<std::size_t>(index) >= p.ops[static_cast<std::size_t>(op)].ints.size()) {
+      throw std::invalid_argument(what + " name operation " + std::to_string(op) + ", int " + std::to_string(index) +
+                                  ", which the program does not have");
+    }
+    places.emplace_back(static_cast<std::size_t>(op), static_cast<std::size_t>(index));
+  }
+  if (!batch_of(p.input_shapes)) throw std::invalid_argument(what + " are given, but its inputs share no batch size");
+  return places;
+}
+
+// Batches besides the example's whose primitives a method keeps built.
+inline constexpr std::size_t batch_cache_size = 8;
+
+// A compiled method and, when its program takes any batch, the same built for each other batch it
+// was called with (least recently used dropped beyond batch_cache_size). run() is safe to call
+// from many threads at once.
+class batched_method {
+ public:
+  batched_method(program p, compile_options options, std::optional<batch_places> places)
+      : program_(p), options_(options), places_(std::move(places)),
+        example_(std::make_shared<const compiled_method>(std::move(p), std::move(options))) {}
+
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const {
+    if (!places_ && only_batch_differs(inputs)) {
+      throw std::invalid_argument(
+          "input 0 has shape " + shape_text(inputs[0].sizes().vec()) + "; this method was compiled for batch " +
+          std::to_string(program_.input_shapes[0][0]) + " and takes no other: its graph computes other sizes from the "
+          "batch size (as x.size(0) * 2 does; lower it with example inputs of the batch you call it with)");
+    }
+    return for_inputs(inputs)->run(inputs);
+  }
+
+  // The method built for the example's batch.
+  const compiled_method& example() const { return *example_; }
+  bool takes_any_batch() const { return places_.has_value(); }
+
+ private:
+  // The compiled method for these inputs' batch: the example's, a cached one, or one built now.
+  // (shared: a caller keeps running one that another's call dropped from the cache)
+  std::shared_ptr<const compiled_method> for_inputs(const std::vector<at::Tensor>& inputs) const {
+    const std::optional<int64_t> batch = places_ ? other_batch(inputs) : std::nullopt;
+    if (!batch) return example_;  // the example's shapes, or shapes it refuses with its own message
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = recent_.begin(); it != recent_.end(); ++it) {
+      if (it->first == *batch) {
+        recent_.splice(recent_.begin(), recent_, it);
+        return recent_.front().second;
+      }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    auto built = std::make_shared<const compiled_method>(at_batch(program_, *places_, *batch), options_);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    report_build(*batch, ms);
+    recent_.emplace_front(*batch, built);
+    if (recent_.size() > batch_cache_size) recent_.pop_back();
+    return built;
+  }
+
+  // The inputs' batch when it is not the example's and the method takes it: every input with the
+  // compiled shape but its first dimension, which they share. Else nothing.
+  std::optional<int64_t> other_batch(const std::vector<at::Tensor>& inputs) const {
+    if (!batch_of(program_.input_shapes) || inputs.size() != program_.input_shapes.size() || inputs.empty()) {
+      return std::nullopt;
+    }
+    const int64_t batch = inputs[0].dim() > 0 ? inputs[0].size(0) : -1;
+    if (batch < 1 || batch == program_.input_shapes[0][0]) return std::nullopt;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      shape_t want = program_.input_shapes[i];
+      want[0] = batch;
+      if (inputs[i].sizes().vec() != want) return std::nullopt;
+    }
+    return batch;
+  }
+
+  bool only_batch_differs(const std::vector<at::Tensor>& inputs) const { return other_batch(inputs).has_value(); }
+
+  // The first call at a new batch is timed; TBK_ONEDNN_VERBOSE prints it.
+  void report_build(int64_t batch, double ms) const {
+    const char* verbose = std::getenv("TBK_ONEDNN_VERBOSE");
+    if (verbose == nullptr || std::string(verbose).empty() || std::string(verbose) == "0") return;
+    const std::string text = "tbk_onednn." + options_.method + ": built for batch " + std::to_string(batch) +
+                             " on its first call, in " + std::to_string(ms) + " ms\n";
+    std::fputs(text.c_str(), stderr);
+  }
+
+  program program_;  // as read at the example's batch
+  compile_options options_;
+  std::optional<batch_places> places_;
+  std::shared_ptr<const compiled_method> example_;
+  mutable std::mutex mutex_;
+  mutable std::list<std::pair<int64_t, std::shared_ptr<const compiled_method>>> recent_;
+};
+
+}  // namespace tbk_onednn
