@@ -143,9 +143,49 @@ TEST_CASE("init fails with an error code for a refused option, another backend's
   std::vector<char> processed = processed_for("custom_backend");
   CHECK(init(d, processed, {{"recycle_outputs", option_bytes(c10::IValue("yes"))}}).error() == et::Error::InvalidProgram);
   std::vector<char> other = processed_for("tbk_onednn");
-  CHECK(init(d, other).error() == et::Error::InvalidProgram);
+  CHECK(init(d, other).error() == et::Error::DelegateInvalidCompatibility);
   std::vector<char> garbage{'x', 'y'};
-  CHECK(init(d, garbage).error() == et::Error::InvalidProgram);
+  CHECK(init(d, garbage).error() == et::Error::DelegateInvalidCompatibility);
+  // a damaged count would make execute read outside its arguments: refused at init
+  std::vector<char> damaged = processed_for("custom_backend", -1, 3);
+  CHECK(init(d, damaged).error() == et::Error::DelegateInvalidCompatibility);
+  CHECK_CONTAINS(error_of([&] { tbk::executorch::decode_processed("custom_backend", damaged.data(), damaged.size()); }),
+                 "custom_backend: the delegate's processed payload is damaged");
+}
+
+// A compile policy that reads the example inputs, as backends that need shapes do.
+struct example_count_handle {
+  int64_t examples;
+};
+struct example_count_compile {
+  static example_count_handle compile(const tbk::method_spec& method, const c10::IValue&) {
+    return {static_cast<int64_t>(method.example_tensors().size())};
+  }
+};
+struct example_count_execute {
+  static at::Tensor execute(const example_count_handle& h, const at::Tensor& x) {
+    return at::full_like(x, static_cast<double>(h.examples));
+  }
+};
+using example_count_backend = tbk::backend<example_count_compile, example_count_execute>;
+
+TEST_CASE("the example inputs preprocess was given reach compile, as in TorchScript") {
+  const tbk::executorch::delegate<example_count_backend> d("example_count");
+  std::vector<char> processed = tbk::executorch::encode_processed(
+      {"example_count", "forward", c10::IValue(), 1, 1, {at::ones({2}), at::ones({3})}});
+  et::FreeableBuffer buffer(processed.data(), processed.size(), nullptr);
+  et::BackendInitContext context(nullptr);
+  auto handle = d.init(context, &buffer, {});
+  REQUIRE(handle.ok());
+  at::Tensor x = at::zeros({4}), y = at::empty({4});
+  auto tx = etx::from_blob(x.data_ptr<float>(), {4});
+  auto ty = etx::from_blob(y.data_ptr<float>(), {4});
+  et::EValue vx(*tx), vy(*ty);
+  std::vector<et::EValue*> args{&vx, &vy};
+  et::BackendExecutionContext run;
+  CHECK(d.execute(run, handle.get(), {args.data(), args.size()}) == et::Error::Ok);
+  CHECK(y.equal(at::full({4}, 2.0)));
+  d.destroy(handle.get());
 }
 
 TEST_CASE("registering a name ExecuTorch has already is refused and says so") {

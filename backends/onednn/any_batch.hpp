@@ -3,7 +3,8 @@
 // programs differ only in their inputs' first dimension and in sizes that are N in one and N + 1
 // in the other (a view(x.size(0), -1)), the method takes any batch, and those sizes' places are
 // kept beside the program. At call time, the primitives for a new batch are built on first use
-// and cached (at most `batch_cache_size` batches besides the example's; concurrent callers safe).
+// and cached (by default 4 batches besides the example's, compile option "batch_cache";
+// concurrent callers safe).
 #pragma once
 #include "engine.hpp"  // compiled_method
 #include "program.hpp"
@@ -52,8 +53,10 @@ inline std::optional<batch_places> batch_places_of(const program& at_n, const pr
     grown[0] = *n + 1;
     if (grown != at_n1.input_shapes[i]) return std::nullopt;
   }
-  for (std::size_t w = 0; w < at_n.weights.size(); ++w) {
-    if (at_n.weights[w].shape != at_n1.weights[w].shape) return std::nullopt;
+  for (std::size_t w = 0; w < at_n.weights.size(); ++w) {  // constants folded from sizes differ too
+    if (at_n.weights[w].shape != at_n1.weights[w].shape || at_n.weights[w].values != at_n1.weights[w].values) {
+      return std::nullopt;
+    }
   }
   batch_places places;
   for (std::size_t k = 0; k < at_n.ops.size(); ++k) {
@@ -112,17 +115,27 @@ inline batch_places places_from(const at::Tensor& t, const program& p, const std
   return places;
 }
 
-// Batches besides the example's whose primitives a method keeps built.
-inline constexpr std::size_t batch_cache_size = 8;
+// Batches besides the example's whose primitives a method keeps built, unless the compile option
+// "batch_cache" says otherwise.
+inline constexpr std::size_t default_batch_cache = 4;
 
 // A compiled method and, when its program takes any batch, the same built for each other batch it
-// was called with (least recently used dropped beyond batch_cache_size). run() is safe to call
-// from many threads at once.
+// was called with (least recently used dropped beyond the cache size). run() is safe to call from
+// many threads at once.
 class batched_method {
  public:
-  batched_method(program p, compile_options options, std::optional<batch_places> places)
-      : program_(p), options_(options), places_(std::move(places)),
-        example_(std::make_shared<const compiled_method>(std::move(p), std::move(options))) {}
+  // `cache_size`: batches besides the example's kept built (each holds its own reordered
+  // weights: memory grows by about the weights' size per batch kept).
+  batched_method(program p, compile_options options, std::optional<batch_places> places,
+                 std::size_t cache_size = default_batch_cache)
+      : options_(options), places_(std::move(places)), cache_size_(cache_size) {
+    if (places_) {
+      program_ = p;  // kept to build other batches from
+    } else {
+      program_.input_shapes = p.input_shapes;  // for the message of a call at another batch
+    }
+    example_ = std::make_shared<const compiled_method>(std::move(p), std::move(options));
+  }
 
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const {
     if (!places_ && only_batch_differs(inputs)) {
@@ -144,20 +157,32 @@ class batched_method {
   std::shared_ptr<const compiled_method> for_inputs(const std::vector<at::Tensor>& inputs) const {
     const std::optional<int64_t> batch = places_ ? other_batch(inputs) : std::nullopt;
     if (!batch) return example_;  // the example's shapes, or shapes it refuses with its own message
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = recent_.begin(); it != recent_.end(); ++it) {
-      if (it->first == *batch) {
-        recent_.splice(recent_.begin(), recent_, it);
-        return recent_.front().second;
-      }
-    }
+    if (auto cached = find(*batch)) return cached;
+    // built without the lock: calls at other batches go on meanwhile (two first calls at one new
+    // batch may both build it; one is kept)
     const auto start = std::chrono::steady_clock::now();
     auto built = std::make_shared<const compiled_method>(at_batch(program_, *places_, *batch), options_);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     report_build(*batch, ms);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [b, method] : recent_) {
+      if (b == *batch) return method;
+    }
     recent_.emplace_front(*batch, built);
-    if (recent_.size() > batch_cache_size) recent_.pop_back();
+    if (recent_.size() > cache_size_) recent_.pop_back();
     return built;
+  }
+
+  // The cached method for `batch`, made the most recently used; nullptr when there is none.
+  std::shared_ptr<const compiled_method> find(int64_t batch) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = recent_.begin(); it != recent_.end(); ++it) {
+      if (it->first == batch) {
+        recent_.splice(recent_.begin(), recent_, it);
+        return recent_.front().second;
+      }
+    }
+    return nullptr;
   }
 
   // The inputs' batch when it is not the example's and the method takes it: every input with the
@@ -190,6 +215,7 @@ class batched_method {
   program program_;  // as read at the example's batch
   compile_options options_;
   std::optional<batch_places> places_;
+  std::size_t cache_size_;
   std::shared_ptr<const compiled_method> example_;
   mutable std::mutex mutex_;
   mutable std::list<std::pair<int64_t, std::shared_ptr<const compiled_method>>> recent_;

@@ -123,7 +123,10 @@ struct onednn_compile {
       places = places_from(p->value().toTensor(), decoded, method.name());
     }
     compile_options options{method.name(), method.get<std::string>("implementation", "")};
-    auto compiled = std::make_shared<const batched_method>(std::move(decoded), std::move(options), std::move(places));
+    const int64_t cache = method.get<int64_t>("batch_cache", static_cast<int64_t>(default_batch_cache));
+    if (cache < 0) throw std::invalid_argument("option 'batch_cache' must be 0 or more, got " + std::to_string(cache));
+    auto compiled = std::make_shared<const batched_method>(std::move(decoded), std::move(options), std::move(places),
+                                                           static_cast<std::size_t>(cache));
     print_summary_if_verbose(method.name(), compiled->example());
     return compiled;
   }

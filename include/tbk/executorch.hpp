@@ -95,17 +95,35 @@ inline void write_output(const at::Tensor& result, ::executorch::aten::Tensor& o
                        ", the program expects " + c10::toString(torch_dtype(out.scalar_type())));
   }
   std::vector<::executorch::aten::SizesType> sizes(result.sizes().begin(), result.sizes().end());
-  bool same = static_cast<std::size_t>(out.dim()) == sizes.size();
-  for (std::size_t d = 0; same && d < sizes.size(); ++d) same = out.size(static_cast<ssize_t>(d)) == sizes[d];
+  const std::vector<int64_t> planned(out.sizes().begin(), out.sizes().end());
+  if (planned.size() != sizes.size()) {
+    tbk::detail::raise(which + ": the execute policy returned shape " + c10::str(result.sizes()) +
+                       ", the program's output has " + std::to_string(planned.size()) + " dimensions " +
+                       c10::str(c10::IntArrayRef(planned)));
+  }
+  bool same = true;
+  for (std::size_t d = 0; same && d < sizes.size(); ++d) same = planned[d] == sizes[d];
   if (!same && et::resize_tensor(out, {sizes.data(), sizes.size()}) != et::Error::Ok) {
     tbk::detail::raise(which + ": the execute policy returned shape " + c10::str(result.sizes()) +
-                       ", and the program's output cannot take it (its shape is static, or smaller)");
+                       ", and the program's output " + c10::str(c10::IntArrayRef(planned)) +
+                       " cannot take it (its shape is static, or its bound smaller)");
   }
   tensor_view(out).copy_(result);
 }
 
+// One failure in ExecuTorch's log: ET_LOG cuts a message at 256 bytes, so a longer text goes out
+// as several lines, the later ones marked as its continuation.
 inline void log_failure(const char* hook, const std::string& text) {
-  ET_LOG(Error, "tbk %s: %s", hook, text.c_str());
+  constexpr std::size_t piece = 192;
+  for (std::size_t at = 0; at < text.size() || at == 0; at += piece) {
+    const std::string part = text.substr(at, piece);
+    if (at == 0) {
+      ET_LOG(Error, "tbk %s: %s", hook, part.c_str());
+    } else {
+      ET_LOG(Error, "tbk %s (continued): %s", hook, part.c_str());
+    }
+    if (text.empty()) break;
+  }
 }
 
 }  // namespace detail
@@ -118,36 +136,48 @@ class delegate final : public et::BackendInterface {
     backend_->set_name(name_);  // tbk's messages name it
   }
 
+  const std::string& name() const { return name_; }
+
   bool is_available() const override {
-    return backend_->availability_report().available();
+    const availability answer = backend_->availability_report();
+    if (!answer.available()) detail::log_failure("is_available", name_ + " is not available: " + answer.reason());
+    return answer.available();
   }
 
-  et::Result<et::DelegateHandle*> init(et::BackendInitContext& context, et::FreeableBuffer* processed,
+  et::Result<et::DelegateHandle*> init(et::BackendInitContext& /*context*/, et::FreeableBuffer* processed,
                                        et::ArrayRef<et::CompileSpec> specs) const override {
+    processed_method method;
     try {
-      processed_method method = decode_processed(name_, processed->data(), processed->size());
+      method = decode_processed(name_, processed->data(), processed->size());
+    } catch (...) {  // not tbk's bytes, a newer format, or another backend's
+      detail::log_failure("init", tbk::detail::current_exception_text());
+      return et::Error::DelegateInvalidCompatibility;
+    }
+    try {
       processed->Free();  // compile took what it needs
       c10::impl::GenericDict options = tbk::detail::make_any_dict();
       for (const et::CompileSpec& spec : specs) {
         options.insert_or_assign(spec.key, decode_option(name_, spec.key, spec.value.buffer, spec.value.nbytes));
       }
+      if (!method.example_inputs.empty() && !options.contains(example_inputs_option)) {
+        options.insert(example_inputs_option, tbk::detail::example_inputs_value(method.example_inputs));
+      }
       c10::impl::GenericDict spec = tbk::detail::make_any_dict();
       spec.insert(method.method, options);
       c10::impl::GenericDict handles = backend_->compile(method.payload, spec);
-      (void)context;
       return new delegate_handle{handles.at(method.method), method.method, method.inputs, method.outputs};
-    } catch (const std::exception& e) {
-      detail::log_failure("init", e.what());
+    } catch (...) {
+      detail::log_failure("init", tbk::detail::current_exception_text());
       return et::Error::InvalidProgram;
     }
   }
 
   et::Error execute(et::BackendExecutionContext& /*context*/, et::DelegateHandle* handle,
                     et::Span<et::EValue*> args) const override {
-    auto* h = static_cast<delegate_handle*>(handle);
-    const std::string site = name_ + "." + (h ? h->method : std::string("?"));
     try {
-      if (h == nullptr) tbk::detail::raise(site + ": no handle (init failed?)");
+      auto* h = static_cast<delegate_handle*>(handle);
+      if (h == nullptr) tbk::detail::raise(name_ + ": execute without a handle (init failed?)");
+      const std::string site = name_ + "." + h->method;
       if (static_cast<int64_t>(args.size()) != h->inputs + h->outputs) {
         tbk::detail::raise(site + ": the delegate call has " + std::to_string(args.size()) +
                            " arguments; the subgraph was lowered with " + tbk::detail::count_text(h->inputs) +
@@ -169,8 +199,8 @@ class delegate final : public et::BackendInterface {
         detail::write_output(tensors[k], t, site, k);
       }
       return et::Error::Ok;
-    } catch (const std::exception& e) {
-      detail::log_failure("execute", e.what());
+    } catch (...) {
+      detail::log_failure("execute", tbk::detail::current_exception_text());
       return et::Error::InvalidArgument;
     }
   }
@@ -183,15 +213,18 @@ class delegate final : public et::BackendInterface {
 };
 
 // Registers `Backend` with ExecuTorch's runtime as `name` (the name the .pte file was lowered
-// for: tbk.executorch.partitioner(name)). The delegate lives as long as the process. Returns
+// for: tbk.executorch.partitioner(name)). Each registration makes a delegate that lives as long as
+// the process and owns the name ExecuTorch keeps (a caller's string may go). Returns
 // Error::RegistrationAlreadyRegistered when ExecuTorch has a backend of that name already (it
 // keeps the first), else ExecuTorch's answer.
 template <class Backend>
-et::Error register_executorch_backend(const char* name) {
+et::Error register_executorch_backend(const std::string& name) {
   // ExecuTorch's own answer to a second registration is a bare InvalidArgument: tbk looks first
-  if (et::get_backend_class(name) != nullptr) return et::Error::RegistrationAlreadyRegistered;
-  static delegate<Backend> instance(name);  // one per backend type, as torch::jit::backend<T>
-  return et::register_backend({name, &instance});
+  if (et::get_backend_class(name.c_str()) != nullptr) return et::Error::RegistrationAlreadyRegistered;
+  auto* instance = new delegate<Backend>(name);  // never freed: the runtime may use it until exit
+  const et::Error status = et::register_backend({instance->name().c_str(), instance});
+  if (status != et::Error::Ok) delete instance;
+  return status;
 }
 
 namespace detail {
@@ -200,7 +233,7 @@ namespace detail {
 template <class Backend>
 struct executorch_registration {
   explicit executorch_registration(const char* name) {
-    const et::Error status = register_executorch_backend<Backend>(name);
+    const et::Error status = register_executorch_backend<Backend>(std::string(name));
     if (status != et::Error::Ok) {
       ET_LOG(Error, "tbk: registering backend '%s' with ExecuTorch failed (error 0x%x%s)", name,
              static_cast<unsigned>(status),

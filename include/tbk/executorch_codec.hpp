@@ -4,18 +4,20 @@
 //
 // Processed payload, format version 1: torch::jit::pickle_save of the tuple
 //   ("tbk.executorch", 1, backend: str, method: str, payload_kind: str, payload, inputs: int,
-//    outputs: int)
+//    outputs: int, example_inputs: List[Any])
 // where payload_kind is "value" (payload: what the backend's preprocess returned, as an IValue)
 // or "module" (payload: the module itself, saved with torch::jit::ExportModule, as a 1-D uint8
-// tensor), and inputs/outputs count the delegate call's arguments (ExecuTorch passes the inputs,
-// then the runtime's outputs, in one span).
+// tensor); inputs/outputs count the delegate call's arguments (ExecuTorch passes the inputs,
+// then the runtime's outputs, in one span), 0 to max_arguments each; example_inputs are those
+// preprocess was given (empty: none), which compile sees as the option "example_inputs", as in
+// TorchScript (a compile spec of that name wins).
 //
 // A compile-spec option: key = the option's name, value = the option's value as torch.save
 // writes it in Python (torch::jit::pickle_save in C++): any mix of int, float, bool, str, lists,
 // dicts and tensors reads back as the IValue the compile policy sees in TorchScript.
 #pragma once
 
-#include <tbk/detail/errors.hpp>  // raise, describe
+#include <tbk/detail/errors.hpp>  // raise, describe, current_exception_text
 
 #include <ATen/ATen.h>                                // at::empty (bytes as a uint8 tensor)
 #include <torch/csrc/jit/api/module.h>                 // torch::jit::Module
@@ -35,6 +37,9 @@ namespace executorch {
 
 inline const char* processed_format() { return "tbk.executorch"; }
 inline constexpr int64_t processed_version = 1;
+// At most this many inputs, and as many outputs, per delegated subgraph (a damaged payload is
+// refused rather than trusted).
+inline constexpr int64_t max_arguments = 1 << 16;
 
 // What one delegated subgraph carries from lowering to ExecuTorch's init.
 struct processed_method {
@@ -43,6 +48,7 @@ struct processed_method {
   c10::IValue payload;   // what the compile policy takes: preprocess's result, or the module
   int64_t inputs = 0;    // the delegate call's inputs ...
   int64_t outputs = 0;   // ... and outputs
+  std::vector<c10::IValue> example_inputs;  // what preprocess was given (empty: none)
 };
 
 namespace detail {
@@ -70,10 +76,12 @@ inline std::vector<char> encode_processed(const processed_method& method) {
     payload = detail::bytes_tensor(bytes.str());
     kind = "module";
   }
+  c10::impl::GenericList examples(c10::AnyType::get());
+  for (const c10::IValue& x : method.example_inputs) examples.push_back(x);
   return torch::jit::pickle_save(c10::ivalue::Tuple::create(
       {c10::IValue(processed_format()), c10::IValue(processed_version), c10::IValue(method.backend),
        c10::IValue(method.method), c10::IValue(kind), payload, c10::IValue(method.inputs),
-       c10::IValue(method.outputs)}));
+       c10::IValue(method.outputs), c10::IValue(examples)}));
 }
 
 // Reads what encode_processed wrote. Throws, naming `backend`, when the bytes are not a tbk
@@ -84,9 +92,9 @@ inline processed_method decode_processed(const std::string& backend, const void*
   try {
     const char* bytes = static_cast<const char*>(data);
     read = torch::jit::pickle_load(std::vector<char>(bytes, bytes + size));
-  } catch (const std::exception& e) {
+  } catch (...) {
     tbk::detail::raise(where + " (" + std::to_string(size) + " bytes) is not tbk's format (" +
-                       processed_format() + "): " + e.what());
+                       processed_format() + "): " + tbk::detail::current_exception_text());
   }
   // (a vector, not the tuple's inline storage, which g++ 12 warns about when indexed past 3)
   const std::vector<c10::IValue> e = read.isTuple() ? read.toTupleRef().elements().vec() : std::vector<c10::IValue>();
@@ -99,12 +107,15 @@ inline processed_method decode_processed(const std::string& backend, const void*
                        "; this build of tbk reads version " + std::to_string(processed_version) +
                        ": lower the model again with this tbk");
   }
-  if (e.size() != 8 || !e[2].isString() || !e[3].isString() || !e[4].isString() || !e[6].isInt() ||
-      !e[7].isInt() || (e[4].toStringRef() == "module" && !e[5].isTensor())) {
+  if (e.size() != 9 || !e[2].isString() || !e[3].isString() || !e[4].isString() || !e[6].isInt() ||
+      !e[7].isInt() || !e[8].isList() || (e[4].toStringRef() == "module" && !e[5].isTensor()) ||
+      e[6].toInt() < 0 || e[6].toInt() > max_arguments || e[7].toInt() < 0 || e[7].toInt() > max_arguments) {
     tbk::detail::raise(where + " is damaged: format version 1 is a tuple (format, version, backend, method, "
-                       "payload kind, payload, inputs, outputs), got " + tbk::detail::describe(read));
+                       "payload kind, payload, inputs, outputs (0 to " + std::to_string(max_arguments) +
+                       " each), example inputs), got " + tbk::detail::describe(read));
   }
-  processed_method out{e[2].toStringRef(), e[3].toStringRef(), e[5], e[6].toInt(), e[7].toInt()};
+  processed_method out{e[2].toStringRef(), e[3].toStringRef(), e[5], e[6].toInt(), e[7].toInt(),
+                       e[8].toListRef().vec()};
   if (out.backend != backend) {
     tbk::detail::raise(where + " was lowered for backend '" + out.backend + "', not '" + backend + "'");
   }
@@ -122,10 +133,10 @@ inline c10::IValue decode_option(const std::string& backend, const std::string& 
   try {
     const char* bytes = static_cast<const char*>(data);
     return torch::jit::pickle_load(std::vector<char>(bytes, bytes + size));
-  } catch (const std::exception& e) {
+  } catch (...) {
     tbk::detail::raise(backend + ": compile spec '" + key + "' (" + std::to_string(size) +
                        " bytes) is not an option value as torch.save writes it (tbk.executorch "
-                       "encodes options so): " + e.what());
+                       "encodes options so): " + tbk::detail::current_exception_text());
   }
 }
 

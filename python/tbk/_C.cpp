@@ -189,7 +189,7 @@ PYBIND11_MODULE(_C, m) {
       registered->check_methods(module, spec);
       const c10::IValue payload = registered->preprocess(module, spec);
       const std::vector<char> bytes =
-          tbk::executorch::encode_processed({backend, "forward", payload, inputs, outputs});
+          tbk::executorch::encode_processed({backend, "forward", payload, inputs, outputs, examples});
       return py::bytes(bytes.data(), bytes.size());
     });
   });

@@ -159,8 +159,15 @@ class AnyBatch(unittest.TestCase):
 
     def test_more_batches_than_the_cache_keeps_all_run_right(self):
         module, x = NETWORKS["mlp"]
-        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
-        self.check_batches(lowered, module, x, list(range(2, 14)) + [2, 13])  # 8 are kept
+        for options in ({}, {"batch_cache": 1}, {"batch_cache": 0}):  # 4 are kept by default
+            with self.subTest(options=options):
+                lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(x,))
+                self.check_batches(lowered, module, x, list(range(2, 9)) + [2, 8, 2])
+
+    def test_a_negative_cache_size_is_refused(self):
+        module, x = NETWORKS["mlp"]
+        with self.assertRaisesRegex(RuntimeError, r"option 'batch_cache' must be 0 or more, got -1"):
+            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"batch_cache": -1}}, example_inputs=(x,))
 
     def test_threads_with_different_batches_get_their_own_results(self):
         import threading

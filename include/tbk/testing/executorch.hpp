@@ -23,10 +23,13 @@ namespace tbk::testing {
 namespace et = ::executorch::runtime;
 
 // The runtime's view of `t` (a contiguous CPU tensor): its memory, its sizes.
+// Static: an output the delegate would resize to another shape than the reference's fails.
 inline ::executorch::extension::TensorPtr runtime_tensor(const at::Tensor& t) {
   std::vector<::executorch::aten::SizesType> sizes(t.sizes().begin(), t.sizes().end());
   return ::executorch::extension::from_blob(t.data_ptr(), sizes,
-                                            static_cast<::executorch::aten::ScalarType>(t.scalar_type()));
+                                            static_cast<::executorch::aten::ScalarType>(t.scalar_type()),
+                                            ::executorch::aten::Device(::executorch::aten::DeviceType::CPU),
+                                            ::executorch::aten::TensorShapeDynamism::STATIC);
 }
 
 // One method through the delegate: init, execute on `inputs`, destroy; the results, or a failed
@@ -43,18 +46,24 @@ inline c10::optional<std::vector<at::Tensor>> run_delegate(const kit_settings& k
   }
   c10::impl::GenericDict spec = detail::make_any_dict();
   spec.insert(method, kit.spec.at(method));
+  // as tbk.executorch lowers: example inputs go to preprocess and into the payload, the other
+  // options become compile specs
+  const c10::impl::GenericDict options = kit.spec.at(method).toGenericDict();
+  std::vector<c10::IValue> examples;
+  if (options.contains(example_inputs_option)) examples = options.at(example_inputs_option).toListRef().vec();
   std::vector<char> processed;
   try {
     processed = tbk::executorch::encode_processed({kit.backend, method, registered->preprocess(kit.make_module(), spec),
                                                    static_cast<int64_t>(inputs.size()),
-                                                   static_cast<int64_t>(want.size())});
+                                                   static_cast<int64_t>(want.size()), examples});
   } catch (...) {
     FAIL_CHECK(where << ": preprocess failed: " << detail::current_exception_text());
     return c10::nullopt;
   }
   std::vector<std::string> keys;
   std::vector<std::vector<char>> values;
-  for (const auto& option : kit.spec.at(method).toGenericDict()) {
+  for (const auto& option : options) {
+    if (option.key().toStringRef() == example_inputs_option) continue;
     keys.push_back(option.key().toStringRef());
     values.push_back(torch::jit::pickle_save(option.value()));
   }
