@@ -18,6 +18,7 @@
 
 #include <string>       // std::string
 #include <type_traits>  // std::is_same
+#include <utility>      // std::pair
 
 namespace tbk {
 namespace detail {
@@ -55,6 +56,16 @@ decltype(auto) load_payload(const c10::IValue& payload, const error_site& site) 
     }
     return arg_caster<D>::load(payload);
   }
+}
+
+// A method's options without tbk::region_option, and that option's text ("" without it).
+inline std::pair<c10::IValue, std::string> without_region_option(const c10::IValue& options) {
+  if (!options.isGenericDict() || !options.toGenericDict().contains(region_option)) return {options, {}};
+  const c10::impl::GenericDict all = options.toGenericDict();
+  const c10::IValue origin = all.at(region_option);
+  c10::impl::GenericDict rest = all.copy();
+  rest.erase(region_option);
+  return {rest, origin.isString() ? origin.toStringRef() : std::string()};
 }
 
 // Turns a bool or a tbk::availability into a tbk::availability.
@@ -141,11 +152,13 @@ class backend_impl : private availability_holder<Availability>, public backend_b
           outputs = declared_outputs(*schema);
         }
         using payload_param = param_t<typename compile_hook::hook, 1>;
-        method_spec spec(display_name(), method, entry.value());
+        auto [options, origin] = without_region_option(entry.value());
+        method_spec spec(display_name(), method, std::move(options));
         handles.insert(method, box_handle(method, std::move(outputs),
                                           invoke_hook<&Compile::compile>(
                                               policies_.compile_policy(), spec,
-                                              load_payload<payload_param>(processed, site))));
+                                              load_payload<payload_param>(processed, site)),
+                                          std::move(origin)));
       } catch (...) {
         rethrow_with_site(site, "compile policy");
       }
@@ -166,7 +179,7 @@ class backend_impl : private availability_holder<Availability>, public backend_b
       if (!box.outputs.empty()) check_outputs(site, box.outputs, c10::IValue(outputs).toListRef());
       return outputs;
     } catch (...) {
-      rethrow_with_site(site, "execute policy");
+      rethrow_with_origin(site, box.origin, "execute policy");
     }
   }
 
@@ -181,7 +194,7 @@ class backend_impl : private availability_holder<Availability>, public backend_b
       };
       return signature::invoke_fast(site, call, box.value, inputs, box.outputs);
     } catch (...) {
-      rethrow_with_site(site, "execute policy");
+      rethrow_with_origin(site, box.origin, "execute policy");
     }
   }
 

@@ -24,6 +24,12 @@ namespace tbk {
 // example_inputs=...) and tbk::partition (each region's own); read by method_spec::example_inputs.
 inline constexpr const char* example_inputs_option = "example_inputs";
 
+// The compile-spec option tbk::partition gives each region it lowers: which region of which
+// method, with its nodes and their source lines ("region 2 of method forward: aten::conv2d
+// (model.py:12), aten::relu (model.py:13)"). tbk keeps it with the handle and names it in the
+// region's call-time errors; compile policies do not see it.
+inline constexpr const char* region_option = "tbk_region";
+
 namespace detail {
 
 // Example inputs as the option's value: List[Tensor] when they are all tensors, else List[Any].

@@ -22,6 +22,7 @@ struct handle_box_base : torch::CustomClassHolder {
       : method(std::move(method_name)), outputs(std::move(declared_outputs)) {}
   std::string method;
   std::vector<c10::TypePtr> outputs;
+  std::string origin;  // a region of tbk::partition: which, and its nodes (tbk::region_option)
 };
 
 template <class Handle>
@@ -33,9 +34,12 @@ struct handle_box final : handle_box_base {
 };
 
 template <class Handle>
-c10::IValue box_handle(std::string method, std::vector<c10::TypePtr> outputs, Handle&& handle) {
-  return c10::IValue::make_capsule(c10::make_intrusive<handle_box<std::decay_t<Handle>>>(
-      std::move(method), std::move(outputs), std::forward<Handle>(handle)));
+c10::IValue box_handle(std::string method, std::vector<c10::TypePtr> outputs, Handle&& handle,
+                       std::string origin = {}) {
+  auto box = c10::make_intrusive<handle_box<std::decay_t<Handle>>>(std::move(method), std::move(outputs),
+                                                                   std::forward<Handle>(handle));
+  box->origin = std::move(origin);
+  return c10::IValue::make_capsule(std::move(box));
 }
 
 [[noreturn]] inline void raise_foreign_handle(const std::string& backend,

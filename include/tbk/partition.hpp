@@ -192,9 +192,21 @@ inline std::string method_report(const std::string& method, const torch::jit::Gr
   return text;
 }
 
-// The compile spec of one region: the method's options, and the region's example inputs.
+// "region 2 of method forward: aten::conv2d (model.py:12), aten::relu (model.py:13)": what a
+// region's call-time errors name (tbk::region_option); at most 8 nodes, then how many more.
+inline std::string region_origin(const std::string& method, std::size_t k, const planned_region& region) {
+  std::string text = "region " + std::to_string(k) + " of method " + method + ":";
+  const std::size_t shown = std::min<std::size_t>(region.nodes.size(), 8);
+  for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : " ") + node_text(region.nodes[i]);
+  if (region.nodes.size() > shown) text += " and " + std::to_string(region.nodes.size() - shown) + " more";
+  return text;
+}
+
+// The compile spec of one region: the method's options, the region's example inputs, and what
+// its call-time errors name it (tbk::region_option).
 inline c10::impl::GenericDict region_spec(const partition_options& options, const std::string& method,
-                                          const c10::optional<std::vector<c10::IValue>>& examples) {
+                                          const c10::optional<std::vector<c10::IValue>>& examples,
+                                          const std::string& origin) {
   c10::impl::GenericDict region_options = make_any_dict();
   if (auto found = options.spec.find(method); found != options.spec.end()) {
     for (const auto& entry : found->value().toGenericDict()) {
@@ -202,6 +214,7 @@ inline c10::impl::GenericDict region_spec(const partition_options& options, cons
     }
   }
   if (examples) region_options.insert_or_assign(example_inputs_option, example_inputs_value(*examples));
+  region_options.insert_or_assign(region_option, origin);
   c10::impl::GenericDict spec = make_any_dict();
   spec.insert("forward", region_options);
   return spec;
@@ -252,7 +265,9 @@ inline lowered_plan plan_and_lower(const std::shared_ptr<torch::jit::Graph>& gra
       torch::jit::Module piece = region_module(
           "__torch__.tbk.partition." + method + "_region" + std::to_string(k), region, out.boundaries[k]);
       try {
-        out.modules.push_back(lower(piece, backend, region_spec(options, method, examples[k]), options.path));
+        out.modules.push_back(lower(piece, backend,
+                                    region_spec(options, method, examples[k], region_origin(method, k, region)),
+                                    options.path));
       } catch (...) {
         const std::string why = current_exception_text();
         auto named = nodes_named_in(region, why);

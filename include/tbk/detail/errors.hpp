@@ -64,6 +64,17 @@ inline bool attributed_to(const std::string& text, const error_site& site) {
   raise(site_name(site) + ": " + hook + " failed: " + text);
 }
 
+// As rethrow_with_site, the site followed by `origin` in brackets ("tbk_onednn.forward (region 2
+// of method forward: aten::conv2d (model.py:12)): execute policy failed: ..."); an error already
+// attributed to the site gets it after the site's name. Without an origin, rethrow_with_site.
+[[noreturn]] inline void rethrow_with_origin(const error_site& site, const std::string& origin, const char* hook) {
+  if (origin.empty()) rethrow_with_site(site, hook);
+  const std::string text = current_exception_text();
+  const std::string name = site_name(site);
+  if (attributed_to(text, site)) raise(name + " (" + origin + ")" + text.substr(name.size()));
+  raise(name + " (" + origin + "): " + hook + " failed: " + text);
+}
+
 // A short description of a received value, for error messages:
 // "Tensor(dtype=Float, shape=[2, 3])", "int(7)", "str", "None", "List[int]".
 inline std::string describe(const c10::IValue& value) {
