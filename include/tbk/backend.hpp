@@ -64,7 +64,7 @@ inline std::pair<c10::IValue, std::string> without_region_option(const c10::IVal
   const c10::impl::GenericDict all = options.toGenericDict();
   const c10::IValue origin = all.at(region_option);
   c10::impl::GenericDict rest = all.copy();
-  rest.erase(region_option);
+  (void)rest.erase(region_option);
   return {rest, origin.isString() ? origin.toStringRef() : std::string()};
 }
 
