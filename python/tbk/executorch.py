@@ -111,6 +111,13 @@ _TORCHSCRIPT_SPELLINGS = [
      """graph(%x, %k, %s, %p, %d, %c):
           %y = aten::max_pool2d(%x, %k, %s, %p, %d, %c)
           return (%y)"""),
+    ("""graph(%x, %dim, %half):
+          %y = aten::_softmax(%x, %dim, %half)
+          return (%y)""",
+     """graph(%x, %dim, %half):
+          %none : NoneType = prim::Constant()
+          %y = aten::softmax(%x, %dim, %none)
+          return (%y)"""),
     ("""graph(%x, %size):
           %y = aten::view_copy(%x, %size)
           return (%y)""",

@@ -3,7 +3,8 @@
 // Usage: run_pte model.pte input.f32 expected.f32 D0 D1 ... (the input's sizes; the .f32 files
 // are raw float32, as numpy's tofile writes them). Links libtbk_onednn, whose loading registers
 // tbk_onednn for ExecuTorch before the program loads. Exit 0 when the output is within 1e-4 of
-// the expected one's scale.
+// the expected one's scale. It links ExecuTorch's kernels too, for the operators left outside the
+// delegate.
 #include <executorch/extension/module/module.h>          // executorch::extension::Module
 #include <executorch/extension/tensor/tensor_ptr_maker.h>  // executorch::extension::from_blob
 
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
   std::vector<executorch::aten::SizesType> sizes;
   for (int i = 4; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
   executorch::extension::Module module(argv[1]);
-  const auto result = module.forward({executorch::extension::from_blob(input.data(), sizes)});
+  const auto tensor = executorch::extension::from_blob(input.data(), sizes);
+  const auto result = module.forward(std::vector<executorch::runtime::EValue>{*tensor});
   if (!result.ok()) {
     std::fprintf(stderr, "run_pte: forward failed with ExecuTorch error 0x%x\n", static_cast<unsigned>(result.error()));
     return 1;
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "run_pte: %zd output elements, expected %zu\n", static_cast<ssize_t>(out.numel()), expected.size());
     return 1;
   }
-  const float* got = out.const_data_ptr<float>();
+  const float* got = static_cast<const float*>(out.const_data_ptr());
   double scale = 1e-30, worst = 0;
   for (std::size_t i = 0; i < expected.size(); ++i) {
     scale = std::max(scale, static_cast<double>(std::fabs(expected[i])));
