@@ -141,8 +141,9 @@ class batched_method {
     if (!places_ && only_batch_differs(inputs)) {
       throw std::invalid_argument(
           "input 0 has shape " + shape_text(inputs[0].sizes().vec()) + "; this method was compiled for batch " +
-          std::to_string(program_.input_shapes[0][0]) + " and takes no other: its graph computes other sizes from the "
-          "batch size (as x.size(0) * 2 does; lower it with example inputs of the batch you call it with)");
+          std::to_string(program_.input_shapes[0][0]) + " and takes no other: its graph reads differently at another "
+          "batch (it computes other sizes from the batch size, as x.size(0) * 2 does, or checks the batch size; "
+          "lower it with example inputs of the batch you call it with)");
     }
     return for_inputs(inputs)->run(inputs);
   }
