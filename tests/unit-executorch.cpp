@@ -24,7 +24,7 @@ namespace etx = ::executorch::extension;
 namespace {
 
 std::vector<char> processed_for(const std::string& backend, int64_t inputs = 2, int64_t outputs = 2) {
-  return tbk::executorch::encode_processed({backend, "forward", c10::IValue(), inputs, outputs});
+  return tbk::executorch::encode_processed({backend, "forward", c10::IValue(), inputs, outputs, {}});
 }
 
 std::vector<char> option_bytes(const c10::IValue& value) { return torch::jit::pickle_save(value); }
@@ -45,7 +45,7 @@ TEST_CASE("the processed payload reads back, and names what is wrong with bytes 
   const at::Tensor weights = at::arange(6, at::kFloat);
   c10::impl::GenericDict payload(c10::StringType::get(), c10::TensorType::get());
   payload.insert("forward", weights);
-  const std::vector<char> bytes = tbk::executorch::encode_processed({"my_backend", "forward", payload, 3, 1});
+  const std::vector<char> bytes = tbk::executorch::encode_processed({"my_backend", "forward", payload, 3, 1, {}});
   const auto back = tbk::executorch::decode_processed("my_backend", bytes.data(), bytes.size());
   CHECK(back.backend == "my_backend");
   CHECK(back.method == "forward");
@@ -67,7 +67,7 @@ TEST_CASE("the processed payload reads back, and names what is wrong with bytes 
 TEST_CASE("a module payload (a backend without preprocess) reads back as the module") {
   torch::jit::Module m("M");
   m.define("def forward(self, x: Tensor) -> Tensor:\n  return x * 2\n");
-  const std::vector<char> bytes = tbk::executorch::encode_processed({"b", "forward", m._ivalue(), 1, 1});
+  const std::vector<char> bytes = tbk::executorch::encode_processed({"b", "forward", m._ivalue(), 1, 1, {}});
   const c10::IValue payload = tbk::executorch::decode_processed("b", bytes.data(), bytes.size()).payload;
   REQUIRE(payload.isObject());
   const at::Tensor x = at::ones({2});

@@ -130,7 +130,6 @@ inline void check_partition_options(const torch::jit::Module& module, const std:
   }
 }
 
-
 // "aten::add x2, aten::sub x1": the node kinds of a region, by count, in order of appearance.
 inline std::string kinds_text(const std::vector<torch::jit::Node*>& nodes) {
   std::vector<std::pair<std::string, std::size_t>> counts;

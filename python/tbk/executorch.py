@@ -118,30 +118,16 @@ _TORCHSCRIPT_SPELLINGS = [
           %none : NoneType = prim::Constant()
           %y = aten::softmax(%x, %dim, %none)
           return (%y)"""),
-    ("""graph(%x, %size):
-          %y = aten::view_copy(%x, %size)
+] + [
+    # Edge's copying forms of the view operators, taking the same arguments
+    (f"""graph({args}):
+          %y = aten::{view}_copy({args})
           return (%y)""",
-     """graph(%x, %size):
-          %y = aten::view(%x, %size)
-          return (%y)"""),
-    ("""graph(%x, %dims):
-          %y = aten::permute_copy(%x, %dims)
-          return (%y)""",
-     """graph(%x, %dims):
-          %y = aten::permute(%x, %dims)
-          return (%y)"""),
-    ("""graph(%x, %dim):
-          %y = aten::unsqueeze_copy(%x, %dim)
-          return (%y)""",
-     """graph(%x, %dim):
-          %y = aten::unsqueeze(%x, %dim)
-          return (%y)"""),
-    ("""graph(%x, %a, %b):
-          %y = aten::transpose_copy(%x, %a, %b)
-          return (%y)""",
-     """graph(%x, %a, %b):
-          %y = aten::transpose(%x, %a, %b)
-          return (%y)"""),
+     f"""graph({args}):
+          %y = aten::{view}({args})
+          return (%y)""")
+    for view, args in (("view", "%x, %size"), ("permute", "%x, %dims"), ("unsqueeze", "%x, %dim"),
+                       ("transpose", "%x, %a, %b"))
 ]
 
 

@@ -156,16 +156,6 @@ inline void check_executorch(const std::string& backend) {
   }
 }
 
-inline void register_executorch_case(const char* backend, void (*function)(), const char* file, unsigned line) {
-  const std::string& name = case_texts().emplace_back(
-      std::string("tbk kit: ") + backend + ": the ExecuTorch delegate gives the reference results");
-  doctest::detail::TestSuite suite;
-  suite* doctest::test_suite("tbk kit");
-  doctest::detail::TestCase test_case(function, file, line, suite);
-  test_case* name.c_str();
-  doctest::detail::regTest(test_case);
-}
-
 }  // namespace tbk::testing
 
 // The kit's ExecuTorch leg for the backend registered as `name` (a string literal) both with
@@ -175,4 +165,6 @@ inline void register_executorch_case(const char* backend, void (*function)(), co
 #define TBK_TEST_EXECUTORCH_BACKEND_IMPL(id, name)                                                    \
   static void id() { ::tbk::testing::check_executorch(name); }                                       \
   [[maybe_unused]] static const bool TBK_DETAIL_CONCAT(id, _registered) =                           \
-      (::tbk::testing::register_executorch_case(name, &id, __FILE__, __LINE__), true)
+      (::tbk::testing::register_case(name, "the ExecuTorch delegate gives the reference results", &id, __FILE__, \
+                                     __LINE__),                                                            \
+       true)

@@ -80,6 +80,22 @@ inline std::string why_not_runnable(const kit_settings& kit, case_function check
   return {};
 }
 
+// Registers one kit case with doctest: "tbk kit: <backend>: <check>", in the test suite "tbk
+// kit"; skipped, with `reason` in its name and description, when there is one.
+inline void register_case(const std::string& backend, const std::string& check, case_function function,
+                          const char* file, unsigned line, const std::string& reason = {}) {
+  const std::string& name = case_texts().emplace_back(
+      "tbk kit: " + backend + ": " + check + (reason.empty() ? "" : " [skipped: " + reason + "]"));
+  doctest::detail::TestSuite suite;
+  suite* doctest::test_suite("tbk kit");
+  doctest::detail::TestCase test_case(function, file, line, suite);
+  test_case* name.c_str();
+  if (!reason.empty()) {
+    test_case* doctest::skip(true) * doctest::description(case_texts().emplace_back(reason).c_str());
+  }
+  doctest::detail::regTest(test_case);
+}
+
 // Registers the cases with doctest, once the kit is configured. A check that cannot run here
 // is registered as skipped, with the reason in its name and description: doctest counts it as
 // skipped, never as passed.
@@ -98,17 +114,7 @@ inline void register_cases(const kit_settings& kit, const char* file, unsigned l
       {functions.partitioned, "a partitioned model gives the reference results, saved and loaded too"},
   };
   for (const auto& [function, check] : cases) {
-    const std::string reason = why_not_runnable(kit, function, functions);
-    const std::string& name = case_texts().emplace_back(
-        "tbk kit: " + kit.backend + ": " + check + (reason.empty() ? "" : " [skipped: " + reason + "]"));
-    doctest::detail::TestSuite suite;
-    suite* doctest::test_suite("tbk kit");
-    doctest::detail::TestCase test_case(function, file, line, suite);
-    test_case* name.c_str();
-    if (!reason.empty()) {
-      test_case* doctest::skip(true) * doctest::description(case_texts().emplace_back(reason).c_str());
-    }
-    doctest::detail::regTest(test_case);
+    register_case(kit.backend, check, function, file, line, why_not_runnable(kit, function, functions));
   }
 }
 
