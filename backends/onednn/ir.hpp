@@ -19,14 +19,17 @@ constexpr int64_t max_window = 65536;  // strides, paddings, dilations
 // The operation kinds, as the payload stores them (one byte). Their attributes (ints, floats,
 // weights) are described beside each shape rule: operators/<family>_shape.hpp.
 enum class op_kind : uint8_t {
-  conv2d = 1,   // operators/convolution_shape.hpp
-  linear = 2,   // operators/linear_shape.hpp
-  eltwise = 3,  // operators/eltwise_shape.hpp
-  binary = 4,   // operators/binary_shape.hpp
-  pool = 5,     // operators/pooling_shape.hpp
-  reshape = 6,  // operators/reshape_shape.hpp
-  cat = 7,      // operators/concat_shape.hpp
-  softmax = 8,  // operators/softmax_shape.hpp
+  conv2d = 1,       // operators/convolution_shape.hpp
+  linear = 2,       // operators/linear_shape.hpp
+  eltwise = 3,      // operators/eltwise_shape.hpp
+  binary = 4,       // operators/binary_shape.hpp
+  pool = 5,         // operators/pooling_shape.hpp
+  reshape = 6,      // operators/reshape_shape.hpp
+  cat = 7,          // operators/concat_shape.hpp
+  softmax = 8,      // operators/softmax_shape.hpp
+  permute = 9,      // operators/permute_shape.hpp
+  slice = 10,       // operators/split_shape.hpp
+  layer_norm = 11,  // operators/layer_norm_shape.hpp
 };
 
 using shape_t = std::vector<int64_t>;

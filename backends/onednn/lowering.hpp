@@ -139,6 +139,8 @@ class graph_translator {
   const shape_t& shape(uint32_t v) const { return shapes_[v]; }
   // The node's result is program value v.
   void bind(const Node& node, uint32_t v) { values_[node.output()] = v; }
+  // One of a node's results (prim::ListUnpack's) is program value v.
+  void bind(const Value* result, uint32_t v) { values_[result] = v; }
 
   // A constant tensor as a weight of the program (fp32, contiguous; a 0-dim one as [1]).
   uint32_t weight_of(const at::Tensor& t) {
@@ -197,6 +199,9 @@ class graph_translator {
     auto c = constant(v);
     if (c && c->isInt()) return c->toInt();
     if (c && c->isBool()) return static_cast<int64_t>(c->toBool());
+    if (c && c->isTensor() && c->toTensor().dim() == 0 && at::isIntegralType(c->toTensor().scalar_type(), false)) {
+      return c->toTensor().item<int64_t>();  // a traced size's operand
+    }
     return c10::nullopt;
   }
 
@@ -265,6 +270,12 @@ inline void graph_translator::translate(const Node& node) {
     else known_[node.output()] = s[static_cast<std::size_t>(dim_of(node, known_int(node, in[1]), s.size()))];
     return;
   }
+  if (kind == c10::prim::ListUnpack && known_lists_.count(in[0])) {  // `n, c, h, w = x.size()`
+    const std::vector<int64_t>& list = known_lists_.at(in[0]);
+    if (list.size() != node.outputs().size()) refuse(node, "it unpacks a list of " + std::to_string(list.size()));
+    for (std::size_t k = 0; k < list.size(); ++k) known_[node.outputs()[k]] = list[k];
+    return;
+  }
   if (evaluate_scalar(node)) return;
   if (kind == c10::prim::If) {
     // a shape check of torch.nn's code (BatchNorm1d's input rank, `a and b`): its condition is
@@ -311,17 +322,22 @@ inline void graph_translator::unroll(const Node& loop) {
 }
 
 // Integer and boolean arithmetic on known values (sizes, lengths, comparisons): the result is
-// known too. Returns whether the node was one.
+// known too. Tracing records sizes as 0-dim tensors (prim::NumToTensor, aten::Int) and their
+// arithmetic as tensor operators (aten::floor_divide): those are known numbers as well. Returns
+// whether the node was one.
 inline bool graph_translator::evaluate_scalar(const Node& node) {
   namespace aten = c10::aten;
   if (node.outputs().size() != 1) return false;
-  const auto type = node.output()->type()->kind();
-  if (type != c10::TypeKind::IntType && type != c10::TypeKind::BoolType) return false;
   const auto kind = node.kind();
   const auto in = node.inputs();
   auto known = [&](const Value* v) { return known_number(v); };
+  const bool traced_size = is_tensor(node.output()) && !in.empty() && known_.count(in[0]) != 0;
+  const auto type = node.output()->type()->kind();
+  if (type != c10::TypeKind::IntType && type != c10::TypeKind::BoolType && !traced_size) return false;
   c10::optional<int64_t> result;
-  if (kind == aten::len && in.size() == 1) {
+  if ((kind == c10::prim::NumToTensor || kind == aten::Int || kind == aten::ScalarImplicit) && in.size() == 1) {
+    result = known(in[0]);
+  } else if (kind == aten::len && in.size() == 1) {
     if (auto list = known_lists_.find(in[0]); list != known_lists_.end()) result = static_cast<int64_t>(list->second.size());
   } else if (kind == aten::dim && values_.count(in[0])) {
     result = static_cast<int64_t>(shape(values_.at(in[0])).size());
@@ -334,7 +350,7 @@ inline bool graph_translator::evaluate_scalar(const Node& node) {
     if (kind == aten::add) result = a + b;
     else if (kind == aten::sub) result = a - b;
     else if (kind == aten::mul) result = a * b;
-    else if (kind == aten::floordiv && b != 0) result = a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+    else if ((kind == aten::floordiv || kind == aten::floor_divide) && b != 0) result = a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
     else if (kind == aten::gt) result = a > b;
     else if (kind == aten::lt) result = a < b;
     else if (kind == aten::ge) result = a >= b;

@@ -186,13 +186,39 @@ class ConvConstant(nn.Module):
         return (y + self.bias_map) * torch.sigmoid(y)
 
 
+class LayoutOps(nn.Module):
+    """permute and transpose (ShuffleNet's channel shuffle, ConvNeXt's channels-last block),
+    chunk, split and split_with_sizes unpacked, layer_norm over one and two dimensions with and
+    without weights, gelu's tanh approximation, a constant first operand of mul."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, 1, 1)
+        self.norm = nn.LayerNorm(12)
+        self.fc = nn.Linear(12, 12)
+        self.norm_2d = nn.LayerNorm([5, 5], elementwise_affine=False)
+        self.gamma = nn.Parameter(torch.rand(12, 1, 1))  # ConvNeXt's layer scale
+
+    def forward(self, x):
+        y = self.conv(x)
+        n, c, h, w = y.size()
+        shuffled = torch.transpose(y.view(n, 3, c // 3, h, w), 1, 2).contiguous().view(n, -1, h, w)
+        a, b = shuffled.chunk(2, dim=1)
+        z = torch.cat((a, torch.relu(b)), 1).permute(0, 2, 3, 1)
+        z = F.gelu(self.fc(self.norm(z)), approximate="tanh").permute(0, 3, 1, 2)
+        p, q, r = z.split(5, dim=2)
+        s, u = z.split([2, 10], dim=1)
+        return self.norm_2d(p) + r, self.gamma * q - 0.5, s, torch.sigmoid(u)
+
+
 def operator_networks():
     """name -> (module in eval mode, input): small networks that use every operator tbk_onednn runs."""
     torch.manual_seed(7)
     return {"conv_ops": (ConvOps().eval(), torch.randn(1, 3, 16, 16)),
             "conv_ops_odd": (ConvOps().eval(), torch.randn(2, 3, 9, 11)),
             "dense_ops": (DenseOps().eval(), torch.randn(3, 3, 4)),
-            "conv_constant": (ConvConstant().eval(), torch.randn(1, 3, 16, 16))}
+            "conv_constant": (ConvConstant().eval(), torch.randn(1, 3, 16, 16)),
+            "layout_ops": (LayoutOps().eval(), torch.randn(2, 3, 15, 5))}
 
 
 def networks(size=64):

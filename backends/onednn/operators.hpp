@@ -11,10 +11,13 @@
 #include "operators/convolution.hpp"
 #include "operators/dropout.hpp"
 #include "operators/eltwise.hpp"
+#include "operators/layer_norm.hpp"
 #include "operators/linear.hpp"
+#include "operators/permute.hpp"
 #include "operators/pooling.hpp"
 #include "operators/reshape.hpp"
 #include "operators/softmax.hpp"
+#include "operators/split.hpp"
 
 #include <unordered_map>  // std::unordered_map
 
@@ -59,6 +62,13 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::cat, op::concat::refusal, op::concat::translate},
       {c10::prim::ListConstruct, op::concat::list_refusal, op::concat::translate_list},
       {aten::softmax, op::softmax::refusal, op::softmax::translate},
+      {aten::permute, op::permute::refusal, op::permute::translate},
+      {aten::transpose, op::permute::refusal, op::permute::translate},
+      {aten::chunk, op::split::refusal, op::split::translate},
+      {aten::split, op::split::refusal, op::split::translate},
+      {aten::split_with_sizes, op::split::refusal, op::split::translate},
+      {c10::prim::ListUnpack, op::split::unpack_refusal, op::split::translate_unpack},
+      {aten::layer_norm, op::layer_norm::refusal, op::layer_norm::translate},
   };
   return table;
 }
@@ -82,6 +92,7 @@ using build_fn = bool (*)(method_builder& b, const fused_op& f);
 inline constexpr build_fn builders[] = {
     operators::convolution::build, operators::linear::build, operators::eltwise::build, operators::binary::build,
     operators::pooling::build,     operators::reshape::build, operators::concat::build, operators::softmax::build,
+    operators::permute::build,     operators::split::build,   operators::layer_norm::build,
 };
 static_assert(sizeof builders / sizeof builders[0] == last_kind, "one builder per op_kind");
 

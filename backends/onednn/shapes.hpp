@@ -9,10 +9,13 @@
 #include "operators/concat_shape.hpp"
 #include "operators/convolution_shape.hpp"
 #include "operators/eltwise_shape.hpp"
+#include "operators/layer_norm_shape.hpp"
 #include "operators/linear_shape.hpp"
+#include "operators/permute_shape.hpp"
 #include "operators/pooling_shape.hpp"
 #include "operators/reshape_shape.hpp"
 #include "operators/softmax_shape.hpp"
+#include "operators/split_shape.hpp"
 
 #include <cstdint>    // uint8_t, uint32_t
 #include <stdexcept>  // std::invalid_argument
@@ -34,9 +37,11 @@ inline constexpr kind_entry kinds[] = {
     {"eltwise", operators::eltwise::shape},    {"binary", operators::binary::shape},
     {"pool", operators::pooling::shape},       {"reshape", operators::reshape::shape},
     {"cat", operators::concat::shape},         {"softmax", operators::softmax::shape},
+    {"permute", operators::permute::shape},    {"slice", operators::split::shape},
+    {"layer_norm", operators::layer_norm::shape},
 };
 constexpr uint8_t last_kind = static_cast<uint8_t>(sizeof kinds / sizeof kinds[0]);
-static_assert(last_kind == static_cast<uint8_t>(op_kind::softmax), "one row per op_kind");
+static_assert(last_kind == static_cast<uint8_t>(op_kind::layer_norm), "one row per op_kind");
 
 inline const kind_entry& entry(op_kind kind) { return kinds[static_cast<uint8_t>(kind) - 1]; }
 

@@ -1,8 +1,8 @@
 """write_seeds.py: real tbk_onednn payloads for the fuzz run's corpus: the small networks of
 backends/onednn/models.py that use every operation kind (convolutions plain, strided, dilated,
 grouped and depthwise, linear, batch norm, each eltwise, add/sub/mul/div with tensors, constants
-and numbers, pooling, reshape, cat, softmax), lowered with tbk.lower; each method's payload
-written as one file.
+and numbers, pooling, reshape, cat, softmax, permute, slice, layer_norm), lowered with
+tbk.lower; each method's payload written as one file.
 
     python3 write_seeds.py OUT_DIR
     (PYTHONPATH: the tbk package, with tbk.onednn; TBK_ONEDNN_MODELS: models.py)

@@ -37,6 +37,18 @@ inline std::string broadcast_refusal(const torch::jit::Node& node) {
          (commutes ? " and so is the other" : "; tbk_onednn broadcasts only the second operand of sub and div");
 }
 
+// The number a constant operand is: a number, or a 0-dim tensor of a number (tracing records
+// `x - 0.5` with a float64 one); none otherwise.
+inline c10::optional<double> constant_number(const torch::jit::Value* v) {
+  auto c = detail::constant(v);
+  if (c && (c->isInt() || c->isDouble())) return c->toScalar().toDouble();
+  if (c && c->isTensor() && c->toTensor().dim() == 0 && !c->toTensor().is_sparse() &&
+      (at::isFloatingType(c->toTensor().scalar_type()) || at::isIntegralType(c->toTensor().scalar_type(), false))) {
+    return c->toTensor().item<double>();
+  }
+  return c10::nullopt;
+}
+
 inline std::string refusal(const torch::jit::Node& node) {
   namespace aten = c10::aten;
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
@@ -44,8 +56,16 @@ inline std::string refusal(const torch::jit::Node& node) {
   const auto kind = node.kind();
   if (kind == aten::div && in.size() != 2) return "rounding modes are not supported";
   if ((kind == aten::add || kind == aten::sub) && (in.size() != 3 || !detail::is_number(in[2]))) return "alpha must be a constant";
+  if (detail::constant(in[0])) {  // `self.layer_scale * x` (ConvNeXt): add and mul commute
+    if (!(kind == aten::mul || (kind == aten::add && detail::is_constant_equal(in[2], 1)))) {
+      return "a constant first operand is supported for add (alpha 1) and mul only";
+    }
+    if (!detail::is_tensor(in[1]) || detail::constant(in[1])) return "both operands are constant";
+    if (!detail::is_float_tensor(in[0]) && !constant_number(in[0])) return "a constant operand must be a float tensor";
+    return detail::operand_refusal(in[1]);
+  }
   if (!detail::is_tensor(in[1]) && !detail::is_number(in[1])) return "the second operand must be a tensor or a constant number";
-  if (detail::is_tensor(in[1]) && detail::constant(in[1]) && !detail::is_float_tensor(in[1])) {
+  if (detail::is_tensor(in[1]) && detail::constant(in[1]) && !detail::is_float_tensor(in[1]) && !constant_number(in[1])) {
     return "a constant operand must be a float tensor";
   }
   if (detail::is_tensor(in[1]) && !detail::constant(in[1])) {  // two computed tensors
@@ -85,18 +105,19 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const auto in = node.inputs();
   const auto kind = node.kind();
   auto c = [&](std::size_t k) { return *detail::constant(in[k]); };
-  const uint32_t x = t.value(node, in[0]);
+  const std::size_t first = detail::constant(in[0]) ? 1 : 0, second = 1 - first;  // the computed one first
+  const uint32_t x = t.value(node, in[first]);
   const double alpha = in.size() == 3 ? c(2).toScalar().toDouble() : 1.0;
   const double sign = kind == aten::sub ? -1 : 1;
-  if (detail::is_number(in[1])) {
-    const double b = c(1).toScalar().toDouble();
+  if (const auto number = constant_number(in[second])) {
+    const double b = *number;
     if (kind == aten::add || kind == aten::sub) {
       return t.bind(node, eltwise::add(t, node, x, eltwise_kind::affine, 1, static_cast<float>(sign * alpha * b)));
     }
     return t.bind(node, eltwise::add(t, node, x, eltwise_kind::affine, static_cast<float>(kind == aten::mul ? b : 1 / b), 0));
   }
-  if (detail::constant(in[1])) {  // a constant tensor: add and sub become add, div becomes mul
-    const at::Tensor b = c(1).toTensor();
+  if (detail::constant(in[second])) {  // a constant tensor: add and sub become add, div becomes mul
+    const at::Tensor b = c(second).toTensor();
     if (kind == aten::mul || kind == aten::div) {
       return t.bind(node, add_constant(t, node, binary_kind::mul, x, kind == aten::mul ? b : 1.0 / b));
     }

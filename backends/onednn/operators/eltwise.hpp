@@ -1,8 +1,8 @@
 // eltwise.hpp: element-by-element activations in tbk_onednn (aten::relu, relu6, hardtanh, clamp,
-// hardswish, sigmoid, hardsigmoid, tanh, gelu, silu): which nodes it runs, how one becomes an eltwise
-// operation, the oneDNN algorithms of each kind (fused as post-ops by fusion.hpp where they
-// can be) and the eltwise primitive otherwise. The payload attributes and shape rule:
-// eltwise_shape.hpp.
+// hardswish, sigmoid, hardsigmoid, tanh, gelu exact and tanh, silu): which nodes it runs, how one
+// becomes an eltwise operation, the oneDNN algorithms of each kind (fused as post-ops by
+// fusion.hpp where they can be) and the eltwise primitive otherwise. The payload attributes and
+// shape rule: eltwise_shape.hpp.
 #pragma once
 #include "eltwise_shape.hpp"
 #include "../lowering.hpp"
@@ -22,8 +22,9 @@ inline std::string refusal(const torch::jit::Node& node) {
   const auto kind = node.kind();
   if (kind == aten::gelu) {
     auto approximate = in.size() > 1 ? detail::constant(in[1]) : c10::nullopt;
-    if (in.size() > 1 && !(approximate && approximate->isString() && approximate->toStringRef() == "none")) {
-      return "only approximate='none'";
+    if (in.size() > 1 && !(approximate && approximate->isString() &&
+                           (approximate->toStringRef() == "none" || approximate->toStringRef() == "tanh"))) {
+      return "approximate must be a constant 'none' or 'tanh'";
     }
   }
   if (kind == aten::hardtanh || kind == aten::clamp) {
@@ -32,6 +33,13 @@ inline std::string refusal(const torch::jit::Node& node) {
     }
   }
   return "";
+}
+
+// Whether a node is aten::gelu with approximate='tanh'.
+inline bool gelu_tanh(const torch::jit::Node& node) {
+  if (node.kind() != c10::aten::gelu || node.inputs().size() < 2) return false;
+  auto approximate = detail::constant(node.inputs()[1]);
+  return approximate && approximate->isString() && approximate->toStringRef() == "tanh";
 }
 
 // An eltwise operation on value x; its result's value.
@@ -64,6 +72,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
                              : kind == aten::hardsigmoid ? eltwise_kind::hardsigmoid
                              : kind == aten::tanh      ? eltwise_kind::tanh
                              : kind == aten::silu      ? eltwise_kind::silu
+                             : gelu_tanh(node)         ? eltwise_kind::gelu_tanh
                                                        : eltwise_kind::gelu;
   t.bind(node, add(t, node, x, which));
 }
@@ -81,6 +90,7 @@ inline std::vector<std::tuple<dnnl::algorithm, float, float>> pieces(eltwise_kin
     case eltwise_kind::affine: return {{a::eltwise_linear, alpha, beta}};
     case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
     case eltwise_kind::silu: return {{a::eltwise_swish, 1.f, 0.f}};  // x * sigmoid(alpha * x)
+    case eltwise_kind::gelu_tanh: return {{a::eltwise_gelu_tanh, 0.f, 0.f}};
   }
   throw std::invalid_argument("unknown eltwise kind");
 }

@@ -17,6 +17,7 @@ enum class eltwise_kind : int64_t {
   affine = 6,       // alpha * x + beta (a tensor and a number: add, sub, mul, div)
   gelu = 7,         // exact (erf) GELU
   silu = 8,         // x * sigmoid(x)
+  gelu_tanh = 9,    // GELU's tanh approximation (approximate='tanh')
 };
 
 namespace operators {
@@ -25,7 +26,7 @@ namespace eltwise {
 // eltwise: inputs x; ints eltwise_kind; floats alpha, beta (not NaN). Result: x's shape.
 inline shape_t shape(const detail::operation_check& c) {
   c.arity(1, 1, 1, 2, 0, 0);
-  c.kind_attribute(0, eltwise_kind::silu, "eltwise kind");
+  c.kind_attribute(0, eltwise_kind::gelu_tanh, "eltwise kind");
   if (!(c.op.floats[0] == c.op.floats[0]) || !(c.op.floats[1] == c.op.floats[1])) c.fail("alpha or beta is NaN");
   return c.input(0);
 }

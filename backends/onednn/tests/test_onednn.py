@@ -44,16 +44,16 @@ class OneDnnFromPython(unittest.TestCase):
                     with torch.no_grad():
                         self.assertLessEqual(relative_error(lowered(xb), module(xb)), 1e-4)
 
-    def test_every_operator_matches_eager(self):
+    def test_every_operator_matches_eager_scripted_and_traced(self):
         for name, (module, x) in models.operator_networks().items():
-            with self.subTest(network=name):
-                lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}},
-                                    example_inputs=(x,))
-                with torch.no_grad():
-                    want = module(x)
-                got = lowered(x)
-                for g, w in zip(got, want) if isinstance(want, tuple) else [(got, want)]:
-                    self.assertLessEqual(relative_error(g, w), 1e-4)
+            for how, made in (("scripted", torch.jit.script(module)), ("traced", torch.jit.trace(module, (x,)))):
+                with self.subTest(network=name, how=how):
+                    lowered = tbk.lower(made, "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+                    with torch.no_grad():
+                        want = module(x)
+                    got = lowered(x)
+                    for g, w in zip(got, want) if isinstance(want, tuple) else [(got, want)]:
+                        self.assertLessEqual(relative_error(g, w), 1e-4)
 
     def test_save_load_and_lite_interpreter(self):
         module, x = NETWORKS["resnet"]

@@ -53,6 +53,27 @@ class AdaptivePool(torch.nn.Module):
         return torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), (3, 3))
 
 
+class ChunksToCat(torch.nn.Module):
+    """chunk's list read by cat rather than unpacked."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return torch.cat(torch.relu(self.conv(x)).chunk(2, 1), 0) * 2.0
+
+
+class ConstantMinusTensor(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3)
+        self.c = torch.nn.Parameter(torch.randn(3))
+
+    def forward(self, x):
+        return torch.sub(self.c, self.a(x))
+
+
 class SubAlpha(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -156,6 +177,15 @@ class NeverAborts(unittest.TestCase):
 
     def test_sub_with_alpha_between_two_computed_tensors(self):
         self.check(SubAlpha(), (torch.randn(2, 3),), "aten::sub", "alpha other than 1 between two tensors")
+
+    def test_a_chunk_whose_pieces_are_not_unpacked(self):
+        report = self.check(ChunksToCat(), (torch.randn(1, 3, 4, 4),), "aten::chunk",
+                            "its list of pieces must be read by one prim::ListUnpack only")
+        self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1\]")
+
+    def test_a_constant_minus_a_tensor(self):
+        self.check(ConstantMinusTensor(), (torch.randn(2, 3),), "aten::sub",
+                   r"a constant first operand is supported for add \(alpha 1\) and mul only")
 
     def test_the_first_operand_is_the_one_broadcast(self):
         report = self.check(BroadcastFirst(), (torch.randn(2, 3), torch.randn(1, 3)), "aten::sub",

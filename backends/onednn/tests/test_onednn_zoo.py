@@ -1,7 +1,8 @@
 """test_onednn_zoo.py: tbk_onednn on torchvision's own networks (random weights, eval mode), at a
 reduced input size: scripted and traced, partitioned with tbk.partition, the results equal eager
 within 1e-4 of the output's scale, every convolution and linear layer in tbk_onednn; traced
-networks also lowered whole; one saved, loaded and run in the lite interpreter. Needs
+networks also lowered whole, and the networks that need permute, chunk and layer_norm
+(shufflenet, convnext) whole scripted and traced; one saved, loaded and run in the lite interpreter. Needs
 torchvision (Debian's python3-torchvision beside Debian's torch); skipped without it.
 """
 import io
@@ -71,6 +72,17 @@ class Zoo(unittest.TestCase):
                                     example_inputs=(self.x,))
                 with torch.no_grad():
                     self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
+
+    def test_channel_shuffle_and_channels_last_blocks_lower_whole_scripted_and_traced(self):
+        # shufflenet: chunk unpacked, view-transpose-view channel shuffle, sizes traced as
+        # tensors; convnext: permute, layer_norm, gelu, a constant first operand of mul
+        for name in ("shufflenet_v2_x1_0", "convnext_tiny"):
+            module = self.network(name)
+            for mode, made in (("scripted", torch.jit.script(module)), ("traced", torch.jit.trace(module, self.x))):
+                with self.subTest(network=name, mode=mode):
+                    lowered = tbk.lower(made, "tbk_onednn", {"forward": {}}, example_inputs=(self.x,))
+                    with torch.no_grad():
+                        self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
 
     def test_a_partitioned_network_saves_loads_and_runs_in_the_lite_interpreter(self):
         module = self.network("mobilenet_v2")
