@@ -211,6 +211,25 @@ class LayoutOps(nn.Module):
         return self.norm_2d(p) + r, self.gamma * q - 0.5, s, torch.sigmoid(u)
 
 
+class PoolOps(nn.Module):
+    """Adaptive pools by PyTorch's window rule: regular windows (13 to 6, 12 to 3) as one pooling
+    window, irregular ones (10 to 4) averaged by a composed linear layer; adaptive max pooling;
+    avg_pool2d with ceil mode, excluding padding, and including it where no window overhangs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 1, 1)
+        self.pool = nn.AdaptiveMaxPool2d((3, 4))
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        regular = F.adaptive_avg_pool2d(y, (6, 6))
+        composed = F.adaptive_avg_pool2d(y, (4, 5))
+        ceil = F.avg_pool2d(y, 2, 2, 0, ceil_mode=True, count_include_pad=False)
+        no_overhang = F.avg_pool2d(y, 3, 2, 1, ceil_mode=True)
+        return regular, composed, self.pool(y), ceil, no_overhang
+
+
 def operator_networks():
     """name -> (module in eval mode, input): small networks that use every operator tbk_onednn runs."""
     torch.manual_seed(7)
@@ -218,7 +237,8 @@ def operator_networks():
             "conv_ops_odd": (ConvOps().eval(), torch.randn(2, 3, 9, 11)),
             "dense_ops": (DenseOps().eval(), torch.randn(3, 3, 4)),
             "conv_constant": (ConvConstant().eval(), torch.randn(1, 3, 16, 16)),
-            "layout_ops": (LayoutOps().eval(), torch.randn(2, 3, 15, 5))}
+            "layout_ops": (LayoutOps().eval(), torch.randn(2, 3, 15, 5)),
+            "pool_ops": (PoolOps().eval(), torch.randn(2, 3, 13, 13))}
 
 
 def networks(size=64):

@@ -52,6 +52,7 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::max_pool2d, op::pooling::refusal, op::pooling::translate},
       {aten::avg_pool2d, op::pooling::refusal, op::pooling::translate},
       {aten::adaptive_avg_pool2d, op::pooling::refusal, op::pooling::translate},
+      {aten::adaptive_max_pool2d, op::pooling::refusal, op::pooling::translate},
       {aten::mean, op::pooling::refusal, op::pooling::translate},
       {aten::view, op::reshape::refusal, op::reshape::translate},
       {aten::reshape, op::reshape::refusal, op::reshape::translate},

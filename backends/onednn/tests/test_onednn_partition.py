@@ -45,12 +45,21 @@ class MeanOverChannels(torch.nn.Module):
 
 
 class AdaptivePool(torch.nn.Module):
+    """Adaptive pools whose windows (PyTorch's rule) from 10 to 4 differ in spacing: the average
+    is composed, the max stays in TorchScript."""
+
     def __init__(self):
         super().__init__()
         self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
 
     def forward(self, x):
-        return torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), (3, 3))
+        y = torch.relu(self.conv(x))
+        return torch.nn.functional.adaptive_avg_pool2d(y, (4, 4)), torch.nn.functional.adaptive_max_pool2d(y, (4, 4))
+
+
+class AvgPoolOverhang(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(torch.relu(x), 2, 2, 0, ceil_mode=True)
 
 
 class ChunksToCat(torch.nn.Module):
@@ -170,10 +179,15 @@ class NeverAborts(unittest.TestCase):
         self.assertRegex(report, re.escape(refused_kind) + r" \([^\n]*\): [^\n]*" + reason, report)
         return report
 
-    def test_adaptive_pool_to_a_size_that_does_not_divide_the_input(self):
-        report = self.check(AdaptivePool(), (torch.randn(1, 3, 10, 10),), "aten::adaptive_avg_pool2d",
-                            r"supported when the output size divides the input's \[1, 4, 10, 10\]")
-        self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1\]")  # the rest ran in the backend
+    def test_adaptive_pools_with_irregular_windows(self):
+        report = self.check(AdaptivePool(), (torch.randn(1, 3, 10, 10),), "aten::adaptive_max_pool2d",
+                            r"PyTorch's windows from \[1, 4, 10, 10\] to \[4, 4\] differ in size or spacing; "
+                            r"tbk_onednn runs adaptive max pooling where they are regular")
+        self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1, aten::adaptive_avg_pool2d x1\]")
+
+    def test_avg_pool_in_ceil_mode_whose_last_window_overhangs_counting_padding(self):
+        self.check(AvgPoolOverhang(), (torch.randn(1, 2, 5, 5),), "aten::avg_pool2d",
+                   r"with ceil_mode=True and count_include_pad=True, the last window overhangs the padded input")
 
     def test_sub_with_alpha_between_two_computed_tensors(self):
         self.check(SubAlpha(), (torch.randn(2, 3),), "aten::sub", "alpha other than 1 between two tensors")
