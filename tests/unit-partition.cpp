@@ -211,6 +211,28 @@ TEST_CASE("a region whose result comes back to it through an unsupported node is
                          "cycle through aten::relu (line 4)");
 }
 
+TEST_CASE("a tuple a branch returns only to be unpacked is one output per element; an unread one is none") {
+  // as torch.nn.MultiheadAttention's (output, weights) with `out, _ = attention(...)`
+  torch::jit::Module m = script(R"(
+    def forward(self, x: Tensor, y: Tensor, flag: bool) -> Tensor:
+        if flag:
+            r = (x + y, x - y)
+        else:
+            r = (x - y, x + y)
+        a, unread = r
+        return torch.relu(a)
+  )");
+  torch::jit::Module p = tbk::partition(m, "add_sub_graph");
+  for (bool flag : {true, false}) {
+    const std::vector<c10::IValue> in{torch::randn({4}), torch::randn({4}), flag};
+    CHECK(same(m.forward(in), p.forward(in)));
+  }
+  const std::string report = tbk::report(p);
+  CHECK_CONTAINS(report, "method forward: 2 regions, 2 of 4 nodes in the backend");
+  CHECK_CONTAINS(report, "1 node [aten::add x1], 2 inputs, 1 output");
+  CHECK_CONTAINS(report, "1 node [aten::sub x1], 2 inputs, 1 output");
+}
+
 TEST_CASE("max_regions keeps the largest regions; inside_blocks off leaves control flow alone") {
   torch::jit::Module m = mixed_module();
   const std::vector<c10::IValue> in = mixed_inputs(3);

@@ -230,6 +230,25 @@ class PoolOps(nn.Module):
         return regular, composed, self.pool(y), ceil, no_overhang
 
 
+class AttentionOps(nn.Module):
+    """Attention written out, as traced ViTs record it: projections, heads by view and
+    transpose, bmm and matmul between computed tensors, a scale, softmax, layer_norm."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        n, length, _ = x.size()
+        q, k, v = self.qkv(self.norm(x)).chunk(3, dim=-1)
+        q = q.reshape(n, length, 2, 4).transpose(1, 2).reshape(n * 2, length, 4)
+        k = k.reshape(n, length, 2, 4).transpose(1, 2).reshape(n * 2, length, 4)
+        v = v.reshape(n, length, 2, 4).transpose(1, 2)
+        scores = torch.softmax(torch.bmm(q / 2.0, k.transpose(1, 2)), dim=-1).view(n, 2, length, length)
+        return x + torch.matmul(scores, v).transpose(1, 2).reshape(n, length, 8)
+
+
 def operator_networks():
     """name -> (module in eval mode, input): small networks that use every operator tbk_onednn runs."""
     torch.manual_seed(7)
@@ -238,7 +257,8 @@ def operator_networks():
             "dense_ops": (DenseOps().eval(), torch.randn(3, 3, 4)),
             "conv_constant": (ConvConstant().eval(), torch.randn(1, 3, 16, 16)),
             "layout_ops": (LayoutOps().eval(), torch.randn(2, 3, 15, 5)),
-            "pool_ops": (PoolOps().eval(), torch.randn(2, 3, 13, 13))}
+            "pool_ops": (PoolOps().eval(), torch.randn(2, 3, 13, 13)),
+            "attention_ops": (AttentionOps().eval(), torch.randn(2, 5, 8))}
 
 
 def networks(size=64):

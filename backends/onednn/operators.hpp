@@ -5,6 +5,7 @@
 #pragma once
 #include "lowering.hpp"
 #include "method_builder.hpp"
+#include "operators/attention.hpp"
 #include "operators/batch_norm.hpp"
 #include "operators/binary.hpp"
 #include "operators/concat.hpp"
@@ -13,6 +14,7 @@
 #include "operators/eltwise.hpp"
 #include "operators/layer_norm.hpp"
 #include "operators/linear.hpp"
+#include "operators/matmul.hpp"
 #include "operators/permute.hpp"
 #include "operators/pooling.hpp"
 #include "operators/reshape.hpp"
@@ -31,7 +33,9 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::conv2d, op::convolution::refusal, op::convolution::translate},
       {aten::_convolution, op::convolution::refusal, op::convolution::translate},
       {aten::linear, op::linear::refusal, op::linear::translate},
-      {aten::matmul, op::linear::refusal, op::linear::translate},
+      {aten::matmul, op::matmul::refusal, op::matmul::translate},
+      {aten::bmm, op::matmul::refusal, op::matmul::translate},
+      {op::attention::native_multi_head_attention(), op::attention::refusal, op::attention::translate},
       {aten::mm, op::linear::refusal, op::linear::translate},
       {aten::addmm, op::linear::refusal, op::linear::translate},
       {aten::relu, op::eltwise::refusal, op::eltwise::translate},
@@ -93,7 +97,7 @@ using build_fn = bool (*)(method_builder& b, const fused_op& f);
 inline constexpr build_fn builders[] = {
     operators::convolution::build, operators::linear::build, operators::eltwise::build, operators::binary::build,
     operators::pooling::build,     operators::reshape::build, operators::concat::build, operators::softmax::build,
-    operators::permute::build,     operators::split::build,   operators::layer_norm::build,
+    operators::permute::build,     operators::split::build,   operators::layer_norm::build, operators::matmul::build,
 };
 static_assert(sizeof builders / sizeof builders[0] == last_kind, "one builder per op_kind");
 

@@ -6,6 +6,7 @@
 
 #include <tbk/compile_spec.hpp>
 #include <tbk/detail/arguments.hpp>  // count_text
+#include <tbk/detail/branch_tuples.hpp>
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/example_run.hpp>
 #include <tbk/detail/partition_plan.hpp>
@@ -292,7 +293,8 @@ inline lowered_plan plan_and_lower(const std::shared_ptr<torch::jit::Graph>& gra
 }
 
 // Partitions `method` of `root` in place: its graph made functional where alias analysis allows
-// (an in-place activation joins its convolution's region), its regions planned and lowered, its
+// (an in-place activation joins its convolution's region) and tuples returned by branches only
+// to be unpacked flattened (an unread element is no output), its regions planned and lowered, its
 // nodes replaced by the calls. Returns the method's section of the report.
 inline std::string partition_method(torch::jit::Module& root, const std::string& method,
                                     const std::string& backend,
@@ -301,6 +303,7 @@ inline std::string partition_method(torch::jit::Module& root, const std::string&
   std::shared_ptr<torch::jit::Graph> graph = toGraphFunction(root.get_method(method).function()).graph();
   torch::jit::Inline(*graph);
   torch::jit::RemoveTensorMutation(graph);
+  flatten_branch_tuples(graph);
   torch::jit::EliminateDeadCode(graph);
 
   lowered_plan lowered = plan_and_lower(graph, root, method, backend, supports, options);

@@ -83,6 +83,24 @@ class ConstantMinusTensor(torch.nn.Module):
         return torch.sub(self.c, self.a(x))
 
 
+class Attention(torch.nn.Module):
+    """A transformer block's attention, as torchvision's ViT has it: in eval mode,
+    torch.nn.MultiheadAttention takes its fast path, aten::_native_multi_head_attention."""
+
+    def __init__(self, read_weights=False):
+        super().__init__()
+        self.read_weights = read_weights
+        self.norm = torch.nn.LayerNorm(16)
+        self.attention = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+
+    def forward(self, x):
+        y = self.norm(x)
+        out, weights = self.attention(y, y, y, need_weights=self.read_weights)
+        if self.read_weights:
+            return x + out, weights
+        return x + out, x
+
+
 class SubAlpha(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -200,6 +218,21 @@ class NeverAborts(unittest.TestCase):
     def test_a_constant_minus_a_tensor(self):
         self.check(ConstantMinusTensor(), (torch.randn(2, 3),), "aten::sub",
                    r"a constant first operand is supported for add \(alpha 1\) and mul only")
+
+    def test_multi_head_attention_runs_in_the_backend_and_its_unread_weights_are_dropped(self):
+        module = Attention().eval()
+        x = torch.randn(2, 7, 16)
+        with torch.no_grad():
+            model = partitioned(module, x)
+            want, got = module(x)[0], model(x)[0]
+        self.assertLessEqual(((got - want).abs().max() / want.abs().max()).item(), 1e-5)
+        self.assertIn("1 node [aten::_native_multi_head_attention x1]", tbk.report(model))
+
+    def test_multi_head_attention_whose_weights_are_read_stays_in_torchscript(self):
+        with torch.no_grad():
+            self.check(Attention(read_weights=True).eval(), (torch.randn(2, 7, 16),),
+                       "aten::_native_multi_head_attention",
+                       r"its attention weights are used \(tbk_onednn computes the output only\)")
 
     def test_the_first_operand_is_the_one_broadcast(self):
         report = self.check(BroadcastFirst(), (torch.randn(2, 3), torch.randn(1, 3)), "aten::sub",
