@@ -263,7 +263,8 @@ inline program graph_translator::run(const torch::jit::Graph& graph) {
 inline void graph_translator::translate(const Node& node) {
   const auto kind = node.kind();
   const auto in = node.inputs();
-  if (kind == c10::prim::Constant || kind == c10::prim::TupleConstruct) return;
+  // prim::Uninitialized: what an early `return` leaves in the other branch's outputs, never read
+  if (kind == c10::prim::Constant || kind == c10::prim::TupleConstruct || kind == c10::prim::Uninitialized) return;
   if (kind == c10::aten::size && values_.count(in[0])) {  // sizes are known: the shapes are fixed
     const shape_t& s = shape(values_.at(in[0]));
     if (in.size() == 1) known_lists_[node.output()] = s;
@@ -337,6 +338,10 @@ inline bool graph_translator::evaluate_scalar(const Node& node) {
   c10::optional<int64_t> result;
   if ((kind == c10::prim::NumToTensor || kind == aten::Int || kind == aten::ScalarImplicit) && in.size() == 1) {
     result = known(in[0]);
+  } else if (kind == aten::div && in.size() == 3 && known(in[0]) && known(in[1]) && *known(in[1]) != 0) {
+    // a traced `embed_dim // num_heads`: div(..., rounding_mode='trunc')
+    auto mode = constant(in[2]);
+    if (mode && mode->isString() && mode->toStringRef() == "trunc") result = *known(in[0]) / *known(in[1]);
   } else if (kind == aten::len && in.size() == 1) {
     if (auto list = known_lists_.find(in[0]); list != known_lists_.end()) result = static_cast<int64_t>(list->second.size());
   } else if (kind == aten::dim && values_.count(in[0])) {

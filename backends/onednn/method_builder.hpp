@@ -176,7 +176,9 @@ class method_builder {
   // What a fused operation computes, for the summary: "[1, 64, 56, 56] -> [1, 64, 56, 56] +
   // eltwise_relu + sum".
   std::string description(const fused_op& f) const {
-    std::string text = shape_text(shapes_[op(f).inputs[0]]) + " -> " + shape_text(shapes_[f.result]);
+    const auto& inputs = op(f).inputs;
+    std::string text = (inputs.empty() ? std::string("constant") : shape_text(shapes_[inputs[0]])) + " -> " +
+                       shape_text(shapes_[f.result]);
     for (const post_op& p : f.posts) {
       text += p.kind == post_op::sum ? std::string(" + sum")
                                      : std::string(" + ") + dnnl_alg_kind2str(dnnl::convert_to_c(p.algorithm));

@@ -231,22 +231,27 @@ class PoolOps(nn.Module):
 
 
 class AttentionOps(nn.Module):
-    """Attention written out, as traced ViTs record it: projections, heads by view and
-    transpose, bmm and matmul between computed tensors, a scale, softmax, layer_norm."""
+    """Attention written out, as traced ViTs record it: a class token expanded to the batch and
+    concatenated, projections, heads by view and transpose, bmm and matmul between computed
+    tensors, a scale, softmax, layer_norm, the class token's row picked by select and the others
+    by slice."""
 
     def __init__(self):
         super().__init__()
+        self.token = nn.Parameter(torch.randn(1, 1, 8))
         self.qkv = nn.Linear(8, 24)
         self.norm = nn.LayerNorm(8)
 
     def forward(self, x):
+        x = torch.cat([self.token.expand(x.size(0), -1, -1), x], dim=1)
         n, length, _ = x.size()
         q, k, v = self.qkv(self.norm(x)).chunk(3, dim=-1)
         q = q.reshape(n, length, 2, 4).transpose(1, 2).reshape(n * 2, length, 4)
         k = k.reshape(n, length, 2, 4).transpose(1, 2).reshape(n * 2, length, 4)
         v = v.reshape(n, length, 2, 4).transpose(1, 2)
         scores = torch.softmax(torch.bmm(q / 2.0, k.transpose(1, 2)), dim=-1).view(n, 2, length, length)
-        return x + torch.matmul(scores, v).transpose(1, 2).reshape(n, length, 8)
+        y = x + torch.matmul(scores, v).transpose(1, 2).reshape(n, length, 8)
+        return y[:, 0], y[:, 1:-1]
 
 
 def operator_networks():

@@ -12,6 +12,7 @@
 #include "operators/convolution.hpp"
 #include "operators/dropout.hpp"
 #include "operators/eltwise.hpp"
+#include "operators/expand.hpp"
 #include "operators/layer_norm.hpp"
 #include "operators/linear.hpp"
 #include "operators/matmul.hpp"
@@ -74,6 +75,9 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::split_with_sizes, op::split::refusal, op::split::translate},
       {c10::prim::ListUnpack, op::split::unpack_refusal, op::split::translate_unpack},
       {aten::layer_norm, op::layer_norm::refusal, op::layer_norm::translate},
+      {aten::expand, op::expand::refusal, op::expand::translate},
+      {aten::slice, op::split::slice_refusal, op::split::translate_slice},
+      {aten::select, op::split::slice_refusal, op::split::translate_slice},
   };
   return table;
 }
@@ -98,6 +102,7 @@ inline constexpr build_fn builders[] = {
     operators::convolution::build, operators::linear::build, operators::eltwise::build, operators::binary::build,
     operators::pooling::build,     operators::reshape::build, operators::concat::build, operators::softmax::build,
     operators::permute::build,     operators::split::build,   operators::layer_norm::build, operators::matmul::build,
+    operators::expand::build,
 };
 static_assert(sizeof builders / sizeof builders[0] == last_kind, "one builder per op_kind");
 

@@ -9,6 +9,7 @@
 #include "operators/concat_shape.hpp"
 #include "operators/convolution_shape.hpp"
 #include "operators/eltwise_shape.hpp"
+#include "operators/expand_shape.hpp"
 #include "operators/layer_norm_shape.hpp"
 #include "operators/linear_shape.hpp"
 #include "operators/matmul_shape.hpp"
@@ -40,9 +41,10 @@ inline constexpr kind_entry kinds[] = {
     {"cat", operators::concat::shape},         {"softmax", operators::softmax::shape},
     {"permute", operators::permute::shape},    {"slice", operators::split::shape},
     {"layer_norm", operators::layer_norm::shape}, {"matmul", operators::matmul::shape},
+    {"constant", operators::expand::shape},
 };
 constexpr uint8_t last_kind = static_cast<uint8_t>(sizeof kinds / sizeof kinds[0]);
-static_assert(last_kind == static_cast<uint8_t>(op_kind::matmul), "one row per op_kind");
+static_assert(last_kind == static_cast<uint8_t>(op_kind::constant), "one row per op_kind");
 
 inline const kind_entry& entry(op_kind kind) { return kinds[static_cast<uint8_t>(kind) - 1]; }
 

@@ -4,6 +4,7 @@
 // concat_shape.hpp.
 #pragma once
 #include "concat_shape.hpp"
+#include "expand.hpp"  // constant parts
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
@@ -14,8 +15,8 @@ namespace tbk_onednn::operators::concat {
 
 inline std::string list_refusal(const torch::jit::Node& node);
 
-// cat(list, dim): the list must be built right there, of tensors, read only by cats (not
-// appended to), and dim constant.
+// cat(list, dim): the list must be built right there, of tensors (computed, or constant: ViT's
+// class token), read only by cats (not appended to), and dim constant.
 inline std::string refusal(const torch::jit::Node& node) {
   const torch::jit::Node* list = node.input(0)->node();
   if (list->kind() != c10::prim::ListConstruct) return "the list of tensors must be built in the method";
@@ -44,7 +45,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const torch::jit::Node* list = node.input(0)->node();
   if (list->kind() != c10::prim::ListConstruct) t.refuse(node, "the list of tensors must be built in the method");
   std::vector<uint32_t> parts;
-  for (const torch::jit::Value* v : list->inputs()) parts.push_back(t.value(node, v));
+  for (const torch::jit::Value* v : list->inputs()) parts.push_back(expand::value_or_constant(t, node, v));
   if (parts.empty()) t.refuse(node, "nothing to concatenate");
   t.bind(node, t.add(node, op_kind::cat, parts, {t.dim_of(node, t.known_int(node, node.input(1)), t.shape(parts[0]).size())}));
 }
@@ -53,7 +54,9 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
 inline void translate_list(detail::graph_translator&, const torch::jit::Node&) {}
 
 // The inputs as they are, or, when concat has only the reference implementation for their
-// layouts, all in the first fallback layout that has another.
+// layouts, all in the first fallback layout that has another, the result in that layout too
+// (left to oneDNN, plain inputs of 3 dimensions got a result in another order, and only the
+// reference concat for it).
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const operation& op = b.op(f);
   const int axis = static_cast<int>(op.ints[0]);
@@ -67,7 +70,8 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
     std::vector<detail::md> layouts;
     for (uint32_t v : op.inputs) layouts.push_back(detail::fallback_layout(b.shape(v), detail::fallbacks[k]));
     if (std::any_of(layouts.begin(), layouts.end(), [](const detail::md& m) { return m.is_zero(); })) continue;
-    const dnnl::concat::primitive_desc other = make(layouts);
+    const dnnl::concat::primitive_desc other(detail::fallback_layout(b.shape(f.result), detail::fallbacks[k]), axis,
+                                             layouts, cpu_engine(), detail::user_scratchpad());
     if (!detail::is_reference(other)) {
       sources = layouts;
       pd = other;

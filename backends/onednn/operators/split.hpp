@@ -1,8 +1,9 @@
-// split.hpp: aten::chunk, aten::split and aten::split_with_sizes unpacked by prim::ListUnpack in
-// tbk_onednn (ShuffleNet's `x1, x2 = x.chunk(2, dim=1)`): which nodes it runs (constant sizes and
-// dim, the list read only by one unpack), how the unpack becomes one slice operation per piece
-// (PyTorch's sizes: chunk's pieces are ceil(size / chunks) long, the last one shorter), and the
-// oneDNN reorder that copies a piece out of its input. The payload attributes and shape rule:
+// split.hpp: aten::chunk, aten::split and aten::split_with_sizes unpacked by prim::ListUnpack,
+// and aten::slice and aten::select, in tbk_onednn (ShuffleNet's `x1, x2 = x.chunk(2, dim=1)`,
+// ViT's `x[:, 0]`): which nodes it runs (constant sizes and dim, the list read only by one unpack;
+// step 1), how each becomes slice operations (PyTorch's sizes: chunk's pieces are ceil(size /
+// chunks) long, the last one shorter; select is a slice of one, its dimension then dropped), and
+// the oneDNN reorder that copies a piece out of its input. The payload attributes and shape rule:
 // split_shape.hpp.
 #pragma once
 #include "split_shape.hpp"
@@ -76,6 +77,53 @@ inline void translate_unpack(detail::graph_translator& t, const torch::jit::Node
     t.bind(node.outputs()[k], t.add(node, op_kind::slice, {x}, {dim, start, lengths[k]}));
     start += lengths[k];
   }
+}
+
+// slice(x, dim, start=None, end=None, step=1), select(x, dim, index). Lowering a whole method
+// also takes bounds computed from the example inputs' shapes.
+inline std::string slice_form_refusal(const torch::jit::Node& node) {
+  if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
+  const auto in = node.inputs();
+  if (node.kind() == c10::aten::select) return in.size() == 3 && detail::is_number(in[1]) ? "" : "dim must be constant";
+  if (in.size() != 5 || !detail::is_number(in[1])) return "dim must be constant";
+  return detail::is_constant_equal(in[4], 1) ? "" : "a step other than 1 is not supported";
+}
+inline std::string slice_refusal(const torch::jit::Node& node) {
+  if (auto why = slice_form_refusal(node); !why.empty()) return why;
+  for (std::size_t k = 2; k < std::min<std::size_t>(node.inputs().size(), 4); ++k) {
+    const torch::jit::Value* bound = node.inputs()[k];
+    if (!detail::is_number(bound) && !detail::is_none(bound)) return "its bounds must be constant (partitioning cannot see sizes)";
+  }
+  return "";
+}
+
+inline void translate_slice(detail::graph_translator& t, const torch::jit::Node& node) {
+  t.refuse_if(node, slice_form_refusal(node));  // bounds may be computed
+  const auto in = node.inputs();
+  const uint32_t x = t.value(node, in[0]);
+  const shape_t sx = t.shape(x);
+  const int64_t dim = t.dim_of(node, detail::constant(in[1])->toInt(), sx.size());
+  const int64_t size = sx[static_cast<std::size_t>(dim)];
+  if (node.kind() == c10::aten::select) {
+    int64_t index = t.known_int(node, in[2]);
+    if (index < -size || index >= size) {
+      t.refuse(node, "index " + std::to_string(index) + " is out of range for size " + std::to_string(size));
+    }
+    index = index < 0 ? index + size : index;
+    shape_t dropped = sx;
+    dropped.erase(dropped.begin() + dim);
+    if (dropped.empty()) t.refuse(node, "its result would be a 0-dim tensor");
+    return t.bind(node, t.add(node, op_kind::reshape, {t.add(node, op_kind::slice, {x}, {dim, index, 1})}, dropped));
+  }
+  // PyTorch's rule: None is the whole dimension, negative counts from the end, both clamped to it
+  auto bound = [&](const torch::jit::Value* v, int64_t fallback) {
+    if (detail::is_none(v)) return fallback;
+    const int64_t b = t.known_int(node, v);
+    return std::min(size, std::max<int64_t>(0, b < 0 ? b + size : b));
+  };
+  const int64_t start = bound(in[2], 0), end = bound(in[3], size);
+  if (end <= start) t.refuse(node, "the slice [" + std::to_string(start) + ", " + std::to_string(end) + ") is empty");
+  t.bind(node, start == 0 && end == size ? x : t.add(node, op_kind::slice, {x}, {dim, start, end - start}));
 }
 
 // The layout the piece is made in: the input's kind of layout (blocked, channels last) where the

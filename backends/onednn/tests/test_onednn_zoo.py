@@ -2,7 +2,8 @@
 reduced input size: scripted and traced, partitioned with tbk.partition, the results equal eager
 within 1e-4 of the output's scale, every convolution and linear layer in tbk_onednn; traced
 networks also lowered whole, and the networks that need permute, chunk and layer_norm
-(shufflenet, convnext) whole scripted and traced; one saved, loaded and run in the lite interpreter. Needs
+(shufflenet, convnext) whole scripted and traced; a small VisionTransformer traced whole and
+scripted partitioned with its attention in the backend; one saved, loaded and run in the lite interpreter. Needs
 torchvision (Debian's python3-torchvision beside Debian's torch); skipped without it.
 """
 import io
@@ -83,6 +84,22 @@ class Zoo(unittest.TestCase):
                     lowered = tbk.lower(made, "tbk_onednn", {"forward": {}}, example_inputs=(self.x,))
                     with torch.no_grad():
                         self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
+
+    def test_a_vision_transformer_traced_lowers_whole_and_scripted_runs_its_attention_in_regions(self):
+        # torchvision's own VisionTransformer class, small: its head starts at zero, so it is set
+        torch.manual_seed(0)
+        module = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                                                      hidden_dim=32, mlp_dim=64).eval()
+        torch.nn.init.normal_(module.heads.head.weight)
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            want = module(x)
+            traced = tbk.lower(torch.jit.trace(module, x, check_trace=False), "tbk_onednn", {"forward": {}},
+                               example_inputs=(x,))
+            self.assertLessEqual(relative_error(traced(x), want), 1e-4)
+            scripted = tbk.partition(torch.jit.script(module), "tbk_onednn", example_inputs=(x,), freeze=True)
+            self.assertLessEqual(relative_error(scripted(x), want), 1e-4)
+        self.assertIn("[aten::_native_multi_head_attention x1]", tbk.report(scripted))
 
     def test_a_partitioned_network_saves_loads_and_runs_in_the_lite_interpreter(self):
         module = self.network("mobilenet_v2")
