@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/ir/ir.h>         // torch::jit::Graph, Node, Value
 
 #include <cstdint>        // int64_t, uint32_t
+#include <memory>         // std::shared_ptr
 #include <stdexcept>      // std::invalid_argument
 #include <string>         // std::string
 #include <unordered_map>  // std::unordered_map
@@ -137,6 +138,15 @@ class graph_translator {
     return found->second;
   }
   const shape_t& shape(uint32_t v) const { return shapes_[v]; }
+  // A list of tensors the method builds (prim::ListConstruct, then aten::append: densenet's
+  // features): its program values so far, shared by the values that alias it.
+  using tensor_list = std::shared_ptr<std::vector<uint32_t>>;
+  void bind_list(const Value* list, tensor_list values) { tensor_lists_[list] = std::move(values); }
+  tensor_list list_of(const Value* list) const {
+    auto found = tensor_lists_.find(list);
+    return found == tensor_lists_.end() ? nullptr : found->second;
+  }
+
   // The node's result is program value v.
   void bind(const Node& node, uint32_t v) { values_[node.output()] = v; }
   // One of a node's results (prim::ListUnpack's) is program value v.
@@ -211,6 +221,7 @@ class graph_translator {
     if (auto v = values_.find(from); v != values_.end()) values_[to] = v->second;
     if (auto k = known_.find(from); k != known_.end()) known_[to] = k->second;
     if (auto l = known_lists_.find(from); l != known_lists_.end()) known_lists_[to] = l->second;
+    if (auto l = tensor_lists_.find(from); l != tensor_lists_.end()) tensor_lists_[to] = l->second;
     if (auto c = constant(from); c && (c->isInt() || c->isBool())) {
       known_[to] = c->isInt() ? c->toInt() : static_cast<int64_t>(c->toBool());
     }
@@ -223,6 +234,7 @@ class graph_translator {
   std::unordered_map<const Value*, uint32_t> values_;
   std::unordered_map<const Value*, int64_t> known_;
   std::unordered_map<const Value*, std::vector<int64_t>> known_lists_;
+  std::unordered_map<const Value*, tensor_list> tensor_lists_;
 };
 
 inline program graph_translator::run(const torch::jit::Graph& graph) {

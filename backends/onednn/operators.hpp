@@ -67,6 +67,7 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::feature_dropout, op::dropout::refusal, op::dropout::translate},
       {aten::cat, op::concat::refusal, op::concat::translate},
       {c10::prim::ListConstruct, op::concat::list_refusal, op::concat::translate_list},
+      {aten::append, op::concat::append_refusal, op::concat::translate_append},
       {aten::softmax, op::softmax::refusal, op::softmax::translate},
       {aten::permute, op::permute::refusal, op::permute::translate},
       {aten::transpose, op::permute::refusal, op::permute::translate},

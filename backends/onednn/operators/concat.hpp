@@ -1,6 +1,7 @@
-// concat.hpp: aten::cat of a list built in the method (prim::ListConstruct) in tbk_onednn: which
-// nodes it runs (the list is claimed with its cat, so both share a region), how one becomes a
-// cat operation, and its oneDNN concat primitive. The payload attributes and shape rule:
+// concat.hpp: aten::cat of a list built in the method (prim::ListConstruct; when lowering a whole
+// method, also grown by aten::append, as densenet's features are) in tbk_onednn: which nodes it
+// runs (the list is claimed with its cat, so both share a region), how one becomes a cat
+// operation, and its oneDNN concat primitive. The payload attributes and shape rule:
 // concat_shape.hpp.
 #pragma once
 #include "concat_shape.hpp"
@@ -10,6 +11,7 @@
 
 #include <algorithm>  // std::any_of
 #include <iterator>   // std::size
+#include <memory>     // std::make_shared
 
 namespace tbk_onednn::operators::concat {
 
@@ -41,17 +43,36 @@ inline std::string list_refusal(const torch::jit::Node& node) {
   return "";
 }
 
+// cat(list, dim) of a list the method built: its parts as they are at the cat.
 inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
-  const torch::jit::Node* list = node.input(0)->node();
-  if (list->kind() != c10::prim::ListConstruct) t.refuse(node, "the list of tensors must be built in the method");
-  std::vector<uint32_t> parts;
-  for (const torch::jit::Value* v : list->inputs()) parts.push_back(expand::value_or_constant(t, node, v));
+  const auto list = t.list_of(node.input(0));
+  if (!list) t.refuse(node, "the list of tensors must be built in the method");
+  const std::vector<uint32_t> parts = *list;
   if (parts.empty()) t.refuse(node, "nothing to concatenate");
   t.bind(node, t.add(node, op_kind::cat, parts, {t.dim_of(node, t.known_int(node, node.input(1)), t.shape(parts[0]).size())}));
 }
 
-// The list is read by the cat that uses it.
-inline void translate_list(detail::graph_translator&, const torch::jit::Node&) {}
+// A list of tensors (computed, or constant), for the cats that read it; other lists (of sizes)
+// are read where they are used.
+inline void translate_list(detail::graph_translator& t, const torch::jit::Node& node) {
+  const auto type = node.output()->type()->cast<c10::ListType>();
+  if (!type || !type->getElementType()->cast<c10::TensorType>()) return;
+  auto parts = std::make_shared<std::vector<uint32_t>>();
+  for (const torch::jit::Value* v : node.inputs()) parts->push_back(expand::value_or_constant(t, node, v));
+  t.bind_list(node.output(), parts);
+}
+
+// append(list, x): partitioning leaves a list changed after it is built in TorchScript.
+inline std::string append_refusal(const torch::jit::Node&) { return "it changes a list after it is built"; }
+
+// Lowering a whole method follows the list through its appends: each cat reads the parts it has
+// at that point of the method.
+inline void translate_append(detail::graph_translator& t, const torch::jit::Node& node) {
+  const auto list = t.list_of(node.input(0));
+  if (!list) t.refuse(node, "it appends to a list of tensors the method does not build");
+  list->push_back(t.value(node, node.input(1)));
+  t.bind_list(node.output(), list);
+}
 
 // The inputs as they are, or, when concat has only the reference implementation for their
 // layouts, all in the first fallback layout that has another, the result in that layout too

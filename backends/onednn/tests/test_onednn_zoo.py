@@ -1,8 +1,8 @@
 """test_onednn_zoo.py: tbk_onednn on torchvision's own networks (random weights, eval mode), at a
 reduced input size: scripted and traced, partitioned with tbk.partition, the results equal eager
 within 1e-4 of the output's scale, every convolution and linear layer in tbk_onednn; traced
-networks also lowered whole, and the networks that need permute, chunk and layer_norm
-(shufflenet, convnext) whole scripted and traced; a small VisionTransformer traced whole and
+networks also lowered whole, and the networks that need permute, chunk, layer_norm and lists
+grown by append (shufflenet, convnext, densenet) whole scripted and traced; a small VisionTransformer traced whole and
 scripted partitioned with its attention in the backend; one saved, loaded and run in the lite interpreter. Needs
 torchvision (Debian's python3-torchvision beside Debian's torch); skipped without it.
 """
@@ -74,10 +74,11 @@ class Zoo(unittest.TestCase):
                 with torch.no_grad():
                     self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
 
-    def test_channel_shuffle_and_channels_last_blocks_lower_whole_scripted_and_traced(self):
+    def test_channel_shuffle_channels_last_blocks_and_appended_features_lower_whole_scripted_and_traced(self):
         # shufflenet: chunk unpacked, view-transpose-view channel shuffle, sizes traced as
-        # tensors; convnext: permute, layer_norm, gelu, a constant first operand of mul
-        for name in ("shufflenet_v2_x1_0", "convnext_tiny"):
+        # tensors; convnext: permute, layer_norm, gelu, a constant first operand of mul;
+        # densenet: scripted, its features a list grown by append and read by cat
+        for name in ("shufflenet_v2_x1_0", "convnext_tiny", "densenet121"):
             module = self.network(name)
             for mode, made in (("scripted", torch.jit.script(module)), ("traced", torch.jit.trace(module, self.x))):
                 with self.subTest(network=name, mode=mode):
