@@ -111,6 +111,19 @@ _TORCHSCRIPT_SPELLINGS = [
      """graph(%x, %k, %s, %p, %d, %c):
           %y = aten::max_pool2d(%x, %k, %s, %p, %d, %c)
           return (%y)"""),
+    ("""graph(%x, %shape, %w, %b, %eps):
+          %y, %mean, %rstd = aten::native_layer_norm(%x, %shape, %w, %b, %eps)
+          return (%y)""",
+     """graph(%x, %shape, %w, %b, %eps):
+          %no : bool = prim::Constant[value=0]()
+          %y = aten::layer_norm(%x, %shape, %w, %b, %eps, %no)
+          return (%y)"""),
+    ("""graph(%x, %size):
+          %y = aten::_adaptive_avg_pool2d(%x, %size)
+          return (%y)""",
+     """graph(%x, %size):
+          %y = aten::adaptive_avg_pool2d(%x, %size)
+          return (%y)"""),
     ("""graph(%x, %dim, %half):
           %y = aten::_softmax(%x, %dim, %half)
           return (%y)""",
@@ -127,7 +140,9 @@ _TORCHSCRIPT_SPELLINGS = [
           %y = aten::{view}({args})
           return (%y)""")
     for view, args in (("view", "%x, %size"), ("permute", "%x, %dims"), ("unsqueeze", "%x, %dim"),
-                       ("transpose", "%x, %a, %b"))
+                       ("transpose", "%x, %a, %b"), ("expand", "%x, %size, %implicit"),
+                       ("slice", "%x, %dim, %start, %end, %step"), ("select", "%x, %dim, %index"),
+                       ("split_with_sizes", "%x, %sizes, %dim"))
 ]
 
 

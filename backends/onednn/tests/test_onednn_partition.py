@@ -219,6 +219,9 @@ class NeverAborts(unittest.TestCase):
         self.check(ConstantMinusTensor(), (torch.randn(2, 3),), "aten::sub",
                    r"a constant first operand is supported for add \(alpha 1\) and mul only")
 
+    @unittest.skipIf(int(torch.__version__.split(".")[0]) >= 2,
+                     "torch 2's torch.jit.freeze leaves MultiheadAttention's in_proj_weight an attribute, not a "
+                     "constant, so tbk_onednn refuses its fast path (the weights must be constant)")
     def test_multi_head_attention_runs_in_the_backend_and_its_unread_weights_are_dropped(self):
         module = Attention().eval()
         x = torch.randn(2, 7, 16)
