@@ -211,3 +211,27 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   bad_weight.weights[0].shape = {784, 512};
   CHECK_CONTAINS(compile_error(with_blob(encoded(bad_weight))), "does not fit input");
 }
+
+TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant refuse what no lowering makes") {
+  auto error_for = [](tbk_onednn::operation op, std::vector<tbk_onednn::weight> weights = {}) {
+    tbk_onednn::program p;
+    p.input_shapes = {{2, 3, 4}, {2, 4, 5}};
+    p.weights = std::move(weights);
+    p.ops = {std::move(op)};
+    p.outputs = {2};
+    return error_of([&] { tbk_onednn::infer_shapes(p); });
+  };
+  using k = tbk_onednn::op_kind;
+  CHECK_CONTAINS(error_for({k::permute, {0}, {0, 0, 2}, {}, {}}), "operation 0 (permute): dims must name each dimension of the input [2, 3, 4] once");
+  CHECK_CONTAINS(error_for({k::slice, {0}, {1, 2, 2}, {}, {}}), "operation 0 (slice): slice 2 + 2 does not fit size 3 of dim 1");
+  CHECK_CONTAINS(error_for({k::layer_norm, {0}, {}, {1e-5f}, {0, 1}}, {{{3}, {1, 1, 1}}, {{3}, {0, 0, 0}}}),
+                 "operation 0 (layer_norm): scale [3] and shift [3] must both be [4]");
+  CHECK_CONTAINS(error_for({k::matmul, {1, 0}, {0}, {1.f}, {}}), "operation 0 (matmul): operands [2, 4, 5] and [2, 3, 4] do not multiply");
+  CHECK_CONTAINS(error_for({k::constant, {0}, {}, {}, {0}}, {{{2}, {1, 2}}}), "operation 0 (constant): has 1 inputs");
+  // and what lowering makes passes: [2, 3, 4] @ [2, 4, 5]
+  tbk_onednn::program fine;
+  fine.input_shapes = {{2, 3, 4}, {2, 4, 5}};
+  fine.ops = {{k::matmul, {0, 1}, {0}, {0.5f}, {}}};
+  fine.outputs = {2};
+  CHECK(tbk_onednn::infer_shapes(fine).back() == tbk_onednn::shape_t{2, 3, 5});
+}
