@@ -231,6 +231,27 @@ TEST_CASE("a tuple a branch returns only to be unpacked is one output per elemen
   CHECK_CONTAINS(report, "method forward: 2 regions, 2 of 4 nodes in the backend");
   CHECK_CONTAINS(report, "1 node [aten::add x1], 2 inputs, 1 output");
   CHECK_CONTAINS(report, "1 node [aten::sub x1], 2 inputs, 1 output");
+
+  // a tuple returned early from a nested branch: until then it is a placeholder
+  // (prim::Uninitialized), as in torch.nn.MultiheadAttention's fast path
+  torch::jit::Module early = script(R"(
+    def pair(self, x: Tensor, y: Tensor, flag: bool, nested: bool) -> Tuple[Tensor, Tensor]:
+        if flag:
+            if nested:
+                return x + y, x - y
+        z = x * y
+        return z - x, z + y
+    def forward(self, x: Tensor, y: Tensor, flag: bool, nested: bool) -> Tensor:
+        a, unread = self.pair(x, y, flag, nested)
+        return torch.relu(a)
+  )");
+  torch::jit::Module q = tbk::partition(early, "add_sub_graph");
+  for (bool flag : {true, false}) {
+    for (bool nested : {true, false}) {
+      const std::vector<c10::IValue> in{torch::randn({4}), torch::randn({4}), flag, nested};
+      CHECK(same(early.forward(in), q.forward(in)));
+    }
+  }
 }
 
 TEST_CASE("max_regions keeps the largest regions; inside_blocks off leaves control flow alone") {

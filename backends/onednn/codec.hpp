@@ -13,8 +13,12 @@
 
 namespace tbk_onednn {
 
-// Version 1. A payload of another version is refused by name, never guessed at.
-constexpr uint32_t format_version = 1;
+// Version 2: version 1's operation kinds (conv2d to softmax) and permute, slice, layer_norm,
+// matmul, constant, and eltwise's gelu_tanh. Payloads of version 1 are read too; one of another
+// version is refused by name, never guessed at.
+constexpr uint32_t format_version = 2;
+constexpr uint32_t oldest_format_version = 1;
+constexpr uint8_t last_kind_of_version_1 = static_cast<uint8_t>(op_kind::softmax);
 constexpr char format_magic[8] = {'T', 'B', 'K', 'D', 'N', 'N', 'L', '1'};
 
 namespace detail {
@@ -118,10 +122,10 @@ inline program decode(const uint8_t* data, std::size_t size) {
     throw std::invalid_argument("not a tbk_onednn payload (its first bytes are not TBKDNNL1)");
   }
   const uint32_t version = r.u32("the header");
-  if (version != format_version) {
+  if (version < oldest_format_version || version > format_version) {
     throw std::invalid_argument("payload format version " + std::to_string(version) +
-                                "; this build of tbk_onednn reads version " +
-                                std::to_string(format_version) + " (lower the model again)");
+                                "; this build of tbk_onednn reads versions " + std::to_string(oldest_format_version) +
+                                " to " + std::to_string(format_version) + " (lower the model again)");
   }
   program p;
   p.input_shapes.resize(r.count("inputs", sizeof(uint32_t)));
@@ -143,9 +147,9 @@ inline program decode(const uint8_t* data, std::size_t size) {
   p.ops.resize(ops);
   for (operation& op : p.ops) {
     const uint8_t kind = r.u8("an operation");
-    if (!is_op_kind(kind)) {
-      throw std::invalid_argument("operation " + std::to_string(&op - p.ops.data()) +
-                                  " has unknown kind " + std::to_string(kind));
+    if (!is_op_kind(kind) || (version == 1 && kind > last_kind_of_version_1)) {
+      throw std::invalid_argument("operation " + std::to_string(&op - p.ops.data()) + " has unknown kind " +
+                                  std::to_string(kind) + " for a payload of version " + std::to_string(version));
     }
     op.kind = static_cast<op_kind>(kind);
     op.inputs.resize(r.count("operation inputs", sizeof(uint32_t)));

@@ -31,7 +31,7 @@ enum class op_kind : uint8_t {
   slice = 10,       // operators/split_shape.hpp
   layer_norm = 11,  // operators/layer_norm_shape.hpp
   matmul = 12,      // operators/matmul_shape.hpp
-  constant = 13,    // operators/expand_shape.hpp
+  constant = 13,    // operators/constant_shape.hpp
 };
 
 using shape_t = std::vector<int64_t>;

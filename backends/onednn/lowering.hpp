@@ -138,6 +138,8 @@ class graph_translator {
     return found->second;
   }
   const shape_t& shape(uint32_t v) const { return shapes_[v]; }
+  // Whether the graph's value v is a tensor the program computes.
+  bool computed(const Value* v) const { return values_.count(v) != 0; }
   // A list of tensors the method builds (prim::ListConstruct, then aten::append: densenet's
   // features): its program values so far, shared by the values that alias it.
   using tensor_list = std::shared_ptr<std::vector<uint32_t>>;
@@ -348,7 +350,7 @@ inline bool graph_translator::evaluate_scalar(const Node& node) {
   const auto type = node.output()->type()->kind();
   if (type != c10::TypeKind::IntType && type != c10::TypeKind::BoolType && !traced_size) return false;
   c10::optional<int64_t> result;
-  if ((kind == c10::prim::NumToTensor || kind == aten::Int || kind == aten::ScalarImplicit) && in.size() == 1) {
+  if ((kind == c10::prim::NumToTensor || kind == aten::Int) && in.size() == 1) {
     result = known(in[0]);
   } else if (kind == aten::div && in.size() == 3 && known(in[0]) && known(in[1]) && *known(in[1]) != 0) {
     // a traced `embed_dim // num_heads`: div(..., rounding_mode='trunc')
@@ -362,6 +364,10 @@ inline bool graph_translator::evaluate_scalar(const Node& node) {
     const auto& list = known_lists_.at(in[0]);
     const int64_t i = *known(in[1]), n = static_cast<int64_t>(list.size());
     if (i >= -n && i < n) result = list[static_cast<std::size_t>(i < 0 ? i + n : i)];
+  } else if ((kind == aten::add || kind == aten::sub) && in.size() == 3 && known(in[0]) && known(in[1]) && known(in[2])) {
+    // a traced size's `x.size(1) + 1`: add(a, b, alpha)
+    const int64_t b = *known(in[1]) * *known(in[2]);
+    result = kind == aten::add ? *known(in[0]) + b : *known(in[0]) - b;
   } else if (in.size() == 2 && known(in[0]) && known(in[1])) {
     const int64_t a = *known(in[0]), b = *known(in[1]);
     if (kind == aten::add) result = a + b;

@@ -9,10 +9,10 @@
 #include "operators/batch_norm.hpp"
 #include "operators/binary.hpp"
 #include "operators/concat.hpp"
+#include "operators/constant.hpp"
 #include "operators/convolution.hpp"
 #include "operators/dropout.hpp"
 #include "operators/eltwise.hpp"
-#include "operators/expand.hpp"
 #include "operators/layer_norm.hpp"
 #include "operators/linear.hpp"
 #include "operators/matmul.hpp"
@@ -76,7 +76,7 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::split_with_sizes, op::split::refusal, op::split::translate},
       {c10::prim::ListUnpack, op::split::unpack_refusal, op::split::translate_unpack},
       {aten::layer_norm, op::layer_norm::refusal, op::layer_norm::translate},
-      {aten::expand, op::expand::refusal, op::expand::translate},
+      {aten::expand, op::constant::refusal, op::constant::translate},
       {aten::slice, op::split::slice_refusal, op::split::translate_slice},
       {aten::select, op::split::slice_refusal, op::split::translate_slice},
   };
@@ -103,7 +103,7 @@ inline constexpr build_fn builders[] = {
     operators::convolution::build, operators::linear::build, operators::eltwise::build, operators::binary::build,
     operators::pooling::build,     operators::reshape::build, operators::concat::build, operators::softmax::build,
     operators::permute::build,     operators::split::build,   operators::layer_norm::build, operators::matmul::build,
-    operators::expand::build,
+    operators::constant::build,
 };
 static_assert(sizeof builders / sizeof builders[0] == last_kind, "one builder per op_kind");
 

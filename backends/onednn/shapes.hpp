@@ -7,9 +7,9 @@
 #include "shape_check.hpp"
 #include "operators/binary_shape.hpp"
 #include "operators/concat_shape.hpp"
+#include "operators/constant_shape.hpp"
 #include "operators/convolution_shape.hpp"
 #include "operators/eltwise_shape.hpp"
-#include "operators/expand_shape.hpp"
 #include "operators/layer_norm_shape.hpp"
 #include "operators/linear_shape.hpp"
 #include "operators/matmul_shape.hpp"
@@ -41,7 +41,7 @@ inline constexpr kind_entry kinds[] = {
     {"cat", operators::concat::shape},         {"softmax", operators::softmax::shape},
     {"permute", operators::permute::shape},    {"slice", operators::split::shape},
     {"layer_norm", operators::layer_norm::shape}, {"matmul", operators::matmul::shape},
-    {"constant", operators::expand::shape},
+    {"constant", operators::constant::shape},
 };
 constexpr uint8_t last_kind = static_cast<uint8_t>(sizeof kinds / sizeof kinds[0]);
 static_assert(last_kind == static_cast<uint8_t>(op_kind::constant), "one row per op_kind");

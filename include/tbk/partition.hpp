@@ -6,7 +6,7 @@
 
 #include <tbk/compile_spec.hpp>
 #include <tbk/detail/arguments.hpp>  // count_text
-#include <tbk/detail/branch_tuples.hpp>
+#include <tbk/detail/branch_tuples.hpp>  // flatten_branch_tuples: before planning
 #include <tbk/detail/errors.hpp>
 #include <tbk/detail/example_run.hpp>
 #include <tbk/detail/partition_plan.hpp>

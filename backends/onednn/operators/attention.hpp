@@ -36,16 +36,6 @@ inline std::string refusal(const torch::jit::Node& node) {
   return detail::is_none(in[9]) ? "" : "an attention mask is not supported";
 }
 
-// x [N, L, E] @ w^T + b for a constant w [E', E] and b [E']: [N * L, E'] through a linear
-// operation, viewed back as [N, L, E'].
-inline uint32_t project(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x, const at::Tensor& w,
-                        const at::Tensor& b) {
-  const shape_t sx = t.shape(x);
-  const uint32_t rows = t.add(node, op_kind::reshape, {x}, {sx[0] * sx[1], sx[2]});
-  const uint32_t y = t.add(node, op_kind::linear, {rows}, {}, {}, {t.weight_of(w), t.weight_of(b)});
-  return t.add(node, op_kind::reshape, {y}, {sx[0], sx[1], w.size(0)});
-}
-
 // [N, L, E] as [N, H, L, E / H]: each head's slice of the embedding, heads first.
 inline uint32_t heads_first(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x, int64_t heads) {
   const shape_t sx = t.shape(x);
@@ -75,7 +65,8 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
     if (sx.size() != 3 || sx[2] != qkv_weight.size(1)) {
       t.refuse(node, "query, key and value must be [batch, length, embed_dim] (batch_first); one is " + shape_text(sx));
     }
-    const uint32_t projected = project(t, node, x, qkv_weight.narrow(0, k * embed, embed), qkv_bias.reshape({-1}).narrow(0, k * embed, embed));
+    const uint32_t projected =
+        linear::add(t, node, x, qkv_weight.narrow(0, k * embed, embed), qkv_bias.reshape({-1}).narrow(0, k * embed, embed));
     qkv[k] = heads_first(t, node, projected, heads);
   }
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(embed / heads)));
@@ -84,7 +75,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const uint32_t context = t.add(node, op_kind::permute, {matmul::add(t, node, weights, qkv[2])}, {0, 2, 1, 3});
   const shape_t& sc = t.shape(context);
   const uint32_t joined = t.add(node, op_kind::reshape, {context}, {sc[0], sc[1], embed});
-  t.bind(node.outputs()[0], project(t, node, joined, c(7).toTensor(), c(8).toTensor()));
+  t.bind(node.outputs()[0], linear::add(t, node, joined, c(7).toTensor(), c(8).toTensor()));
 }
 
 }  // namespace tbk_onednn::operators::attention

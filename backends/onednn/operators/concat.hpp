@@ -5,7 +5,7 @@
 // concat_shape.hpp.
 #pragma once
 #include "concat_shape.hpp"
-#include "expand.hpp"  // constant parts
+#include "constant.hpp"  // constant parts
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
@@ -46,7 +46,13 @@ inline std::string list_refusal(const torch::jit::Node& node) {
 // cat(list, dim) of a list the method built: its parts as they are at the cat.
 inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
   const auto list = t.list_of(node.input(0));
-  if (!list) t.refuse(node, "the list of tensors must be built in the method");
+  if (!list) {
+    const torch::jit::Node* built = node.input(0)->node();
+    if (built->kind() == c10::prim::ListConstruct) {  // say which part tbk_onednn does not have
+      for (const torch::jit::Value* v : built->inputs()) constant::value_or_constant(t, node, v);
+    }
+    t.refuse(node, "the list of tensors must be built in the method");
+  }
   const std::vector<uint32_t> parts = *list;
   if (parts.empty()) t.refuse(node, "nothing to concatenate");
   t.bind(node, t.add(node, op_kind::cat, parts, {t.dim_of(node, t.known_int(node, node.input(1)), t.shape(parts[0]).size())}));
@@ -57,8 +63,11 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
 inline void translate_list(detail::graph_translator& t, const torch::jit::Node& node) {
   const auto type = node.output()->type()->cast<c10::ListType>();
   if (!type || !type->getElementType()->cast<c10::TensorType>()) return;
+  for (const torch::jit::Value* v : node.inputs()) {
+    if (!t.computed(v) && !detail::is_float_tensor(v)) return;  // a reader other than cat refuses
+  }
   auto parts = std::make_shared<std::vector<uint32_t>>();
-  for (const torch::jit::Value* v : node.inputs()) parts->push_back(expand::value_or_constant(t, node, v));
+  for (const torch::jit::Value* v : node.inputs()) parts->push_back(constant::value_or_constant(t, node, v));
   t.bind_list(node.output(), parts);
 }
 
@@ -70,7 +79,7 @@ inline std::string append_refusal(const torch::jit::Node&) { return "it changes 
 inline void translate_append(detail::graph_translator& t, const torch::jit::Node& node) {
   const auto list = t.list_of(node.input(0));
   if (!list) t.refuse(node, "it appends to a list of tensors the method does not build");
-  list->push_back(t.value(node, node.input(1)));
+  list->push_back(constant::value_or_constant(t, node, node.input(1)));
   t.bind_list(node.output(), list);
 }
 

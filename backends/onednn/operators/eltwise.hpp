@@ -15,17 +15,19 @@
 
 namespace tbk_onednn::operators::eltwise {
 
+// aten::gelu's `approximate` argument when constant; empty otherwise.
+inline std::string approximation(const torch::jit::Node& node) {
+  auto approximate = detail::constant(node.inputs()[1]);
+  return approximate && approximate->isString() ? approximate->toStringRef() : "";
+}
+
 inline std::string refusal(const torch::jit::Node& node) {
   namespace aten = c10::aten;
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
   const auto in = node.inputs();
   const auto kind = node.kind();
-  if (kind == aten::gelu) {
-    auto approximate = in.size() > 1 ? detail::constant(in[1]) : c10::nullopt;
-    if (in.size() > 1 && !(approximate && approximate->isString() &&
-                           (approximate->toStringRef() == "none" || approximate->toStringRef() == "tanh"))) {
-      return "approximate must be a constant 'none' or 'tanh'";
-    }
+  if (kind == aten::gelu && in.size() > 1 && approximation(node) != "none" && approximation(node) != "tanh") {
+    return "approximate must be a constant 'none' or 'tanh'";
   }
   if (kind == aten::hardtanh || kind == aten::clamp) {
     for (std::size_t k = 1; k < in.size(); ++k) {
@@ -37,9 +39,7 @@ inline std::string refusal(const torch::jit::Node& node) {
 
 // Whether a node is aten::gelu with approximate='tanh'.
 inline bool gelu_tanh(const torch::jit::Node& node) {
-  if (node.kind() != c10::aten::gelu || node.inputs().size() < 2) return false;
-  auto approximate = detail::constant(node.inputs()[1]);
-  return approximate && approximate->isString() && approximate->toStringRef() == "tanh";
+  return node.kind() == c10::aten::gelu && node.inputs().size() > 1 && approximation(node) == "tanh";
 }
 
 // An eltwise operation on value x; its result's value.

@@ -8,6 +8,8 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
+#include <algorithm>  // std::equal
+
 namespace tbk_onednn::operators::layer_norm {
 
 // layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable)

@@ -33,6 +33,25 @@ inline std::string refusal(const torch::jit::Node& node) {
   return "";
 }
 
+// x @ w^T + b for a constant w [out, in] (and b [out], when defined) on x [..., in]: a linear
+// operation on x viewed as [rows, in], its result viewed back as [..., out].
+inline uint32_t add(detail::graph_translator& t, const torch::jit::Node& node, uint32_t input, const at::Tensor& w,
+                    const at::Tensor& b) {
+  if (w.dim() != 2) t.refuse(node, "the weight must be 2-D");
+  const shape_t si = t.shape(input);
+  if (si.size() < 2) t.refuse(node, "the input must have 2 or more dimensions");
+  int64_t rows = 1;
+  for (std::size_t d = 0; d + 1 < si.size(); ++d) rows *= si[d];
+  const uint32_t flat = si.size() == 2 ? input : t.add(node, op_kind::reshape, {input}, {rows, si.back()});
+  std::vector<uint32_t> weights{t.weight_of(w)};
+  if (b.defined()) weights.push_back(t.weight_of(b));
+  const uint32_t out = t.add(node, op_kind::linear, {flat}, {}, {}, weights);
+  if (si.size() == 2) return out;
+  shape_t back(si.begin(), si.end() - 1);
+  back.push_back(w.size(0));
+  return t.add(node, op_kind::reshape, {out}, back);
+}
+
 // linear(x, W, b), matmul(x, W^T), mm(x, W^T), addmm(b, x, W^T, beta=1, alpha=1)
 inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
   namespace aten = c10::aten;
@@ -51,21 +70,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   } else {
     w = c(1).toTensor().t();
   }
-  if (w.dim() != 2) t.refuse(node, "the weight must be 2-D");
-  const shape_t si = t.shape(input);
-  if (si.size() < 2) t.refuse(node, "the input must have 2 or more dimensions");
-  int64_t rows = 1;
-  for (std::size_t d = 0; d + 1 < si.size(); ++d) rows *= si[d];
-  const uint32_t flat = si.size() == 2 ? input : t.add(node, op_kind::reshape, {input}, {rows, si.back()});
-  std::vector<uint32_t> weights{t.weight_of(w)};
-  if (b.defined()) weights.push_back(t.weight_of(b));
-  uint32_t out = t.add(node, op_kind::linear, {flat}, {}, {}, weights);
-  if (si.size() != 2) {
-    shape_t back(si.begin(), si.end() - 1);
-    back.push_back(w.size(0));
-    out = t.add(node, op_kind::reshape, {out}, back);
-  }
-  t.bind(node, out);
+  t.bind(node, add(t, node, input, w, b));
 }
 
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {

@@ -22,6 +22,9 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (node.kind() == c10::aten::matmul && by_constant(node)) return linear::refusal(node);
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
   if (!detail::is_tensor(node.inputs()[1])) return "the second operand must be a tensor";
+  if (detail::constant(node.inputs()[0]) || detail::constant(node.inputs()[1])) {
+    return "supported between two computed tensors, or as matmul(x, W) with a constant 2-D weight W";
+  }
   return detail::operand_refusal(node.inputs()[1]);
 }
 

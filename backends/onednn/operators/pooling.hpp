@@ -111,7 +111,6 @@ inline std::string refusal(const torch::jit::Node& node) {
   return "";
 }
 
-
 // An average over irregular windows as a linear layer over each plane: [N, C, H, W] viewed as
 // [N * C, H * W], times a [OH * OW, H * W] matrix whose row (i, j) holds 1 / |window| over the
 // window of output (i, j), viewed back as [N, C, OH, OW].

@@ -10,6 +10,8 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
+#include <algorithm>  // std::min, std::max
+
 namespace tbk_onednn::operators::split {
 
 // chunk(x, chunks, dim), split(x, split_size, dim), split(x, sizes, dim), split_with_sizes(x, sizes, dim)
@@ -20,8 +22,9 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (!(detail::is_number(in[1]) || detail::is_int_list(in[1])) || !detail::is_number(in[2])) {
     return "the sizes and dim must be constant";
   }
+  if (node.outputs().size() != 1) return "an unknown form of this operator";
   const auto uses = node.output()->uses();
-  if (node.outputs().size() != 1 || uses.size() != 1 || uses[0].user->kind() != c10::prim::ListUnpack) {
+  if (uses.size() != 1 || uses[0].user->kind() != c10::prim::ListUnpack) {
     return "its list of pieces must be read by one prim::ListUnpack only";
   }
   return "";

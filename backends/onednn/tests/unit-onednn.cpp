@@ -186,8 +186,11 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   CHECK(backend.get_method("compile")({payload, forward_spec}).toGenericDict().contains("forward"));
 
   at::Tensor versioned = blob.clone();
-  versioned[8] = 2;  // the version field follows the 8-byte magic
-  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 2; this build of tbk_onednn reads version 1");
+  versioned[8] = 3;  // the version field follows the 8-byte magic
+  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 3; this build of tbk_onednn reads versions 1 to 2");
+  at::Tensor first_version = blob.clone();  // a model lowered before version 2 still loads
+  first_version[8] = 1;
+  CHECK(backend.get_method("compile")({with_blob(first_version), forward_spec}).toGenericDict().contains("forward"));
   at::Tensor foreign = blob.clone();
   foreign[0] = 'X';
   CHECK_CONTAINS(compile_error(with_blob(foreign)), "not a tbk_onednn payload");
@@ -210,6 +213,14 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   tbk_onednn::program bad_weight = p;
   bad_weight.weights[0].shape = {784, 512};
   CHECK_CONTAINS(compile_error(with_blob(encoded(bad_weight))), "does not fit input");
+  // version 1 had no permute: a payload that says version 1 and has one is refused
+  tbk_onednn::program permuted;
+  permuted.input_shapes = {{2, 3}};
+  permuted.ops = {{tbk_onednn::op_kind::permute, {0}, {1, 0}, {}, {}}};
+  permuted.outputs = {1};
+  at::Tensor old_permute = encoded(permuted);
+  old_permute[8] = 1;
+  CHECK_CONTAINS(compile_error(with_blob(old_permute)), "operation 0 has unknown kind 9 for a payload of version 1");
 }
 
 TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant refuse what no lowering makes") {

@@ -17,8 +17,9 @@ namespace tbk {
 namespace detail {
 
 // Output i of `branch`, a tuple, as one output per element: each block unpacks its tuple at its
-// end and returns the elements; after the If, a prim::TupleConstruct of the new outputs stands in
-// for the tuple.
+// end and returns the elements (a block that returned early elsewhere, whose tuple is a
+// prim::Uninitialized placeholder, returns one placeholder per element); after the If, a
+// prim::TupleConstruct of the new outputs stands in for the tuple.
 inline void flatten_branch_tuple(torch::jit::Node* branch, std::size_t i) {
   torch::jit::Graph& graph = *branch->owningGraph();
   torch::jit::Value* tuple = branch->outputs()[i];
@@ -26,8 +27,15 @@ inline void flatten_branch_tuple(torch::jit::Node* branch, std::size_t i) {
   std::vector<torch::jit::Value*> elements;
   for (const c10::TypePtr& element : type->elements()) elements.push_back(branch->addOutput()->setType(element));
   for (torch::jit::Block* block : branch->blocks()) {
-    torch::jit::Node* unpack = graph.createTupleUnpack(block->outputs()[i])->insertBefore(block->return_node());
-    for (torch::jit::Value* element : unpack->outputs()) block->registerOutput(element);
+    torch::jit::Value* built = block->outputs()[i];
+    if (built->node()->kind() == c10::prim::Uninitialized) {
+      for (const c10::TypePtr& element : type->elements()) {
+        block->registerOutput(graph.createUninitialized(element)->insertBefore(block->return_node())->output());
+      }
+    } else {
+      torch::jit::Node* unpack = graph.createTupleUnpack(built)->insertBefore(block->return_node());
+      for (torch::jit::Value* element : unpack->outputs()) block->registerOutput(element);
+    }
     block->eraseOutput(i);
   }
   torch::jit::Node* construct = graph.createTuple(elements, type->schema() ? type : nullptr)->insertAfter(branch);

@@ -1,12 +1,12 @@
-// expand_shape.hpp: the constant operation in the payload (a weight made a value) and its shape
+// constant_shape.hpp: the constant operation in the payload (a weight made a value) and its shape
 // rule. Standard C++ only (read by the decoder and its fuzz target); lowering and the oneDNN
-// reorder are in expand.hpp.
+// reorder are in constant.hpp.
 #pragma once
 #include "../shape_check.hpp"
 
 namespace tbk_onednn {
 namespace operators {
-namespace expand {
+namespace constant {
 
 // constant: no inputs; weights w. Result: w's shape and values.
 inline shape_t shape(const detail::operation_check& c) {
@@ -14,6 +14,6 @@ inline shape_t shape(const detail::operation_check& c) {
   return c.weight(0);
 }
 
-}  // namespace expand
+}  // namespace constant
 }  // namespace operators
 }  // namespace tbk_onednn

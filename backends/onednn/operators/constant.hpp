@@ -1,14 +1,15 @@
-// expand.hpp: aten::expand of a constant in tbk_onednn (ViT's class token, expanded to the batch
-// before it is concatenated with the patches): which nodes it runs (a constant expanded to sizes
-// known when lowering; a computed tensor is refused), how one becomes a constant operation (the
-// expanded tensor as a weight), and the oneDNN reorder that copies it into its value on each call.
-// The payload attributes and shape rule: expand_shape.hpp.
+// constant.hpp: constant tensors as values in tbk_onednn: aten::expand of a constant (ViT's
+// class token, expanded to the batch before it is concatenated with the patches) and a constant
+// part of a cat's list: which nodes it runs (a constant expanded to sizes known when lowering; a
+// computed tensor is refused), how one becomes a constant operation (the tensor as a weight), and
+// the oneDNN reorder that copies it into its value on each call. The payload attributes and shape
+// rule: constant_shape.hpp.
 #pragma once
-#include "expand_shape.hpp"
+#include "constant_shape.hpp"
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
-namespace tbk_onednn::operators::expand {
+namespace tbk_onednn::operators::constant {
 
 // expand(x, size, implicit): x a constant. Lowering a whole method also takes sizes computed from
 // the example inputs' shapes (`x.size(0)`).
@@ -40,7 +41,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   at::Tensor expanded;
   try {
     expanded = x.expand(size).contiguous();
-  } catch (const c10::Error& e) {
+  } catch (const c10::Error&) {
     t.refuse(node, "the constant " + shape_text(x.sizes().vec()) + " does not expand to " + shape_text(size));
   }
   t.bind(node, constant_value(t, node, expanded));
@@ -55,4 +56,4 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   return true;
 }
 
-}  // namespace tbk_onednn::operators::expand
+}  // namespace tbk_onednn::operators::constant
