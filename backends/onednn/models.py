@@ -212,9 +212,10 @@ class LayoutOps(nn.Module):
 
 
 class PoolOps(nn.Module):
-    """Adaptive pools by PyTorch's window rule: regular windows (13 to 6, 12 to 3) as one pooling
-    window, irregular ones (10 to 4) averaged by a composed linear layer; adaptive max pooling;
-    avg_pool2d with ceil mode, excluding padding, and including it where no window overhangs."""
+    """Adaptive pools by PyTorch's window rule: regular windows (13 to 6, 13 to 3, 13 to 4) as one
+    pooling window; irregular ones (13 to 5) averaged by a composed linear layer, and their max
+    composed of slices, pools and cat; avg_pool2d with ceil mode, excluding padding, and
+    including it where no window overhangs."""
 
     def __init__(self):
         super().__init__()
@@ -227,7 +228,7 @@ class PoolOps(nn.Module):
         composed = F.adaptive_avg_pool2d(y, (4, 5))
         ceil = F.avg_pool2d(y, 2, 2, 0, ceil_mode=True, count_include_pad=False)
         no_overhang = F.avg_pool2d(y, 3, 2, 1, ceil_mode=True)
-        return regular, composed, self.pool(y), ceil, no_overhang
+        return regular, composed, self.pool(y), ceil, no_overhang, F.adaptive_max_pool2d(y, (4, 5))
 
 
 class AttentionOps(nn.Module):

@@ -38,8 +38,12 @@ inline adaptive_windows windows_of(int64_t in, int64_t out) {
 // The largest composed average (a [OH * OW, H * W] matrix of weights, in elements).
 constexpr int64_t max_composed_weights = int64_t{1} << 22;
 
-// Where the input's sizes are known: an output size of two positive sizes; a max pool needs
-// regular windows, a composed average a matrix of at most max_composed_weights.
+// The most irregular windows a composed max pools along one dimension (one cat joins them).
+constexpr int64_t max_composed_windows = 64;
+
+// Where the input's sizes are known: an output size of two positive sizes; a composed max at most
+// max_composed_windows irregular windows along each dimension, a composed average a matrix of at
+// most max_composed_weights.
 inline std::string adaptive_refusal(const c10::optional<std::vector<int64_t>>& input, const std::vector<int64_t>& size,
                                     bool max) {
   if (size.size() != 2 || size[0] < 1 || size[1] < 1) return "the output size must be two sizes of 1 or more";
@@ -47,9 +51,14 @@ inline std::string adaptive_refusal(const c10::optional<std::vector<int64_t>>& i
   const shape_t& x = *input;
   if (x.size() != 4) return "the input must be 4-D (NCHW)";
   const bool regular = windows_of(x[2], size[0]).regular && windows_of(x[3], size[1]).regular;
-  if (max && !regular) {
-    return "PyTorch's windows from " + shape_text(x) + " to " + shape_text(size) +
-           " differ in size or spacing; tbk_onednn runs adaptive max pooling where they are regular";
+  if (max) {
+    for (std::size_t d = 0; d < 2; ++d) {
+      if (!windows_of(x[2 + d], size[d]).regular && size[d] > max_composed_windows) {
+        return "PyTorch's windows from " + shape_text(x) + " to " + shape_text(size) +
+               " differ in size or spacing, and the max composed of them would join more than 64 windows";
+      }
+    }
+    return "";
   }
   if (!regular && x[2] * x[3] * size[0] * size[1] > max_composed_weights) {
     return "PyTorch's windows from " + shape_text(x) + " to " + shape_text(size) +
@@ -135,14 +144,39 @@ inline uint32_t composed_average(detail::graph_translator& t, const torch::jit::
   return t.add(node, op_kind::reshape, {pooled}, {sx[0], sx[1], oh, ow});
 }
 
+// A max over PyTorch's windows along dimension `dim` (2: rows, 3: columns) of x, `out` of them:
+// one pooling window where they are regular; else, for each window, a slice of its rows (or
+// columns) pooled whole, the pieces joined by cat.
+inline uint32_t max_along(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x, std::size_t dim,
+                          int64_t out) {
+  const int64_t in = t.shape(x)[dim];
+  auto pool = [&](uint32_t v, int64_t kernel, int64_t stride) {
+    const int64_t kh = dim == 2 ? kernel : 1, kw = dim == 3 ? kernel : 1;
+    const int64_t sh = dim == 2 ? stride : 1, sw = dim == 3 ? stride : 1;
+    return t.add(node, op_kind::pool, {v}, {static_cast<int64_t>(pool_kind::max), kh, kw, sh, sw, 0, 0, 0, 0});
+  };
+  const adaptive_windows w = windows_of(in, out);
+  if (w.regular) return w.kernel == 1 && w.stride == 1 ? x : pool(x, w.kernel, w.stride);
+  std::vector<uint32_t> pieces;
+  for (int64_t i = 0; i < out; ++i) {
+    const int64_t start = window_start(i, in, out), length = window_end(i, in, out) - start;
+    pieces.push_back(pool(t.add(node, op_kind::slice, {x}, {static_cast<int64_t>(dim), start, length}), length, length));
+  }
+  return t.add(node, op_kind::cat, pieces, {static_cast<int64_t>(dim)});
+}
+
 // adaptive_avg_pool2d(x, output_size), adaptive_max_pool2d(x, output_size): a fixed window where
-// PyTorch's windows are regular; else (average only) composed_average.
+// PyTorch's windows are regular; else composed: the average by composed_average, the max along
+// the rows, then the columns (max_along; a max over a window is the max of its rows' maxima).
 inline void translate_adaptive(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
   const shape_t sx = t.shape(x);
   const auto size = detail::pair(c10::IValue(t.known_int_list(node, node.inputs()[1])), 1);
   const bool max = node.kind() == c10::aten::adaptive_max_pool2d;
   t.refuse_if(node, adaptive_refusal(sx, size, max));
   const adaptive_windows rows = windows_of(sx[2], size[0]), columns = windows_of(sx[3], size[1]);
+  if (max && (!rows.regular || !columns.regular)) {
+    return t.bind(node.outputs()[0], max_along(t, node, max_along(t, node, x, 2, size[0]), 3, size[1]));
+  }
   if (!rows.regular || !columns.regular) return t.bind(node.outputs()[0], composed_average(t, node, x, size));
   const pool_kind kind = max ? pool_kind::max : pool_kind::avg_exclude_padding;
   t.bind(node.outputs()[0], t.add(node, op_kind::pool, {x}, {static_cast<int64_t>(kind), rows.kernel, columns.kernel,

@@ -9,6 +9,7 @@ the backend) and TBK_ONEDNN_MODELS set to backends/onednn/models.py.
 """
 import importlib.util
 import io
+import itertools
 import os
 import unittest
 
@@ -30,6 +31,16 @@ def relative_error(got, want):
 
 def batch_of(x, batch):
     return torch.cat([x, torch.randn(batch - 1, *x.shape[1:])]) if batch > 1 else x
+
+
+class AdaptivePools(torch.nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        y = torch.relu(x)
+        return torch.nn.functional.adaptive_max_pool2d(y, self.size), torch.nn.functional.adaptive_avg_pool2d(y, self.size)
 
 
 class OneDnnFromPython(unittest.TestCase):
@@ -54,6 +65,17 @@ class OneDnnFromPython(unittest.TestCase):
                     got = lowered(x)
                     for g, w in zip(got, want) if isinstance(want, tuple) else [(got, want)]:
                         self.assertLessEqual(relative_error(g, w), 1e-4)
+
+    def test_adaptive_pools_of_any_size_match_eager(self):
+        # PyTorch's windows: regular ones (13 to 6) are one pooling window, the others composed;
+        # more outputs than inputs (5 to 7) make windows that overlap
+        for (h, oh), (w, ow) in itertools.product([(7, 3), (10, 4), (11, 5), (5, 7), (13, 6)], [(6, 4), (8, 3), (3, 5)]):
+            with self.subTest(input=(h, w), output=(oh, ow)):
+                module = AdaptivePools([oh, ow])
+                x = torch.randn(2, 3, h, w)
+                lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+                for got, want in zip(lowered(x), module(x)):
+                    self.assertTrue(torch.allclose(got, want, atol=1e-6), (got, want))
 
     def test_save_load_and_lite_interpreter(self):
         module, x = NETWORKS["resnet"]

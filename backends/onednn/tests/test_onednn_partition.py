@@ -45,8 +45,8 @@ class MeanOverChannels(torch.nn.Module):
 
 
 class AdaptivePool(torch.nn.Module):
-    """Adaptive pools whose windows (PyTorch's rule) from 10 to 4 differ in spacing: the average
-    is composed, the max stays in TorchScript."""
+    """Adaptive pools whose windows (PyTorch's rule) from 10 to 4 differ in spacing: both are
+    composed; a max over more than 64 such windows along a dimension stays in TorchScript."""
 
     def __init__(self):
         super().__init__()
@@ -54,7 +54,8 @@ class AdaptivePool(torch.nn.Module):
 
     def forward(self, x):
         y = torch.relu(self.conv(x))
-        return torch.nn.functional.adaptive_avg_pool2d(y, (4, 4)), torch.nn.functional.adaptive_max_pool2d(y, (4, 4))
+        return (torch.nn.functional.adaptive_avg_pool2d(y, (4, 4)), torch.nn.functional.adaptive_max_pool2d(y, (4, 4)),
+                torch.nn.functional.adaptive_max_pool2d(y, (65, 1)))
 
 
 class AvgPoolOverhang(torch.nn.Module):
@@ -198,10 +199,11 @@ class NeverAborts(unittest.TestCase):
         return report
 
     def test_adaptive_pools_with_irregular_windows(self):
-        report = self.check(AdaptivePool(), (torch.randn(1, 3, 10, 10),), "aten::adaptive_max_pool2d",
-                            r"PyTorch's windows from \[1, 4, 10, 10\] to \[4, 4\] differ in size or spacing; "
-                            r"tbk_onednn runs adaptive max pooling where they are regular")
-        self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1, aten::adaptive_avg_pool2d x1\]")
+        report = self.check(AdaptivePool(), (torch.randn(1, 3, 100, 10),), "aten::adaptive_max_pool2d",
+                            r"PyTorch's windows from \[1, 4, 100, 10\] to \[65, 1\] differ in size or spacing, "
+                            r"and the max composed of them would join more than 64 windows")
+        self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1, aten::adaptive_avg_pool2d x1, "
+                                 r"aten::adaptive_max_pool2d x1\]")
 
     def test_avg_pool_in_ceil_mode_whose_last_window_overhangs_counting_padding(self):
         self.check(AvgPoolOverhang(), (torch.randn(1, 2, 5, 5),), "aten::avg_pool2d",
