@@ -214,8 +214,8 @@ class LayoutOps(nn.Module):
 class PoolOps(nn.Module):
     """Adaptive pools by PyTorch's window rule: regular windows (13 to 6, 13 to 3, 13 to 4) as one
     pooling window; irregular ones (13 to 5) averaged by a composed linear layer, and their max
-    composed of slices, pools and cat; avg_pool2d with ceil mode, excluding padding, and
-    including it where no window overhangs."""
+    composed of slices, pools and cat; avg_pool2d with ceil mode, excluding padding and including
+    it, where a last window overhangs and where none does."""
 
     def __init__(self):
         super().__init__()
@@ -228,7 +228,8 @@ class PoolOps(nn.Module):
         composed = F.adaptive_avg_pool2d(y, (4, 5))
         ceil = F.avg_pool2d(y, 2, 2, 0, ceil_mode=True, count_include_pad=False)
         no_overhang = F.avg_pool2d(y, 3, 2, 1, ceil_mode=True)
-        return regular, composed, self.pool(y), ceil, no_overhang, F.adaptive_max_pool2d(y, (4, 5))
+        overhang = F.avg_pool2d(y, 2, 2, 0, ceil_mode=True)  # counting padding: PyTorch's last divisor
+        return regular, composed, self.pool(y), ceil, no_overhang, F.adaptive_max_pool2d(y, (4, 5)), overhang
 
 
 class AttentionOps(nn.Module):

@@ -1,10 +1,14 @@
 // pooling.hpp: aten::max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d and mean
 // over H and W (global average pooling) in tbk_onednn: which nodes it runs, how one becomes a pool
 // operation (PyTorch's output size, ceil mode as extra bottom/right padding; an adaptive pool as a
-// fixed window where PyTorch's windows are regular, else, for the average, composed as a linear
-// layer over each plane; mean as a window of the whole plane, then a reshape unless keepdim), and
-// its oneDNN pooling primitive. The payload attributes and shape rule: pooling_shape.hpp.
+// fixed window where PyTorch's windows are regular, else composed: the average as a linear layer
+// over each plane, the max of slices pooled whole; mean as a window of the whole plane, then a
+// reshape unless keepdim), and
+// its oneDNN pooling primitive; avg_pool2d in ceil mode counting padding, where a last window
+// overhangs, is then scaled per output position. The payload attributes and shape rule:
+// pooling_shape.hpp.
 #pragma once
+#include "binary.hpp"  // binary::add_constant: the overhang's divisors
 #include "pooling_shape.hpp"
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
@@ -212,6 +216,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const auto padding = detail::pair(c(3), 0);
   const bool max = kind == aten::max_pool2d;
   const bool ceil = c(max ? 5 : 4).toBool(), include_padding = !max && c(5).toBool();
+  std::vector<int64_t> outputs;  // per dimension
   std::vector<int64_t> ints{max ? static_cast<int64_t>(pool_kind::max)
                             : include_padding ? static_cast<int64_t>(pool_kind::avg_include_padding)
                                               : static_cast<int64_t>(pool_kind::avg_exclude_padding),
@@ -223,15 +228,24 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
     int64_t out = (ceil ? (span + stride[d] - 1) / stride[d] : span / stride[d]) + 1;
     if (ceil && (out - 1) * stride[d] >= sx[2 + d] + padding[d]) --out;
     const int64_t end_padding = (out - 1) * stride[d] + kernel[d] - sx[2 + d] - padding[d];
-    if (include_padding && end_padding > padding[d]) {
-      // PyTorch divides such a window by its part inside the padded input, oneDNN by the whole window
-      t.refuse(node, "with ceil_mode=True and count_include_pad=True, the last window overhangs the padded input " +
-                         shape_text(sx) + " (PyTorch's divisor for it is not the window's size); count_include_pad=False "
-                         "is supported");
-    }
     ints.push_back(std::max<int64_t>(padding[d], end_padding));
+    outputs.push_back(out);
   }
-  t.bind(node, t.add(node, op_kind::pool, {x}, ints));
+  const uint32_t pooled = t.add(node, op_kind::pool, {x}, ints);
+  if (!include_padding || (ints[7] == padding[0] && ints[8] == padding[1])) return t.bind(node, pooled);
+  // ceil mode with count_include_pad: a last window that overhangs the padded input is divided by
+  // its part inside it (PyTorch's divisor), oneDNN's by the whole window; a constant factor per
+  // output position, kernel size / PyTorch's divisor, makes one the other
+  at::Tensor factor = at::empty({outputs[0], outputs[1]});
+  auto f = factor.accessor<float, 2>();
+  for (int64_t i = 0; i < outputs[0]; ++i) {
+    for (int64_t j = 0; j < outputs[1]; ++j) {
+      const int64_t h0 = i * stride[0] - padding[0], w0 = j * stride[1] - padding[1];
+      const int64_t h = std::min(h0 + kernel[0], sx[2] + padding[0]) - h0, w = std::min(w0 + kernel[1], sx[3] + padding[1]) - w0;
+      f[i][j] = static_cast<float>(kernel[0] * kernel[1]) / static_cast<float>(h * w);
+    }
+  }
+  t.bind(node, binary::add_constant(t, node, binary_kind::mul, pooled, factor));
 }
 
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {

@@ -43,6 +43,15 @@ class AdaptivePools(torch.nn.Module):
         return torch.nn.functional.adaptive_max_pool2d(y, self.size), torch.nn.functional.adaptive_avg_pool2d(y, self.size)
 
 
+class CeilAvgPool(torch.nn.Module):
+    def __init__(self, kernel, stride, padding, count_include_pad):
+        super().__init__()
+        self.pool = torch.nn.AvgPool2d(kernel, stride, padding, ceil_mode=True, count_include_pad=count_include_pad)
+
+    def forward(self, x):
+        return self.pool(torch.relu(x))
+
+
 class OneDnnFromPython(unittest.TestCase):
     def test_networks_match_eager_at_batch_1_and_8(self):
         for name in ("mlp", "resnet", "mobilenet_v2"):
@@ -76,6 +85,16 @@ class OneDnnFromPython(unittest.TestCase):
                 lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
                 for got, want in zip(lowered(x), module(x)):
                     self.assertTrue(torch.allclose(got, want, atol=1e-6), (got, want))
+
+    def test_avg_pool_in_ceil_mode_matches_eager_for_many_sizes(self):
+        # a last window that overhangs the padded input, counting padding or not
+        for size, (kernel, stride, padding), count_include_pad in itertools.product(
+                (5, 6, 7, 9), ((2, 2, 0), (3, 2, 1), (3, 3, 1)), (True, False)):
+            with self.subTest(size=size, window=(kernel, stride, padding), count_include_pad=count_include_pad):
+                module = CeilAvgPool(kernel, stride, padding, count_include_pad)
+                x = torch.randn(1, 2, size, size + 1)
+                lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+                self.assertTrue(torch.allclose(lowered(x), module(x), atol=1e-6))
 
     def test_save_load_and_lite_interpreter(self):
         module, x = NETWORKS["resnet"]

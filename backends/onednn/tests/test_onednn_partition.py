@@ -58,9 +58,9 @@ class AdaptivePool(torch.nn.Module):
                 torch.nn.functional.adaptive_max_pool2d(y, (65, 1)))
 
 
-class AvgPoolOverhang(torch.nn.Module):
-    def forward(self, x):
-        return torch.nn.functional.avg_pool2d(torch.relu(x), 2, 2, 0, ceil_mode=True)
+class MatmulRanks(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.matmul(torch.relu(x), torch.relu(y))
 
 
 class ChunksToCat(torch.nn.Module):
@@ -205,9 +205,12 @@ class NeverAborts(unittest.TestCase):
         self.assertRegex(report, r"\[aten::conv2d x1, aten::relu x1, aten::adaptive_avg_pool2d x1, "
                                  r"aten::adaptive_max_pool2d x1\]")
 
-    def test_avg_pool_in_ceil_mode_whose_last_window_overhangs_counting_padding(self):
-        self.check(AvgPoolOverhang(), (torch.randn(1, 2, 5, 5),), "aten::avg_pool2d",
-                   r"with ceil_mode=True and count_include_pad=True, the last window overhangs the padded input")
+    def test_matmul_of_operands_of_two_ranks_is_refused_at_lowering(self):
+        # supports() cannot tell (both operands computed); lowering says why, and only it stays
+        report = self.check(MatmulRanks(), (torch.randn(2, 3, 4), torch.randn(4, 5)), "aten::matmul",
+                            r"refused by the backend at lowering: .*supported between operands of one rank, 2 or "
+                            r"more; they are \[2, 3, 4\] and \[4, 5\]")
+        self.assertIn("method forward: 2 regions, 2 of 3 nodes in the backend", report)
 
     def test_sub_with_alpha_between_two_computed_tensors(self):
         self.check(SubAlpha(), (torch.randn(2, 3),), "aten::sub", "alpha other than 1 between two tensors")
