@@ -17,6 +17,7 @@ clang=$(command -v clang++-14 || command -v clang++)
 "$python" "$root/backends/onednn/fuzz/write_seeds.py" "$work/seeds"
 # (the corpus grows across runs in the same build directory; the seeds are rewritten each time;
 # backends/onednn/fuzz/regressions holds every input a run has found, fixed since)
-"$work/fuzz_onednn_payload" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+# (-error_exitcode=1: libFuzzer's default, 77, is what meson reads as a skipped test)
+"$work/fuzz_onednn_payload" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -error_exitcode=1 \
   -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$work/seeds" \
   "$root/backends/onednn/fuzz/regressions"

@@ -13,6 +13,7 @@ namespace permute {
 // row-major.
 inline shape_t shape(const detail::operation_check& c) {
   const operation& op = c.op;
+  if (op.inputs.size() != 1) c.fail("needs one input");  // before its shape is read
   const shape_t& x = c.input(0);
   c.arity(1, 1, x.size(), 0, 0, 0);
   std::vector<bool> seen(x.size(), false);
