@@ -64,7 +64,7 @@ inline void translate_list(detail::graph_translator& t, const torch::jit::Node& 
   const auto type = node.output()->type()->cast<c10::ListType>();
   if (!type || !type->getElementType()->cast<c10::TensorType>()) return;
   for (const torch::jit::Value* v : node.inputs()) {
-    if (!t.computed(v) && !detail::is_float_tensor(v)) return;  // a reader other than cat refuses
+    if (!constant::has_value_or_constant(t, v)) return;  // a reader other than cat refuses
   }
   auto parts = std::make_shared<std::vector<uint32_t>>();
   for (const torch::jit::Value* v : node.inputs()) parts->push_back(constant::value_or_constant(t, node, v));

@@ -28,6 +28,11 @@ inline uint32_t constant_value(detail::graph_translator& t, const torch::jit::No
   return t.add(node, op_kind::constant, {}, {}, {}, {t.weight_of(x)});
 }
 
+// Whether value_or_constant has a program value for `v`.
+inline bool has_value_or_constant(const detail::graph_translator& t, const torch::jit::Value* v) {
+  return detail::is_float_tensor(v) || t.computed(v);
+}
+
 // The program value of `v`: computed by the program, or a constant float tensor made one.
 inline uint32_t value_or_constant(detail::graph_translator& t, const torch::jit::Node& node, const torch::jit::Value* v) {
   if (detail::is_float_tensor(v)) return constant_value(t, node, detail::constant(v)->toTensor());
