@@ -97,6 +97,9 @@ inline std::vector<int64_t> pair(const c10::IValue& list, int64_t fallback) {
 
 class graph_translator;
 
+// What a refusal at lowering ends with (a call-time refusal at other shapes leaves it out).
+inline constexpr const char* partition_hint = " (tbk::partition runs such nodes in TorchScript)";
+
 // One operator family's entry for one TorchScript operator: why the backend cannot run a node
 // (from the node alone: supports() asks this; empty when it can), and how a node becomes
 // operations (at lowering, with shapes known; it may refuse further).
@@ -124,8 +127,7 @@ class graph_translator {
   // ---- for the operator families' translators ----
 
   [[noreturn]] void refuse(const Node& node, const std::string& why) {
-    throw std::invalid_argument("tbk_onednn cannot run " + tbk::node_text(node) + ": " + why +
-                                " (tbk::partition runs such nodes in TorchScript)");
+    throw std::invalid_argument("tbk_onednn cannot run " + tbk::node_text(node) + ": " + why + partition_hint);
   }
   void refuse_if(const Node& node, const std::string& why) {
     if (!why.empty()) refuse(node, why);

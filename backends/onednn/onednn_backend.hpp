@@ -3,33 +3,29 @@
 // graph with the example inputs' shapes, encode the program), compile (decode and check the
 // payload, then build the primitives), execute (run them; thread-safe).
 #pragma once
-#include "any_batch.hpp"
+#include "any_shape.hpp"
 #include "engine.hpp"
+#include "frozen_graph.hpp"
 #include "operators.hpp"
 #include "program.hpp"
 
 #include <tbk/backend.hpp>  // tbk::backend, tbk::rest, tbk::method_spec, tbk::compile_spec
 
 #include <torch/csrc/jit/api/module.h>                        // torch::jit::Module
-#include <torch/csrc/jit/passes/constant_propagation.h>       // ConstantPropagation
-#include <torch/csrc/jit/passes/dead_code_elimination.h>      // EliminateDeadCode
 #include <torch/csrc/jit/passes/freeze_module.h>              // freeze_module
-#include <torch/csrc/jit/passes/frozen_graph_optimizations.h> // OptimizeFrozenGraph
-#include <torch/csrc/jit/passes/peephole.h>                    // PeepholeOptimize
-#include <torch/csrc/jit/passes/remove_mutation.h>            // RemoveTensorMutation
-#include <torch/csrc/jit/passes/shape_analysis.h>             // PropagateInputShapes
 
 #include <cstdio>     // std::fputs
 #include <cstdlib>    // std::getenv
 #include <cstring>    // std::memcpy
-#include <memory>     // std::shared_ptr
+#include <memory>     // std::shared_ptr, std::make_shared
+#include <optional>   // std::optional
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
 #include <vector>     // std::vector
 
 namespace tbk_onednn {
 
-using method_handle = std::shared_ptr<const batched_method>;
+using method_handle = std::shared_ptr<const any_shape_method>;
 
 struct onednn_compile {
   // Which nodes tbk::partition may give it, and why not the others (the report shows it).
@@ -41,7 +37,11 @@ struct onednn_compile {
   // Lowering time: the module frozen (its parameters become constants, batch norms fold into
   // convolutions), each method's graph read into a program; the payload maps each method to its
   // encoded program (a uint8 tensor), which the lite interpreter keeps as it is, and, for a method
-  // that takes any batch, "<method>:batch_places" to where its program holds the batch size.
+  // that takes any batch, "<method>:batch_places" to where its program holds the batch size. For
+  // other input shapes (any_shape.hpp), "<method>:other_shapes" is a text: empty when the method
+  // is read again at a call's shapes from the frozen module kept once as ":frozen_module" (with
+  // the method option "dynamic_shapes", true by default unless tbk::static_shapes_option is set),
+  // else why it takes no other shapes.
   static c10::IValue preprocess(const torch::jit::Module& module, const tbk::compile_spec& spec) {
     torch::jit::Module copy = module.clone();
     copy.eval();
@@ -51,41 +51,60 @@ struct onednn_compile {
     }
     torch::jit::Module frozen = torch::jit::freeze_module(copy, preserved);
     c10::impl::GenericDict payload(c10::StringType::get(), c10::TensorType::get());
+    bool keep_module = false;
     for (const std::string& name : spec.method_names()) {
       const std::vector<at::Tensor> examples = spec.method(name).example_tensors();
-      const program read = program_of(frozen, name, examples);
+      const program read = read_method(frozen, name, examples);
       payload.insert(name, bytes_tensor(encode(read)));
-      // read again at one more sample: does the method take any batch? (any_batch.hpp)
-      if (!batch_of(read.input_shapes)) continue;
-      std::vector<at::Tensor> more;
-      for (const at::Tensor& x : examples) more.push_back(at::cat({x, x.narrow(0, 0, 1)}));
-      try {
-        if (auto places = batch_places_of(read, program_of(frozen, name, more))) {
-          payload.insert(name + batch_places_key, places_tensor(*places));
+      // read again at one more sample: does the method take any batch? (any_shape.hpp)
+      bool batch_needs_graph = false;  // read at N + 1, but not by setting the batch's places
+      if (batch_of(read.input_shapes)) {
+        std::vector<at::Tensor> more;
+        for (const at::Tensor& x : examples) more.push_back(at::cat({x, x.narrow(0, 0, 1)}));
+        try {
+          const program at_more = read_method(frozen, name, more);
+          if (auto places = batch_places_of(read, at_more)) payload.insert(name + batch_places_key, places_tensor(*places));
+          else batch_needs_graph = true;
+        } catch (const std::exception&) {
+          // read at N + 1, the method fails (a shape check that wants batch N): it takes batch N only
         }
-      } catch (const std::exception&) {
-        // read at N + 1, the method fails (a shape check that wants batch N): it takes batch N only
       }
+      const std::string why_fixed = other_shapes_refusal(frozen, name, examples, spec.method(name), batch_needs_graph);
+      keep_module = keep_module || why_fixed.empty();
+      payload.insert(name + other_shapes_key, text_tensor(why_fixed));
     }
+    if (keep_module) payload.insert(frozen_module_key, module_bytes(frozen));
     return payload;
   }
 
-  // The program of method `name` of the frozen module, read with `examples`' shapes.
-  static program program_of(const torch::jit::Module& frozen, const std::string& name,
-                            const std::vector<at::Tensor>& examples) {
-    std::shared_ptr<torch::jit::Graph> graph = frozen.get_method(name).graph()->copy();
-    torch::jit::OptimizeFrozenGraph(graph, true);
-    torch::jit::RemoveTensorMutation(graph);
-    // The example inputs' shapes make sizes constants, which folds away the shape checks that
-    // torch.nn.functional's code makes (asserts, list lengths)
-    for (std::size_t i = 0; i < examples.size() && i + 1 < graph->inputs().size(); ++i) {
-      graph->inputs()[i + 1]->setType(c10::TensorType::create(examples[i]));
+  // Why method `name` cannot be read again at other input shapes at call time (empty when it
+  // can): the option "dynamic_shapes" is false, or read at the spatial probes' shapes (sizes after
+  // N and C doubled; for a 3-D input, its second: frozen_graph.hpp) tbk_onednn cannot run it, and no other batch
+  // needs the graph either (`batch_needs_graph`: read at one more sample, it differs otherwise than
+  // in the batch's places).
+  static std::string other_shapes_refusal(const torch::jit::Module& frozen, const std::string& name,
+                                          const std::vector<at::Tensor>& examples, const tbk::method_spec& method,
+                                          bool batch_needs_graph) {
+    const bool static_shapes = method.get<bool>(tbk::static_shapes_option, false);  // an ExecuTorch program's
+    if (!method.get<bool>("dynamic_shapes", !static_shapes)) {
+      return static_shapes ? "it was lowered for a runtime that calls it at its example inputs' shapes only"
+                           : "it was lowered with the option dynamic_shapes false";
     }
-    torch::jit::PropagateInputShapes(graph);
-    torch::jit::PeepholeOptimize(graph, /*disable_shape_peepholes=*/false);
-    torch::jit::ConstantPropagation(graph);
-    torch::jit::EliminateDeadCode(graph);
-    return translate_graph(*graph, examples);
+    const std::vector<std::vector<shape_t>> probes = spatial_probes(examples);
+    if (probes.empty()) return batch_needs_graph ? "" : "its inputs have no dimensions after N and C";
+    std::string first_refusal;
+    for (const std::vector<shape_t>& probe : probes) {
+      try {
+        read_method(frozen, name, tensors_of_shapes(probe));
+        return "";
+      } catch (const std::exception&) {  // a refusal, or a pass of PyTorch's failing at these shapes
+        if (!first_refusal.empty()) continue;
+        std::string shapes;
+        for (const shape_t& s : probe) shapes += (shapes.empty() ? "" : ", ") + shape_text(s);
+        first_refusal = "read at input shapes " + shapes + " when it was lowered, " + tbk::detail::current_exception_text();
+      }
+    }
+    return batch_needs_graph ? "" : first_refusal;  // it takes other batches read again, if no other sizes
   }
 
   static at::Tensor bytes_tensor(const std::vector<uint8_t>& bytes) {
@@ -93,9 +112,23 @@ struct onednn_compile {
     std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
     return blob;
   }
+  static at::Tensor text_tensor(const std::string& text) { return bytes_tensor({text.begin(), text.end()}); }
 
-  // Beside method m's program, the payload key of its batch sizes' places: "m:batch_places".
+  // A text tensor's text (a 1-D uint8 CPU tensor, as text_tensor writes it).
+  static std::string text_of(const at::Tensor& t, const std::string& what) {
+    if (t.scalar_type() != at::kByte || t.dim() != 1 || !t.is_contiguous() || !t.device().is_cpu()) {
+      throw std::invalid_argument(what + " should be a contiguous 1-D uint8 CPU tensor");
+    }
+    const char* text = static_cast<const char*>(t.data_ptr());
+    return std::string(text, text + t.numel());
+  }
+
+  // Payload keys beside method m's program: where its program holds the batch size
+  // ("m:batch_places"), whether it is read again at other shapes ("m:other_shapes"), and the
+  // frozen module it is read from (one per payload; no method's name has a colon).
   static constexpr const char* batch_places_key = ":batch_places";
+  static constexpr const char* other_shapes_key = ":other_shapes";
+  static constexpr const char* frozen_module_key = ":frozen_module";
 
   // Load time: the method's program, decoded and checked in full, then built into primitives.
   static method_handle compile(const tbk::method_spec& method, const c10::IValue& payload) {
@@ -122,11 +155,28 @@ struct onednn_compile {
     if (auto p = dict.find(method.name() + batch_places_key); p != dict.end() && p->value().isTensor()) {
       places = places_from(p->value().toTensor(), decoded, method.name());
     }
+    shape_reader reader;
+    std::string fixed_reason;
+    if (auto o = dict.find(method.name() + other_shapes_key); o != dict.end() && o->value().isTensor()) {
+      fixed_reason = text_of(o->value().toTensor(), "the other shapes' note of method " + method.name());
+      auto module = dict.find(frozen_module_key);
+      if (fixed_reason.empty() && (module == dict.end() || !module->value().isTensor())) {
+        throw std::invalid_argument("the payload says method " + method.name() +
+                                    " is read again at other input shapes, but it keeps no frozen module");
+      }
+      if (fixed_reason.empty()) {
+        auto graph = std::make_shared<const frozen_graph_reader>(module->value().toTensor(), method.name());
+        reader = [graph](const std::vector<shape_t>& shapes) { return graph->at(shapes); };
+      }
+    }
     compile_options options{method.name(), method.get<std::string>("implementation", "")};
-    const int64_t cache = method.get<int64_t>("batch_cache", static_cast<int64_t>(default_batch_cache));
-    if (cache < 0) throw std::invalid_argument("option 'batch_cache' must be 0 or more, got " + std::to_string(cache));
-    auto compiled = std::make_shared<const batched_method>(std::move(decoded), std::move(options), std::move(places),
-                                                           static_cast<std::size_t>(cache));
+    // "batch_cache": this option's name before other shapes than the batch were taken
+    const int64_t older = method.get<int64_t>("batch_cache", static_cast<int64_t>(default_shape_cache));
+    const int64_t cache = method.get<int64_t>("shape_cache", older);
+    if (cache < 0) throw std::invalid_argument("option 'shape_cache' must be 0 or more, got " + std::to_string(cache));
+    auto compiled = std::make_shared<const any_shape_method>(std::move(decoded), std::move(options), std::move(places),
+                                                             std::move(reader), std::move(fixed_reason),
+                                                             static_cast<std::size_t>(cache));
     print_summary_if_verbose(method.name(), compiled->example());
     return compiled;
   }

@@ -30,6 +30,13 @@ inline constexpr const char* example_inputs_option = "example_inputs";
 // region's call-time errors; compile policies do not see it.
 inline constexpr const char* region_option = "tbk_region";
 
+// The compile-spec option (a bool) that a runtime whose calls always bring the example inputs'
+// shapes sets for each method: a backend need not prepare for other shapes (tbk_onednn then keeps
+// no graph to read again at them). tbk.executorch sets it true: the programs it lowers are
+// exported with static shapes. Absent: the method may be called at other shapes, as TorchScript's
+// methods are.
+inline constexpr const char* static_shapes_option = "tbk_static_shapes";
+
 namespace detail {
 
 // Example inputs as the option's value: List[Tensor] when they are all tensors, else List[Any].

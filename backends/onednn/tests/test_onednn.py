@@ -2,7 +2,7 @@
 networks of backends/onednn/models.py lowered with tbk.lower and checked against eager at
 batch 1 and 8, and its small networks that use every operator tbk_onednn runs; save and load in Python and the lite interpreter; whole-method lowering refusing
 softplus by name and line; tbk.partition running the rest in TorchScript; a method lowered at
-one batch called at others (and one that computes sizes from the batch refusing them).
+one batch and image size called at others (and the refusals of sizes a network cannot take).
 
 Run by `meson test` with PYTHONPATH at the build tree's python/ (import tbk.onednn registers
 the backend) and TBK_ONEDNN_MODELS set to backends/onednn/models.py.
@@ -27,6 +27,27 @@ NETWORKS = models.networks(64)
 
 def relative_error(got, want):
     return ((got - want).abs().max() / want.abs().max()).item()
+
+
+def wrong_shapes_from_threads(lowered, module, shapes, calls):
+    """One thread per shape, each calling `lowered` `calls` times with inputs of its shape at once
+    with the others: the shapes whose results differ from `module`'s."""
+    import threading
+    wrong = []
+
+    def call(shape):
+        for _ in range(calls):
+            y = torch.randn(*shape)
+            with torch.no_grad():
+                if relative_error(lowered(y), module(y)) > 1e-4:
+                    wrong.append(shape)
+
+    threads = [threading.Thread(target=call, args=(shape,)) for shape in shapes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wrong
 
 
 def batch_of(x, batch):
@@ -200,51 +221,161 @@ class AnyBatch(unittest.TestCase):
 
     def test_more_batches_than_the_cache_keeps_all_run_right(self):
         module, x = NETWORKS["mlp"]
-        for options in ({}, {"batch_cache": 1}, {"batch_cache": 0}):  # 4 are kept by default
+        # 4 are kept by default; "batch_cache" is the option's older name
+        for options in ({}, {"shape_cache": 1}, {"shape_cache": 0}, {"batch_cache": 1}):
             with self.subTest(options=options):
                 lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(x,))
                 self.check_batches(lowered, module, x, list(range(2, 9)) + [2, 8, 2])
 
     def test_a_negative_cache_size_is_refused(self):
         module, x = NETWORKS["mlp"]
-        with self.assertRaisesRegex(RuntimeError, r"option 'batch_cache' must be 0 or more, got -1"):
-            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"batch_cache": -1}}, example_inputs=(x,))
+        with self.assertRaisesRegex(RuntimeError, r"option 'shape_cache' must be 0 or more, got -1"):
+            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"shape_cache": -1}}, example_inputs=(x,))
 
     def test_threads_with_different_batches_get_their_own_results(self):
-        import threading
         module, x = NETWORKS["mlp"]
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
-        problems = []
+        shapes = [(batch, *x.shape[1:]) for batch in (1, 2, 3, 4, 5, 6)]
+        self.assertEqual(wrong_shapes_from_threads(lowered, module, shapes, calls=20), [])
 
-        def calls(batch):
-            for _ in range(20):
-                y = torch.randn(batch, *x.shape[1:])
-                with torch.no_grad():
-                    if relative_error(lowered(y), module(y)) > 1e-4:
-                        problems.append(batch)
-
-        threads = [threading.Thread(target=calls, args=(b,)) for b in (1, 2, 3, 4, 5, 6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.assertEqual(problems, [])
-
-    def test_a_size_computed_from_the_batch_takes_its_example_batch_only(self):
+    def test_a_size_computed_from_the_batch_is_read_again_at_other_batches(self):
         module, x = TwiceTheBatch(), torch.randn(2, 4, 6)
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_batches(lowered, module, x, (2, 3, 1))
+
+    def test_without_dynamic_shapes_a_size_computed_from_the_batch_takes_its_example_batch_only(self):
+        module, x = TwiceTheBatch(), torch.randn(2, 4, 6)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"dynamic_shapes": False}},
+                            example_inputs=(x,))
         self.check_batches(lowered, module, x, (2,))
         with self.assertRaisesRegex(RuntimeError, r"tbk_onednn.forward: .*input 0 has shape \[3, 4, 6\]; this "
                                                   r"method was compiled for batch 2 and takes no other: its graph "
                                                   r"reads differently at another batch \(it computes other sizes "
-                                                  r"from the batch size"):
+                                                  r"from the batch size.*: it was lowered with the option "
+                                                  r"dynamic_shapes false"):
             lowered(torch.randn(3, 4, 6))
 
-    def test_other_sizes_than_the_batch_are_refused(self):
+
+class PositionEmbedding(torch.nn.Module):
+    """A learned position embedding of the example's spatial size, added to the features: the
+    network takes no other spatial size (as ViT's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.position = torch.nn.Parameter(torch.randn(1, 4, 8, 8))
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)) + self.position
+
+
+class OtherSpatialSizes(unittest.TestCase):
+    """A method lowered at one image size is called at others: its graph, which the payload keeps,
+    is read again at the new shapes on their first call."""
+
+    def check_shapes(self, lowered, module, shapes):
+        for shape in shapes:
+            with self.subTest(shape=shape):
+                y = torch.randn(*shape)
+                with torch.no_grad():
+                    self.assertLessEqual(relative_error(lowered(y), module(y)), 1e-4)
+
+    def test_the_networks_take_other_image_sizes_on_both_paths(self):
+        for name in ("resnet", "mobilenet_v2"):
+            module, x = NETWORKS[name]
+            for path in ("native", "fast"):
+                with self.subTest(network=name, path=path):
+                    lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}},
+                                        example_inputs=(x,), path=path)
+                    self.check_shapes(lowered, module, ((1, 3, 32, 32), (2, 3, 96, 80), (1, 3, 64, 64),
+                                                        (1, 3, 33, 47), (1, 3, 32, 32)))
+
+    def test_every_operator_network_at_other_sizes_runs_as_torchscript_does_traced_and_scripted(self):
+        # where the TorchScript module runs at the new shape, the lowered method gives its results;
+        # where it raises (a constant of the example's size, a split into a fixed number of
+        # pieces), the lowered method refuses the shape
+        took = set()
+        for name, (module, x) in models.operator_networks().items():
+            if x.dim() == 3:  # [N, L, C]: another sequence length
+                others = [(x.shape[0], x.shape[1] + 3, x.shape[2])]
+            else:  # NCHW: other spatial sizes (PoolOps' adaptive windows and ceil-mode pools among them)
+                others = [(x.shape[0], x.shape[1], x.shape[2] + 6, x.shape[3] + 4), (1, x.shape[1], 24, 30)]
+            for how, make in (("scripted", torch.jit.script), ("traced", lambda m: torch.jit.trace(m, x))):
+                scripted = make(module)
+                lowered = tbk.lower(scripted, "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+                for other in others:
+                    with self.subTest(network=name, how=how, shape=other):
+                        y = torch.randn(*other)
+                        try:
+                            with torch.no_grad():
+                                want = scripted(y)
+                        except (RuntimeError, ValueError):
+                            with self.assertRaisesRegex(RuntimeError, r"this method was compiled for"):
+                                lowered(y)
+                            continue
+                        with torch.no_grad():
+                            got = lowered(y)
+                        took.add(name)
+                        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                                        want if isinstance(want, tuple) else (want,)):
+                            self.assertEqual(g.shape, w.shape)
+                            self.assertLessEqual(relative_error(g, w), 1e-4)
+        self.assertTrue({"conv_ops", "conv_ops_odd", "pool_ops", "attention_ops"} <= took, took)
+
+    def test_saved_and_loaded_and_in_the_lite_interpreter_it_takes_other_sizes(self):
+        module, x = NETWORKS["mobilenet_v2"]
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        buffer = io.BytesIO()
+        torch.jit.save(lowered, buffer)
+        buffer.seek(0)
+        self.check_shapes(torch.jit.load(buffer), module, ((1, 3, 48, 48), (3, 3, 80, 64)))
+        lite = io.BytesIO(lowered._save_to_buffer_for_lite_interpreter())
+        self.check_shapes(_load_for_lite_interpreter(lite), module, ((2, 3, 40, 56),))
+
+    def test_a_partitioned_model_takes_other_sizes(self):
+        module, x = NETWORKS["with_softplus"]
+        partitioned = tbk.partition(torch.jit.script(module), "tbk_onednn", example_inputs=(x,), freeze=True)
+        self.check_shapes(partitioned, module, ((1, 3, 48, 40), (2, 3, 96, 96)))
+
+    def test_threads_with_different_sizes_get_their_own_results(self):
+        module, x = NETWORKS["resnet"]
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"shape_cache": 2}},
+                            example_inputs=(x,))
+        shapes = [(1, 3, size, size) for size in (32, 40, 48, 64)]
+        self.assertEqual(wrong_shapes_from_threads(lowered, module, shapes, calls=4), [])
+
+    def test_a_network_that_takes_one_size_says_why_at_another(self):
+        module, x = PositionEmbedding().eval(), torch.randn(1, 3, 8, 8)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_shapes(lowered, module, ((3, 3, 8, 8),))  # other batches: yes
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn.forward: .*input 0 has shape \[1, 3, 16, 8\]; this "
+                                                  r"method was compiled for \[1, 3, 8, 8\] and takes other batch "
+                                                  r"sizes only .*: read at input shapes \[1, 3, 16, 16\] when it was "
+                                                  r"lowered, tbk_onednn cannot run aten::add .*operand"):
+            lowered(torch.randn(1, 3, 16, 8))
+
+    def test_a_size_the_network_cannot_take_is_refused_by_its_node_and_line(self):
         module, x = NETWORKS["resnet"]
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn.forward: .*input 0 has shape \[1, 4, 64, 64\]; this "
+                                                  r"method was compiled for \[1, 3, 64, 64\], and read again at the "
+                                                  r"shapes of this call, tbk_onednn cannot run aten::conv2d "
+                                                  r"\(.*conv.py:\d+\): .*weight \[64, 3, 7, 7\] does not fit input "
+                                                  r"channels 4 in 1 groups$"):
+            lowered(torch.randn(1, 4, 64, 64))
+
+    def test_without_dynamic_shapes_the_archive_keeps_no_graph_and_other_sizes_are_refused(self):
+        module, x = NETWORKS["resnet"]
+        sizes = {}
+        for dynamic in (True, False):
+            lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"dynamic_shapes": dynamic}},
+                                example_inputs=(x,))
+            buffer = io.BytesIO()
+            torch.jit.save(lowered, buffer)
+            sizes[dynamic] = len(buffer.getvalue())
+        self.assertLess(sizes[False], 0.6 * sizes[True])  # the frozen module is about the weights' size
         with self.assertRaisesRegex(RuntimeError, r"input 0 has shape \[1, 3, 32, 32\]; this method was compiled "
-                                                  r"for \[1, 3, 64, 64\]"):
+                                                  r"for \[1, 3, 64, 64\] and takes other batch sizes only"):
             lowered(torch.randn(1, 3, 32, 32))
 
 

@@ -375,11 +375,12 @@ class InPlaceOperations(unittest.TestCase):
     def test_a_call_time_error_names_the_region_and_the_lines_of_its_nodes(self):
         model = partitioned(ConvRelu(), torch.randn(1, 3, 8, 8))  # (the conv2d's line is torch's conv.py)
         with self.assertRaises(RuntimeError) as caught:
-            model(torch.randn(1, 3, 9, 9))  # another spatial size than the example's
+            model(torch.randn(1, 4, 8, 8))  # another number of channels than the convolution takes
         self.assertRegex(str(caught.exception),
                          r"tbk_onednn\.forward \(region 0 of method forward: aten::conv2d \([^)]*conv\.py:\d+\), "
                          r"aten::relu \([^)]*test_onednn_partition\.py:\d+\)\): execute policy failed: "
-                         r"input 0 has shape \[1, 3, 9, 9\]; this method was compiled for \[1, 3, 8, 8\]")
+                         r"input 0 has shape \[1, 4, 8, 8\]; this method was compiled for \[1, 3, 8, 8\], and read again "
+                         r"at the shapes of this call, tbk_onednn cannot run aten::conv2d")
 
     def test_a_region_inside_a_branch_gets_its_example_inputs_and_an_untaken_one_stays(self):
         module = Branches()

@@ -10,10 +10,13 @@
 namespace tbk::detail {
 
 // "aten::relu (model.py:4)", or "aten::relu (line 4)" for code without a file name; the kind
-// alone for a node without source (one a pass made).
+// alone for a node without source (one a pass made). For a model loaded from an archive, the line
+// of the user's code it was made from where the archive keeps it (its debug information), else the
+// line of the archive's code/.
 inline std::string node_text(const torch::jit::Node& node) {
   std::string text = node.kind().toQualString();
-  if (auto where = node.sourceRange().file_line_col()) {
+  const c10::optional<torch::jit::SourceRange> original = node.sourceRange().findSourceRangeThatGenerated();
+  if (auto where = (original ? *original : node.sourceRange()).file_line_col()) {
     const std::string& file = std::get<0>(*where);
     const std::string line = std::to_string(std::get<1>(*where));
     text += file.empty() || file == "<string>" ? " (line " + line + ")" : " (" + file + ":" + line + ")";
