@@ -13,9 +13,9 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>         // std::chrono (the first call at a new batch is timed)
+#include <chrono>         // std::chrono (the first call at a new shape is timed)
 #include <cstdint>        // int64_t
-#include <cstdio>         // std::fputs
+#include <cstdio>         // std::fputs, std::snprintf
 #include <cstdlib>        // std::getenv
 #include <functional>     // std::function
 #include <list>           // std::list (least recently used first)
@@ -197,7 +197,9 @@ class any_shape_method {
                                 " (lower it with example inputs of the shape you call it with)" + fixed_reason_text());
   }
 
-  std::string fixed_reason_text() const { return fixed_reason_.empty() ? "" : ": " + fixed_reason_; }
+  std::string fixed_reason_text() const {
+    return fixed_reason_.empty() ? "" : "; it is not read again at other shapes: " + fixed_reason_;
+  }
 
   // The cached method for `shapes`, made the most recently used; nullptr when there is none.
   std::shared_ptr<const compiled_method> find(const std::vector<shape_t>& shapes) const {
@@ -249,7 +251,9 @@ class any_shape_method {
     if (verbose == nullptr || std::string(verbose).empty() || std::string(verbose) == "0") return;
     std::string text = "tbk_onednn." + options_.method + ": built for input shapes";
     for (const shape_t& s : shapes) text += " " + shape_text(s);
-    text += " on their first call, in " + std::to_string(ms) + " ms\n";
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", ms);
+    text += " on their first call, in " + std::string(took) + " ms\n";
     std::fputs(text.c_str(), stderr);
   }
 

@@ -1,8 +1,10 @@
 // frozen_graph.hpp: a tbk_onednn method's frozen graph read into a program at given input shapes:
-// at lowering (preprocess), and again at call time for input shapes other than the example's, from
-// the frozen module the payload keeps for that (its bytes as torch::jit::Module::save writes them).
+// at lowering (preprocess, also at the probe shapes that tell whether it takes other sizes), and
+// again at call time for input shapes other than the example's, from the frozen module the
+// payload keeps for that (its bytes as torch::jit::Module::save writes them: a zip archive).
 #pragma once
 #include "ir.hpp"
+#include "lowering.hpp"   // detail::partition_hint
 #include "operators.hpp"  // translate_graph
 
 #include <ATen/ATen.h>
@@ -15,7 +17,7 @@
 #include <torch/csrc/jit/passes/shape_analysis.h>              // PropagateInputShapes
 #include <torch/csrc/jit/serialization/import.h>               // torch::jit::load
 
-#include <cstring>    // std::memcpy
+#include <cstring>    // std::memcmp
 #include <memory>     // std::shared_ptr
 #include <mutex>      // std::mutex
 #include <sstream>    // std::stringstream
@@ -44,7 +46,27 @@ inline program read_method(const torch::jit::Module& frozen, const std::string& 
   return translate_graph(*graph, examples);
 }
 
-// Float32 tensors of these shapes, their values unset: what read_method needs of inputs.
+// Why a read failed, from the exception in flight, as a call-time message: a refusal without the
+// partitioning hint (partitioning is no remedy at call time), a PyTorch error without its
+// backtrace.
+inline std::string read_refusal() {
+  std::string why;
+  try {
+    throw;
+  } catch (const c10::Error& e) {  // a pass of PyTorch's failing at these shapes
+    why = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  const std::string hint = detail::partition_hint;
+  if (why.size() >= hint.size() && why.compare(why.size() - hint.size(), hint.size(), hint) == 0) {
+    why.resize(why.size() - hint.size());
+  }
+  return why;
+}
+
+// Float32 tensors of these shapes, their values unset: what read_method needs of inputs (it reads
+// their sizes; the memory is an input's worth, small beside a call's).
 inline std::vector<at::Tensor> tensors_of_shapes(const std::vector<shape_t>& shapes) {
   std::vector<at::Tensor> out;
   for (const shape_t& s : shapes) out.push_back(at::empty(s, at::kFloat));
@@ -52,10 +74,10 @@ inline std::vector<at::Tensor> tensors_of_shapes(const std::vector<shape_t>& sha
 }
 
 // The input shapes a method is read at when it is lowered, to learn whether it takes other sizes
-// than the batch: the examples' shapes with the sizes after N and C doubled (NCHW images), then,
-// when an input has 3 dimensions, with its second doubled instead ([N, L, C] sequences). Doubling
-// keeps the ratios of sizes a network relates (a skip connection across a stride-2 step). Empty
-// when no input has a dimension beyond N and C.
+// than the batch: when an input has 3 dimensions, with its second doubled ([N, L, C] sequences,
+// the layout tbk_onednn's 3-D operators take), then the examples' shapes with the sizes after N
+// and C doubled (NCHW images). Doubling keeps the ratios of sizes a network relates (a skip
+// connection across a stride-2 step). Empty when no input has a dimension beyond N and C.
 inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Tensor>& examples) {
   std::vector<shape_t> channels_first, sequence_first;
   bool spatial = false, sequence = false;
@@ -74,31 +96,40 @@ inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Te
     sequence_first.push_back(std::move(t));
   }
   std::vector<std::vector<shape_t>> probes;
-  if (spatial) probes.push_back(std::move(channels_first));
   if (sequence) probes.push_back(std::move(sequence_first));
+  if (spatial) probes.push_back(std::move(channels_first));
   return probes;
 }
 
-// A module's bytes as torch::jit::Module::save writes them, as a 1-D uint8 tensor.
-inline at::Tensor module_bytes(const torch::jit::Module& module) {
+// A module's bytes as torch::jit::Module::save writes them.
+inline std::string module_bytes(const torch::jit::Module& module) {
   std::stringstream out;
   module.save(out);
-  const std::string bytes = out.str();
-  at::Tensor blob = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
-  std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
-  return blob;
+  return out.str();
+}
+
+// Whether bytes begin as a zip archive (what torch::jit::Module::save writes) does: checked before
+// torch::jit::load reads them, which takes trusted input only (docs/onednn.md, a hostile model).
+inline bool looks_like_zip(const at::Tensor& bytes) {
+  static constexpr unsigned char magic[4] = {'P', 'K', 3, 4};
+  return bytes.numel() >= 4 && std::memcmp(bytes.data_ptr(), magic, 4) == 0;
 }
 
 // One method of the frozen module a payload keeps, read at the input shapes a call brings. The
-// module is loaded on the first read (most methods are never called at other shapes); reads are
-// serialized. Safe to call from many threads.
+// module is loaded on the first read (most methods are never called at other shapes; each method
+// loads its own copy), and a failed load is remembered; reads are serialized (first calls at two
+// new shapes take turns while their graphs are read). Safe to call from many threads.
 class frozen_graph_reader {
  public:
-  // `bytes`: a 1-D uint8 CPU tensor (checked here), kept, not copied.
+  // `bytes`: a 1-D uint8 CPU tensor holding a zip archive (checked here), kept, not copied.
   frozen_graph_reader(at::Tensor bytes, std::string method) : bytes_(std::move(bytes)), method_(std::move(method)) {
     if (bytes_.scalar_type() != at::kByte || bytes_.dim() != 1 || !bytes_.is_contiguous() || !bytes_.device().is_cpu()) {
       throw std::invalid_argument("the frozen module that the payload keeps for other input shapes should be a "
                                   "contiguous 1-D uint8 CPU tensor");
+    }
+    if (!looks_like_zip(bytes_)) {
+      throw std::invalid_argument("the frozen module that the payload keeps for other input shapes is not a "
+                                  "TorchScript archive (it does not begin as a zip file does)");
     }
   }
 
@@ -106,26 +137,20 @@ class frozen_graph_reader {
   // when it cannot run them (or the kept module cannot be read).
   program at(const std::vector<shape_t>& shapes) const {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (!load_failure_.empty()) throw std::invalid_argument(load_failure_);
     if (!module_) {
       std::stringstream in(std::string(static_cast<const char*>(bytes_.data_ptr()), static_cast<std::size_t>(bytes_.numel())));
       try {
         module_ = std::make_shared<torch::jit::Module>(torch::jit::load(in));
-      } catch (const c10::Error& e) {
-        throw std::invalid_argument("the frozen module that the payload keeps for other input shapes cannot be read: " +
-                                    std::string(e.what_without_backtrace()));
+      } catch (const std::exception&) {
+        load_failure_ = "the frozen module that the payload keeps for other input shapes cannot be read: " + read_refusal();
+        throw std::invalid_argument(load_failure_);
       }
     }
     try {
       return read_method(*module_, method_, tensors_of_shapes(shapes));
-    } catch (const std::invalid_argument& e) {  // at call time, partitioning is no remedy: no hint
-      std::string why = e.what();
-      const std::string hint = detail::partition_hint;
-      if (why.size() >= hint.size() && why.compare(why.size() - hint.size(), hint.size(), hint) == 0) {
-        why.resize(why.size() - hint.size());
-      }
-      throw std::invalid_argument(why);
-    } catch (const c10::Error& e) {  // a pass of PyTorch's failing at these shapes
-      throw std::invalid_argument(e.what_without_backtrace());
+    } catch (const std::exception&) {
+      throw std::invalid_argument(read_refusal());
     }
   }
 
@@ -134,6 +159,7 @@ class frozen_graph_reader {
   std::string method_;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<torch::jit::Module> module_;
+  mutable std::string load_failure_;
 };
 
 }  // namespace tbk_onednn

@@ -1,7 +1,8 @@
 // onednn_backend.hpp: tbk_onednn, a backend that runs fp32 CNNs and MLPs with oneDNN, as tbk
 // policies: supports (which nodes tbk::partition may give it), preprocess (freeze, fold, read the
-// graph with the example inputs' shapes, encode the program), compile (decode and check the
-// payload, then build the primitives), execute (run them; thread-safe).
+// graph with the example inputs' shapes, encode the program; learn whether the method takes other
+// shapes, keeping the frozen module for them), compile (decode and check the payload, then build
+// the primitives), execute (run them, at other shapes too; thread-safe).
 #pragma once
 #include "any_shape.hpp"
 #include "engine.hpp"
@@ -73,8 +74,25 @@ struct onednn_compile {
       keep_module = keep_module || why_fixed.empty();
       payload.insert(name + other_shapes_key, text_tensor(why_fixed));
     }
-    if (keep_module) payload.insert(frozen_module_key, module_bytes(frozen));
+    if (keep_module) keep_frozen_module(payload, frozen, spec.method_names());
     return payload;
+  }
+
+  // The frozen module into the payload; when it cannot be saved (an attribute TorchScript cannot
+  // serialize), each method's note says so instead and no method is read again at other shapes.
+  static void keep_frozen_module(c10::impl::GenericDict& payload, const torch::jit::Module& frozen,
+                                 const std::vector<std::string>& methods) {
+    try {
+      const std::string bytes = module_bytes(frozen);
+      payload.insert(frozen_module_key, bytes_tensor({bytes.begin(), bytes.end()}));
+    } catch (const std::exception&) {
+      const std::string why = "its frozen module cannot be saved to read it again: " + read_refusal();
+      for (const std::string& name : methods) {
+        if (text_of(payload.at(name + other_shapes_key).toTensor(), name).empty()) {
+          payload.insert_or_assign(name + other_shapes_key, text_tensor(why));
+        }
+      }
+    }
   }
 
   // Why method `name` cannot be read again at other input shapes at call time (empty when it
@@ -85,11 +103,10 @@ struct onednn_compile {
   static std::string other_shapes_refusal(const torch::jit::Module& frozen, const std::string& name,
                                           const std::vector<at::Tensor>& examples, const tbk::method_spec& method,
                                           bool batch_needs_graph) {
-    const bool static_shapes = method.get<bool>(tbk::static_shapes_option, false);  // an ExecuTorch program's
-    if (!method.get<bool>("dynamic_shapes", !static_shapes)) {
-      return static_shapes ? "it was lowered for a runtime that calls it at its example inputs' shapes only"
-                           : "it was lowered with the option dynamic_shapes false";
+    if (method.get<bool>(tbk::static_shapes_option, false)) {  // an ExecuTorch program's, say
+      return "it was lowered for a runtime that calls it at its example inputs' shapes only";
     }
+    if (!method.get<bool>("dynamic_shapes", true)) return "it was lowered with the option dynamic_shapes false";
     const std::vector<std::vector<shape_t>> probes = spatial_probes(examples);
     if (probes.empty()) return batch_needs_graph ? "" : "its inputs have no dimensions after N and C";
     std::string first_refusal;
@@ -101,7 +118,7 @@ struct onednn_compile {
         if (!first_refusal.empty()) continue;
         std::string shapes;
         for (const shape_t& s : probe) shapes += (shapes.empty() ? "" : ", ") + shape_text(s);
-        first_refusal = "read at input shapes " + shapes + " when it was lowered, " + tbk::detail::current_exception_text();
+        first_refusal = "read at input shapes " + shapes + " when it was lowered, " + read_refusal();
       }
     }
     return batch_needs_graph ? "" : first_refusal;  // it takes other batches read again, if no other sizes
@@ -109,7 +126,7 @@ struct onednn_compile {
 
   static at::Tensor bytes_tensor(const std::vector<uint8_t>& bytes) {
     at::Tensor blob = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
-    std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
+    if (!bytes.empty()) std::memcpy(blob.data_ptr(), bytes.data(), bytes.size());
     return blob;
   }
   static at::Tensor text_tensor(const std::string& text) { return bytes_tensor({text.begin(), text.end()}); }
@@ -156,7 +173,8 @@ struct onednn_compile {
       places = places_from(p->value().toTensor(), decoded, method.name());
     }
     shape_reader reader;
-    std::string fixed_reason;
+    std::string fixed_reason = "it was lowered by a tbk_onednn that read methods at their example's shapes only "
+                               "(lower it again)";
     if (auto o = dict.find(method.name() + other_shapes_key); o != dict.end() && o->value().isTensor()) {
       fixed_reason = text_of(o->value().toTensor(), "the other shapes' note of method " + method.name());
       auto module = dict.find(frozen_module_key);
@@ -171,9 +189,11 @@ struct onednn_compile {
     }
     compile_options options{method.name(), method.get<std::string>("implementation", "")};
     // "batch_cache": this option's name before other shapes than the batch were taken
-    const int64_t older = method.get<int64_t>("batch_cache", static_cast<int64_t>(default_shape_cache));
-    const int64_t cache = method.get<int64_t>("shape_cache", older);
-    if (cache < 0) throw std::invalid_argument("option 'shape_cache' must be 0 or more, got " + std::to_string(cache));
+    const char* cache_option = method.contains("shape_cache") || !method.contains("batch_cache") ? "shape_cache" : "batch_cache";
+    const int64_t cache = method.get<int64_t>(cache_option, static_cast<int64_t>(default_shape_cache));
+    if (cache < 0) {
+      throw std::invalid_argument("option '" + std::string(cache_option) + "' must be 0 or more, got " + std::to_string(cache));
+    }
     auto compiled = std::make_shared<const any_shape_method>(std::move(decoded), std::move(options), std::move(places),
                                                              std::move(reader), std::move(fixed_reason),
                                                              static_cast<std::size_t>(cache));

@@ -30,11 +30,10 @@ inline constexpr const char* example_inputs_option = "example_inputs";
 // region's call-time errors; compile policies do not see it.
 inline constexpr const char* region_option = "tbk_region";
 
-// The compile-spec option (a bool) that a runtime whose calls always bring the example inputs'
-// shapes sets for each method: a backend need not prepare for other shapes (tbk_onednn then keeps
-// no graph to read again at them). tbk.executorch sets it true: the programs it lowers are
-// exported with static shapes. Absent: the method may be called at other shapes, as TorchScript's
-// methods are.
+// The compile-spec option (a bool) that preprocess sees when the runtime will call the method only
+// at its example inputs' shapes: a backend need not keep anything for other shapes. Lowering for
+// ExecuTorch sets it true (tbk::executorch::preprocess_options: a program's shapes are fixed at
+// export). Absent: the method may be called at other shapes, as TorchScript's methods are.
 inline constexpr const char* static_shapes_option = "tbk_static_shapes";
 
 namespace detail {

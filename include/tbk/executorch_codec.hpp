@@ -17,6 +17,7 @@
 // dicts and tensors reads back as the IValue the compile policy sees in TorchScript.
 #pragma once
 
+#include <tbk/compile_spec.hpp>   // example_inputs_option, static_shapes_option, example_inputs_value
 #include <tbk/detail/errors.hpp>  // raise, describe, current_exception_text
 
 #include <ATen/ATen.h>                                // at::empty (bytes as a uint8 tensor)
@@ -34,6 +35,18 @@
 
 namespace tbk {
 namespace executorch {
+
+// The options a backend's preprocess sees for one delegated subgraph: `options` (the method's,
+// as the user gave them) with its example inputs and tbk::static_shapes_option true (an
+// ExecuTorch program's shapes are fixed at export). tbk.executorch and the kit's ExecuTorch leg
+// both lower with it.
+inline c10::impl::GenericDict preprocess_options(const c10::impl::GenericDict& options,
+                                                 const std::vector<c10::IValue>& examples) {
+  c10::impl::GenericDict out = options.copy();
+  if (!examples.empty()) out.insert_or_assign(example_inputs_option, detail::example_inputs_value(examples));
+  out.insert_or_assign(static_shapes_option, true);
+  return out;
+}
 
 inline const char* processed_format() { return "tbk.executorch"; }
 inline constexpr int64_t processed_version = 1;

@@ -183,11 +183,7 @@ PYBIND11_MODULE(_C, m) {
                            "(TBK_REGISTER_BACKEND); tbk.executorch lowers only to tbk backends");
       }
       c10::impl::GenericDict spec = tbk::detail::make_any_dict();
-      c10::impl::GenericDict with_examples = method_options.copy();
-      with_examples.insert_or_assign(tbk::example_inputs_option, tbk::detail::example_inputs_value(examples));
-      // an ExecuTorch program's delegate is called at the shapes it was exported with
-      with_examples.insert_or_assign(tbk::static_shapes_option, true);
-      spec.insert("forward", with_examples);
+      spec.insert("forward", tbk::executorch::preprocess_options(method_options, examples));
       registered->check_methods(module, spec);
       const c10::IValue payload = registered->preprocess(module, spec);
       const std::vector<char> bytes =

@@ -28,6 +28,8 @@ def main():
                             example_inputs=(x,))
         payload = lowered._c.getattr("__loweredModule__").getattr("__processed_module")
         for method, blob in payload.items():
+            if ":" in method:  # beside the programs: batch places, notes, the frozen module
+                continue
             with open(os.path.join(out, f"{name}_{method}.bin"), "wb") as f:
                 f.write(blob.numpy().tobytes())
     print(f"write_seeds.py: {len(os.listdir(out))} payloads in {out}")

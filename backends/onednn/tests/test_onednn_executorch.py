@@ -112,6 +112,17 @@ class OnExecuTorch(unittest.TestCase):
                                      "not supported by the backend: an operator tbk_onednn does not implement",
                                      partitioner.refusals)
 
+    def test_the_pte_keeps_no_graph_for_other_shapes(self):
+        # an ExecuTorch program runs at the shapes it was exported with: tbk.executorch says so
+        # (tbk_static_shapes), and tbk_onednn's payload keeps no frozen module beside the program
+        module, x = models.networks(size=32)["resnet"]
+        edge = to_edge_transform_and_lower(torch.export.export(module, (x,)),
+                                           partitioner=[tbk.executorch.partitioner("tbk_onednn")])
+        pte = edge.to_executorch().buffer
+        weights = sum(p.numel() * 4 for p in module.parameters())
+        self.assertNotIn(b":frozen_module", pte)
+        self.assertLess(len(pte), 1.5 * weights)
+
     def test_the_operator_networks_run_from_pte_as_eager(self):
         for name, (module, x) in models.operator_networks().items():
             with self.subTest(name):

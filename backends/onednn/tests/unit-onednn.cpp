@@ -222,6 +222,35 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   at::Tensor old_permute = encoded(permuted);
   old_permute[8] = 1;
   CHECK_CONTAINS(compile_error(with_blob(old_permute)), "operation 0 has unknown kind 9 for a payload of version 1");
+
+  // Other shapes: a note that says the method is read again, and the frozen module it needs.
+  auto with_module = [&](const c10::optional<at::Tensor>& module) {
+    c10::impl::GenericDict d(c10::StringType::get(), c10::TensorType::get());
+    d.insert("forward", blob);
+    d.insert("forward:other_shapes", at::empty({0}, at::kByte));  // empty: read again
+    if (module) d.insert(":frozen_module", *module);
+    return c10::IValue(d);
+  };
+  CHECK_CONTAINS(compile_error(with_module(c10::nullopt)),
+                 "the payload says method forward is read again at other input shapes, but it keeps no frozen module");
+  CHECK_CONTAINS(compile_error(with_module(at::ones({64}, at::kByte))),
+                 "the frozen module that the payload keeps for other input shapes is not a TorchScript archive");
+  CHECK_CONTAINS(compile_error(with_module(at::ones({64}, at::kFloat))), "should be a contiguous 1-D uint8 CPU tensor");
+  at::Tensor zip_then_garbage = at::full({64}, 7, at::kByte);  // begins as a zip does, is none
+  zip_then_garbage[0] = 'P', zip_then_garbage[1] = 'K', zip_then_garbage[2] = 3, zip_then_garbage[3] = 4;
+  const c10::IValue handles = backend.get_method("compile")({with_module(zip_then_garbage), forward_spec});
+  auto call_at = [&](const at::Tensor& input) {
+    c10::impl::GenericList inputs(c10::AnyType::get());
+    inputs.push_back(input);
+    return backend.get_method("execute")({handles.toGenericDict().at("forward"), inputs});
+  };
+  CHECK(relative_error(call_at(x).toListRef()[0].toTensor(), m.forward({x}).toTensor()) <= 1e-4);  // its example's shape
+  for (int twice = 0; twice < 2; ++twice) {  // the failed load is remembered, and said again
+    const std::string error = error_of([&] { call_at(at::randn({1, 1, 28, 14})); });
+    CHECK_CONTAINS(error, "input 0 has shape [1, 1, 28, 14]; this method was compiled for [1, 1, 28, 28], and read again "
+                          "at the shapes of this call, the frozen module that the payload keeps for other input shapes "
+                          "cannot be read: ");
+  }
 }
 
 TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant refuse what no lowering makes") {

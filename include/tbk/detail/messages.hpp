@@ -16,7 +16,9 @@ namespace tbk::detail {
 inline std::string node_text(const torch::jit::Node& node) {
   std::string text = node.kind().toQualString();
   const c10::optional<torch::jit::SourceRange> original = node.sourceRange().findSourceRangeThatGenerated();
-  if (auto where = (original ? *original : node.sourceRange()).file_line_col()) {
+  auto where = original ? original->file_line_col() : c10::nullopt;
+  if (!where) where = node.sourceRange().file_line_col();
+  if (where) {
     const std::string& file = std::get<0>(*where);
     const std::string line = std::to_string(std::get<1>(*where));
     text += file.empty() || file == "<string>" ? " (line " + line + ")" : " (" + file + ":" + line + ")";

@@ -44,13 +44,13 @@ inline c10::optional<std::vector<at::Tensor>> run_delegate(const kit_settings& k
     FAIL_CHECK(where << ": the backend was not registered through tbk (TBK_REGISTER_BACKEND)");
     return c10::nullopt;
   }
-  c10::impl::GenericDict spec = detail::make_any_dict();
-  spec.insert(method, kit.spec.at(method));
   // as tbk.executorch lowers: example inputs go to preprocess and into the payload, the other
   // options become compile specs
   const c10::impl::GenericDict options = kit.spec.at(method).toGenericDict();
   std::vector<c10::IValue> examples;
   if (options.contains(example_inputs_option)) examples = options.at(example_inputs_option).toListRef().vec();
+  c10::impl::GenericDict spec = detail::make_any_dict();
+  spec.insert(method, executorch::preprocess_options(options, examples));
   std::vector<char> processed;
   try {
     processed = tbk::executorch::encode_processed({kit.backend, method, registered->preprocess(kit.make_module(), spec),
