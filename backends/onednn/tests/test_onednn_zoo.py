@@ -2,8 +2,10 @@
 reduced input size: scripted and traced, partitioned with tbk.partition, the results equal eager
 within 1e-4 of the output's scale, every convolution and linear layer in tbk_onednn; traced
 networks also lowered whole, and the networks that need permute, chunk, layer_norm and lists
-grown by append (shufflenet, convnext, densenet) whole scripted and traced; a small VisionTransformer traced whole and
-scripted partitioned with its attention in the backend; one saved, loaded and run in the lite interpreter. Needs
+grown by append (shufflenet, convnext, densenet) whole scripted and traced; each also called at
+other batch and image sizes than it was lowered at; a small VisionTransformer traced whole (other
+batches, and another image size refused) and scripted partitioned with its attention in the
+backend; one saved, loaded and run in the lite interpreter. Needs
 torchvision (Debian's python3-torchvision beside Debian's torch); skipped without it.
 """
 import io
@@ -49,9 +51,10 @@ class Zoo(unittest.TestCase):
         module = self.network(name)
         made = torch.jit.script(module) if mode == "scripted" else torch.jit.trace(module, self.x)
         model = tbk.partition(made, "tbk_onednn", example_inputs=(self.x,), freeze=True)
-        with torch.no_grad():
-            error = relative_error(model(self.x), module(self.x))
-        self.assertLessEqual(error, 1e-4, f"{name} {mode}")
+        for x in (self.x, torch.randn(1, 3, SIZE + 16, SIZE + 32)):  # and at another batch and image size
+            with torch.no_grad():
+                error = relative_error(model(x), module(x))
+            self.assertLessEqual(error, 1e-4, f"{name} {mode} {list(x.shape)}")
         report = tbk.report(model)
         left = report.split("in TorchScript:")[-1] if "in TorchScript:" in report else ""
         for kind in WEIGHTED:
@@ -74,7 +77,7 @@ class Zoo(unittest.TestCase):
                 with torch.no_grad():
                     self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
 
-    def test_channel_shuffle_channels_last_blocks_and_appended_features_lower_whole_scripted_and_traced(self):
+    def test_channel_shuffle_channels_last_blocks_and_appended_features_lower_whole_scripted_and_traced_at_any_size(self):
         # shufflenet: chunk unpacked, view-transpose-view channel shuffle, sizes traced as
         # tensors; convnext: permute, layer_norm, gelu, a constant first operand of mul;
         # densenet: scripted, its features a list grown by append and read by cat
@@ -83,8 +86,9 @@ class Zoo(unittest.TestCase):
             for mode, made in (("scripted", torch.jit.script(module)), ("traced", torch.jit.trace(module, self.x))):
                 with self.subTest(network=name, mode=mode):
                     lowered = tbk.lower(made, "tbk_onednn", {"forward": {}}, example_inputs=(self.x,))
-                    with torch.no_grad():
-                        self.assertLessEqual(relative_error(lowered(self.x), module(self.x)), 1e-4)
+                    for x in (self.x, torch.randn(1, 3, 96, 80), torch.randn(3, 3, 48, 48)):
+                        with torch.no_grad():
+                            self.assertLessEqual(relative_error(lowered(x), module(x)), 1e-4, list(x.shape))
 
     def test_a_vision_transformer_traced_lowers_whole_and_scripted_runs_its_attention_in_regions(self):
         # torchvision's own VisionTransformer class, small: its head starts at zero, so it is set
@@ -100,7 +104,15 @@ class Zoo(unittest.TestCase):
             self.assertLessEqual(relative_error(traced(x), want), 1e-4)
             scripted = tbk.partition(torch.jit.script(module), "tbk_onednn", example_inputs=(x,), freeze=True)
             self.assertLessEqual(relative_error(scripted(x), want), 1e-4)
+            self.assertLessEqual(relative_error(traced(torch.cat([x, x])), module(torch.cat([x, x]))), 1e-4)
         self.assertIn("[aten::_native_multi_head_attention x1]", tbk.report(scripted))
+        # its position embedding has the example's number of patches: another batch, yes; another
+        # image size is refused, saying why
+        with self.assertRaisesRegex(RuntimeError, r"input 0 has shape \[2, 3, 48, 48\]; this method was compiled "
+                                                  r"for \[2, 3, 32, 32\], and read again at the shapes of this call, "
+                                                  r"tbk_onednn cannot run aten::add \(.*vision_transformer.py:\d+\): "
+                                                  r".*operand \[1, 17, 32\] does not broadcast to \[2, 37, 32\]$"):
+            traced(torch.randn(2, 3, 48, 48))
 
     def test_a_partitioned_network_saves_loads_and_runs_in_the_lite_interpreter(self):
         module = self.network("mobilenet_v2")
