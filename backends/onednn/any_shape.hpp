@@ -159,9 +159,10 @@ class any_shape_method {
     // built without the lock: calls at other shapes go on meanwhile (two first calls at one new
     // shape may both build it; one is kept)
     const auto start = std::chrono::steady_clock::now();
+    const bool from_places = places_ && only_batch_differs(shapes);
     auto built = std::make_shared<const compiled_method>(program_for(shapes), options_);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    report_build(shapes, ms);
+    report_build(shapes, ms, from_places, *built);
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [s, method] : recent_) {
       if (s == shapes) return method;
@@ -245,15 +246,19 @@ class any_shape_method {
     return 0;
   }
 
-  // The first call at new shapes is timed; TBK_ONEDNN_VERBOSE prints it.
-  void report_build(const std::vector<shape_t>& shapes, double ms) const {
+  // A build at shapes not kept built (their first call, or one after they left the cache) is
+  // timed; TBK_ONEDNN_VERBOSE prints it, how the program was made, and the steps built.
+  void report_build(const std::vector<shape_t>& shapes, double ms, bool from_places, const compiled_method& built) const {
     const char* verbose = std::getenv("TBK_ONEDNN_VERBOSE");
     if (verbose == nullptr || std::string(verbose).empty() || std::string(verbose) == "0") return;
-    std::string text = "tbk_onednn." + options_.method + ": built for input shapes";
+    const std::string prefix = "tbk_onednn." + options_.method + ": ";
+    std::string text = prefix + "built for input shapes";
     for (const shape_t& s : shapes) text += " " + shape_text(s);
     char took[32];
     std::snprintf(took, sizeof took, "%.1f", ms);
-    text += " on their first call, in " + std::string(took) + " ms\n";
+    text += std::string(from_places ? " from the batch places" : " from its graph, read again") + ", in " +
+            took + " ms (not among the shapes kept built)\n";
+    for (const std::string& line : built.summary()) text += prefix + "  " + line + "\n";
     std::fputs(text.c_str(), stderr);
   }
 

@@ -18,11 +18,13 @@
 #include <torch/csrc/jit/serialization/import.h>               // torch::jit::load
 
 #include <cstring>    // std::memcmp
+#include <functional>  // std::function
 #include <memory>     // std::shared_ptr
 #include <mutex>      // std::mutex
 #include <sstream>    // std::stringstream
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
+#include <unordered_set>  // std::unordered_set
 #include <vector>     // std::vector
 
 namespace tbk_onednn {
@@ -63,6 +65,52 @@ inline std::string read_refusal() {
     why.resize(why.size() - hint.size());
   }
   return why;
+}
+
+// Whether a graph decides anything by a tensor's first size (the batch, in a batch-first
+// network): a comparison (`if x.size(0) == 1`), a division or a remainder that reads `x.size(0)`,
+// `x.shape[0]` or the first of an unpacked `x.size()`, directly or through add, sub, mul and the
+// traced size conversions. Reading the graph at batches N and N + 1 cannot see such a decision
+// (PyTorch's passes fold it at each), so a method whose graph has one is never given another batch
+// by setting the batch places (any_shape.hpp): it is read again at each batch.
+inline bool batch_size_decides(const torch::jit::Graph& graph) {
+  namespace aten = c10::aten;
+  std::unordered_set<const torch::jit::Value*> first_sizes;  // x.size(0) and what follows from it
+  auto is_zero = [](const torch::jit::Value* v) {
+    auto c = torch::jit::toIValue(v);
+    return c && c->isInt() && c->toInt() == 0;
+  };
+  bool decides = false;
+  std::function<void(const torch::jit::Block*)> visit = [&](const torch::jit::Block* block) {
+    for (const torch::jit::Node* node : block->nodes()) {
+      const auto kind = node->kind();
+      const auto in = node->inputs();
+      auto reads_first = [&] {
+        for (const torch::jit::Value* v : in) {
+          if (first_sizes.count(v)) return true;
+        }
+        return false;
+      };
+      if (kind == aten::size && in.size() == 2 && is_zero(in[1])) {
+        first_sizes.insert(node->output());
+      } else if (kind == aten::__getitem__ && in.size() == 2 && is_zero(in[1]) &&
+                 in[0]->node()->kind() == aten::size && in[0]->node()->inputs().size() == 1) {
+        first_sizes.insert(node->output());
+      } else if (kind == c10::prim::ListUnpack && !node->outputs().empty() && in[0]->node()->kind() == aten::size) {
+        first_sizes.insert(node->outputs()[0]);
+      } else if ((kind == aten::add || kind == aten::sub || kind == aten::mul || kind == c10::prim::NumToTensor ||
+                  kind == aten::Int) && node->outputs().size() == 1 && reads_first()) {
+        first_sizes.insert(node->output());
+      } else if ((kind == aten::eq || kind == aten::ne || kind == aten::lt || kind == aten::gt || kind == aten::le ||
+                  kind == aten::ge || kind == aten::floordiv || kind == aten::floor_divide || kind == aten::div ||
+                  kind == aten::remainder || kind == aten::__range_length) && reads_first()) {
+        decides = true;
+      }
+      for (const torch::jit::Block* inner : node->blocks()) visit(inner);
+    }
+  };
+  visit(graph.block());
+  return decides;
 }
 
 // Float32 tensors of these shapes, their values unset: what read_method needs of inputs (it reads

@@ -64,8 +64,13 @@ struct onednn_compile {
         for (const at::Tensor& x : examples) more.push_back(at::cat({x, x.narrow(0, 0, 1)}));
         try {
           const program at_more = read_method(frozen, name, more);
-          if (auto places = batch_places_of(read, at_more)) payload.insert(name + batch_places_key, places_tensor(*places));
-          else batch_needs_graph = true;
+          // (a batch that decides something, `if x.size(0) == 1`, is read again, never set in places)
+          auto places = batch_places_of(read, at_more);
+          if (places && !batch_size_decides(*frozen.get_method(name).graph())) {
+            payload.insert(name + batch_places_key, places_tensor(*places));
+          } else {
+            batch_needs_graph = true;
+          }
         } catch (const std::exception&) {
           // read at N + 1, the method fails (a shape check that wants batch N): it takes batch N only
         }
@@ -147,8 +152,22 @@ struct onednn_compile {
   static constexpr const char* other_shapes_key = ":other_shapes";
   static constexpr const char* frozen_module_key = ":frozen_module";
 
+  // The method options tbk_onednn reads, besides tbk's own (example inputs, static shapes): an
+  // option of another name is a mistake (a misspelled dynamic_shapes would be ignored), refused.
+  static void check_option_names(const tbk::method_spec& method) {
+    for (const std::string& key : method.keys()) {
+      if (key == "implementation" || key == "dynamic_shapes" || key == "shape_cache" || key == "batch_cache" ||
+          key == tbk::example_inputs_option || key == tbk::static_shapes_option) {
+        continue;
+      }
+      throw std::invalid_argument("unknown option '" + key + "'; tbk_onednn's method options are implementation "
+                                  "(str), dynamic_shapes (bool) and shape_cache (int)");
+    }
+  }
+
   // Load time: the method's program, decoded and checked in full, then built into primitives.
   static method_handle compile(const tbk::method_spec& method, const c10::IValue& payload) {
+    check_option_names(method);
     if (!payload.isGenericDict()) {
       throw std::invalid_argument("the payload is a " + std::string(payload.tagKind()) +
                                   ", not the Dict[str, Tensor] tbk_onednn writes");

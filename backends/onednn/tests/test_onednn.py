@@ -227,6 +227,13 @@ class AnyBatch(unittest.TestCase):
                 lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(x,))
                 self.check_batches(lowered, module, x, list(range(2, 9)) + [2, 8, 2])
 
+    def test_a_misspelled_option_is_refused_by_name(self):
+        module, x = NETWORKS["mlp"]
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn.forward: compile policy failed: unknown option "
+                                                  r"'dynamic_shape'; tbk_onednn's method options are implementation "
+                                                  r"\(str\), dynamic_shapes \(bool\) and shape_cache \(int\)"):
+            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"dynamic_shape": False}}, example_inputs=(x,))
+
     def test_a_negative_cache_size_is_refused(self):
         module, x = NETWORKS["mlp"]
         for option in ("shape_cache", "batch_cache"):
@@ -244,6 +251,17 @@ class AnyBatch(unittest.TestCase):
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
         self.check_batches(lowered, module, x, (2, 3, 1))
 
+    def test_a_branch_on_the_batch_size_is_read_again_at_each_batch(self):
+        # read at 8 and 9 the programs are the same but for the batch: the comparison that chose
+        # the branch keeps the batch places out, so batch 1 takes its own branch
+        module, x = BranchOnTheBatch().eval(), torch.randn(8, 3, 8, 8)
+        lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_batches(lowered, module, x, (1, 3, 8, 1))
+        fixed = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"dynamic_shapes": False}},
+                          example_inputs=(x,))
+        with self.assertRaisesRegex(RuntimeError, r"this method was compiled for batch 8 and takes no other"):
+            fixed(torch.randn(1, 3, 8, 8))
+
     def test_without_dynamic_shapes_a_size_computed_from_the_batch_takes_its_example_batch_only(self):
         module, x = TwiceTheBatch(), torch.randn(2, 4, 6)
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"dynamic_shapes": False}},
@@ -255,6 +273,20 @@ class AnyBatch(unittest.TestCase):
                                                   r"from the batch size.*; it is not read again at other shapes: it "
                                                   r"was lowered with the option dynamic_shapes false$"):
             lowered(torch.randn(3, 4, 6))
+
+
+class BranchOnTheBatch(torch.nn.Module):
+    """A branch on the batch size that reads the same at batches 8 and 9 and another at batch 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if x.size(0) == 1:
+            return torch.relu(y)
+        return torch.sigmoid(y)
 
 
 class PositionEmbedding(torch.nn.Module):
