@@ -55,7 +55,7 @@ struct onednn_compile {
     bool keep_module = false;
     for (const std::string& name : spec.method_names()) {
       const std::vector<at::Tensor> examples = spec.method(name).example_tensors();
-      const program read = read_method(frozen, name, examples);
+      const program read = read_method_named(frozen, name, examples);
       payload.insert(name, bytes_tensor(encode(read)));
       // read again at one more sample: does the method take any batch? (any_shape.hpp)
       bool batch_needs_graph = false;  // read at N + 1, but not by setting the batch's places
@@ -97,6 +97,16 @@ struct onednn_compile {
           payload.insert_or_assign(name + other_shapes_key, text_tensor(why));
         }
       }
+    }
+  }
+
+  // read_method, its refusal naming the method ("method forward: tbk_onednn cannot run ...").
+  static program read_method_named(const torch::jit::Module& frozen, const std::string& name,
+                                   const std::vector<at::Tensor>& examples) {
+    try {
+      return read_method(frozen, name, examples);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("method " + name + ": " + e.what());
     }
   }
 
