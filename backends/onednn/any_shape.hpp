@@ -5,8 +5,9 @@
 // places are kept beside the program, and set to the new batch (no graph is read at call time).
 // Any other shape (spatial sizes, or a batch the places do not cover): the method's frozen graph,
 // which the payload keeps, is read again at the call's shapes (frozen_graph.hpp). Either way the
-// primitives for a new shape are built on its first call and cached (by default 4 shapes besides
-// the example's, compile option "shape_cache"; concurrent callers safe).
+// primitives for a new shape are built on its first call, once however many calls bring it at
+// once, and cached (by default 4 shapes besides the example's, compile option "shape_cache";
+// concurrent callers safe).
 #pragma once
 #include "engine.hpp"  // compiled_method
 #include "program.hpp"
@@ -18,7 +19,9 @@
 #include <cstdio>         // std::fputs, std::snprintf
 #include <cstdlib>        // std::getenv
 #include <functional>     // std::function
+#include <future>         // std::promise, std::shared_future (one build per new shape)
 #include <list>           // std::list (least recently used first)
+#include <map>            // std::map (shapes being built)
 #include <memory>         // std::shared_ptr
 #include <mutex>          // std::mutex
 #include <optional>       // std::optional
@@ -129,6 +132,8 @@ using shape_reader = std::function<program(const std::vector<shape_t>&)>;
 // (least recently used dropped beyond the cache size). run() is safe to call from many threads.
 class any_shape_method {
  public:
+  using built_method = std::shared_ptr<const compiled_method>;
+
   // `places`: where the program holds the batch size, when it takes any batch that way.
   // `reader`: the method read at other shapes, or empty when the payload keeps no graph; then
   // `fixed_reason` says why (shown when a call brings other shapes).
@@ -155,21 +160,42 @@ class any_shape_method {
     if (!other_float_shapes(inputs)) return example_;
     std::vector<shape_t> shapes;
     for (const at::Tensor& x : inputs) shapes.push_back(x.sizes().vec());
-    if (auto cached = find(shapes)) return cached;
-    // built without the lock: calls at other shapes go on meanwhile (two first calls at one new
-    // shape may both build it; one is kept)
-    const auto start = std::chrono::steady_clock::now();
-    const bool from_places = places_ && only_batch_differs(shapes);
-    auto built = std::make_shared<const compiled_method>(program_for(shapes), options_);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    report_build(shapes, ms, from_places, *built);
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [s, method] : recent_) {
-      if (s == shapes) return method;
+    std::promise<built_method> promise;
+    std::shared_future<built_method> pending;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (auto cached = find(shapes)) return cached;
+      if (auto other = building_.find(shapes); other != building_.end()) {
+        pending = other->second;
+      } else {
+        building_.emplace(shapes, promise.get_future().share());
+      }
     }
-    recent_.emplace_front(shapes, built);
-    if (recent_.size() > cache_size_) recent_.pop_back();
-    return built;
+    // another call is building these shapes: its method, or its error
+    if (pending.valid()) return pending.get();
+    // built without the lock: calls at other shapes go on meanwhile
+    try {
+      const auto start = std::chrono::steady_clock::now();
+      const bool from_places = places_ && only_batch_differs(shapes);
+      auto built = std::make_shared<const compiled_method>(program_for(shapes), options_);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      report_build(shapes, ms, from_places, *built);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        building_.erase(shapes);
+        recent_.emplace_front(shapes, built);
+        if (recent_.size() > cache_size_) recent_.pop_back();
+      }
+      promise.set_value(built);
+      return built;
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        building_.erase(shapes);
+      }
+      promise.set_exception(std::current_exception());
+      throw;
+    }
   }
 
   // The program at these shapes (not the example's): from the batch places when only the batch
@@ -202,9 +228,9 @@ class any_shape_method {
     return fixed_reason_.empty() ? "" : "; it is not read again at other shapes: " + fixed_reason_;
   }
 
-  // The cached method for `shapes`, made the most recently used; nullptr when there is none.
+  // The cached method for `shapes`, made the most recently used; nullptr when there is none. The
+  // caller holds mutex_.
   std::shared_ptr<const compiled_method> find(const std::vector<shape_t>& shapes) const {
-    std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = recent_.begin(); it != recent_.end(); ++it) {
       if (it->first == shapes) {
         recent_.splice(recent_.begin(), recent_, it);
@@ -270,8 +296,10 @@ class any_shape_method {
   std::string fixed_reason_;
   std::size_t cache_size_;
   std::shared_ptr<const compiled_method> example_;
-  mutable std::mutex mutex_;
-  mutable std::list<std::pair<std::vector<shape_t>, std::shared_ptr<const compiled_method>>> recent_;
+  mutable std::mutex mutex_;  // guards recent_ and building_
+  mutable std::list<std::pair<std::vector<shape_t>, built_method>> recent_;
+  // shapes being built now, so that concurrent first calls at one new shape build it once
+  mutable std::map<std::vector<shape_t>, std::shared_future<built_method>> building_;
 };
 
 }  // namespace tbk_onednn

@@ -377,6 +377,41 @@ class OtherSpatialSizes(unittest.TestCase):
         shapes = [(1, 3, size, size) for size in (32, 40, 48, 64)]
         self.assertEqual(wrong_shapes_from_threads(lowered, module, shapes, calls=4), [])
 
+    def test_threads_calling_at_one_new_size_at_once_build_it_once(self):
+        # TBK_ONEDNN_VERBOSE prints each build: in a child process, four threads released at
+        # once call at one new size; one builds, the others wait for it and get its results
+        import subprocess
+        import sys
+        script = """
+import os, sys, threading, torch, importlib.util
+import tbk, tbk.onednn
+spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
+models = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(models)
+module, x = models.networks(64)["resnet"]
+lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+y = torch.randn(1, 3, 48, 48)
+with torch.no_grad():
+    want = module(y)
+start = threading.Barrier(4)
+wrong = []
+def call():
+    start.wait()
+    with torch.no_grad():
+        got = lowered(y)
+    if ((got - want).abs().max() / want.abs().max()).item() > 1e-4:
+        wrong.append(1)
+threads = [threading.Thread(target=call) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("wrong", len(wrong))
+"""
+        env = dict(os.environ, TBK_ONEDNN_VERBOSE="1")
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        self.assertIn("wrong 0", run.stdout)
+        self.assertEqual(run.stderr.count("built for input shapes [1, 3, 48, 48]"), 1, run.stderr[-2000:])
+
     def test_a_network_that_takes_one_size_says_why_at_another(self):
         module, x = PositionEmbedding().eval(), torch.randn(1, 3, 8, 8)
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
