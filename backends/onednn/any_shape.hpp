@@ -46,7 +46,8 @@ inline std::optional<int64_t> batch_of(const std::vector<shape_t>& shapes) {
 }
 
 // The places of the batch size in `at_n` (read at batch N) given `at_n1` (the same method read at
-// N + 1), or nothing when the two differ otherwise: then the method takes its example batch only.
+// N + 1), or nothing when the two differ otherwise: then another batch is read again from the
+// graph, or, with no graph kept, refused.
 inline std::optional<batch_places> batch_places_of(const program& at_n, const program& at_n1) {
   const std::optional<int64_t> n = batch_of(at_n.input_shapes);
   if (!n || at_n.input_shapes.size() != at_n1.input_shapes.size() || at_n.ops.size() != at_n1.ops.size() ||

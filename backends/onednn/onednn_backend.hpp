@@ -111,10 +111,10 @@ struct onednn_compile {
   }
 
   // Why method `name` cannot be read again at other input shapes at call time (empty when it
-  // can): the option "dynamic_shapes" is false, or read at the spatial probes' shapes (sizes after
-  // N and C doubled; for a 3-D input, its second: frozen_graph.hpp) tbk_onednn cannot run it, and no other batch
-  // needs the graph either (`batch_needs_graph`: read at one more sample, it differs otherwise than
-  // in the batch's places).
+  // can): the runtime calls it at its example's shapes only, or the option "dynamic_shapes" is
+  // false, or tbk_onednn cannot run it at the trial shapes (frozen_graph.hpp: spatial_probes) and
+  // no other batch needs the graph either (`batch_needs_graph`: read at one more sample, it
+  // differs otherwise than in the batch's places, or its graph decides by the batch size).
   static std::string other_shapes_refusal(const torch::jit::Module& frozen, const std::string& name,
                                           const std::vector<at::Tensor>& examples, const tbk::method_spec& method,
                                           bool batch_needs_graph) {
