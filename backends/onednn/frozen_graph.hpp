@@ -156,6 +156,12 @@ inline std::string module_bytes(const torch::jit::Module& module) {
   return out.str();
 }
 
+// Whether a tensor holds bytes as the payload keeps them (programs, notes, the frozen module): a
+// contiguous 1-D uint8 CPU tensor.
+inline bool is_byte_string(const at::Tensor& t) {
+  return t.scalar_type() == at::kByte && t.dim() == 1 && t.is_contiguous() && t.device().is_cpu();
+}
+
 // Whether bytes begin as a zip archive (what torch::jit::Module::save writes) does: checked before
 // torch::jit::load reads them, which takes trusted input only (docs/onednn.md, a hostile model).
 inline bool looks_like_zip(const at::Tensor& bytes) {
@@ -171,7 +177,7 @@ class frozen_graph_reader {
  public:
   // `bytes`: a 1-D uint8 CPU tensor holding a zip archive (checked here), kept, not copied.
   frozen_graph_reader(at::Tensor bytes, std::string method) : bytes_(std::move(bytes)), method_(std::move(method)) {
-    if (bytes_.scalar_type() != at::kByte || bytes_.dim() != 1 || !bytes_.is_contiguous() || !bytes_.device().is_cpu()) {
+    if (!is_byte_string(bytes_)) {
       throw std::invalid_argument("the frozen module that the payload keeps for other input shapes should be a "
                                   "contiguous 1-D uint8 CPU tensor");
     }

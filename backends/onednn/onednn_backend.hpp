@@ -148,7 +148,7 @@ struct onednn_compile {
 
   // A text tensor's text (a 1-D uint8 CPU tensor, as text_tensor writes it).
   static std::string text_of(const at::Tensor& t, const std::string& what) {
-    if (t.scalar_type() != at::kByte || t.dim() != 1 || !t.is_contiguous() || !t.device().is_cpu()) {
+    if (!is_byte_string(t)) {
       throw std::invalid_argument(what + " should be a contiguous 1-D uint8 CPU tensor");
     }
     const char* text = static_cast<const char*>(t.data_ptr());
@@ -187,7 +187,7 @@ struct onednn_compile {
     if (found == dict.end()) throw std::invalid_argument("the payload has no program for method " + method.name());
     if (!found->value().isTensor()) throw std::invalid_argument("the program of method " + method.name() + " is not a tensor");
     const at::Tensor blob = found->value().toTensor();
-    if (blob.scalar_type() != at::kByte || blob.dim() != 1 || !blob.is_contiguous() || !blob.device().is_cpu()) {
+    if (!is_byte_string(blob)) {
       throw std::invalid_argument("the program of method " + method.name() +
                                   " should be a contiguous 1-D uint8 CPU tensor");
     }
