@@ -188,8 +188,9 @@ class ConvConstant(nn.Module):
 
 class LayoutOps(nn.Module):
     """permute and transpose (ShuffleNet's channel shuffle, ConvNeXt's channels-last block),
-    chunk, split and split_with_sizes unpacked, layer_norm over one and two dimensions with and
-    without weights, gelu's tanh approximation, a constant first operand of mul."""
+    contiguous and clone, chunk, split and split_with_sizes unpacked, layer_norm over one and two
+    dimensions with and without weights, gelu's tanh approximation, a constant first operand of
+    mul."""
 
     def __init__(self):
         super().__init__()
@@ -200,7 +201,7 @@ class LayoutOps(nn.Module):
         self.gamma = nn.Parameter(torch.rand(12, 1, 1))  # ConvNeXt's layer scale
 
     def forward(self, x):
-        y = self.conv(x)
+        y = self.conv(x).clone()
         n, c, h, w = y.size()
         shuffled = torch.transpose(y.view(n, 3, c // 3, h, w), 1, 2).contiguous().view(n, -1, h, w)
         a, b = shuffled.chunk(2, dim=1)

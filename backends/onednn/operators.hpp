@@ -63,6 +63,7 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::reshape, op::reshape::refusal, op::reshape::translate},
       {aten::flatten, op::reshape::refusal, op::reshape::translate},
       {aten::contiguous, op::reshape::refusal, op::reshape::translate},
+      {aten::clone, op::reshape::refusal, op::reshape::translate},
       {aten::dropout, op::dropout::refusal, op::dropout::translate},
       {aten::feature_dropout, op::dropout::refusal, op::dropout::translate},
       {aten::cat, op::concat::refusal, op::concat::translate},

@@ -146,10 +146,39 @@ _TORCHSCRIPT_SPELLINGS = [
 ]
 
 
+def _int_list(value: torch._C.Value) -> Optional[List[int]]:
+    """A traced graph's constant int list (a prim::ListConstruct of constants), or None."""
+    known = value.toIValue()
+    if known is None and value.node().kind() == "prim::ListConstruct":
+        known = [item.toIValue() for item in value.node().inputs()]
+    return known if isinstance(known, list) and all(isinstance(k, int) for k in known) else None
+
+
+def _clone_as_aten(graph: torch._C.Graph) -> None:
+    """Edge's dim_order_ops::_clone_dim_order(x, non_blocking, dim_order) in the contiguous order
+    (dim_order None or 0, 1, ..., n - 1: what export makes of an eval-mode dropout or x.clone())
+    becomes aten::clone(x, None), in place; one into another order (a layout change) stays."""
+    for node in list(graph.findAllNodes("dim_order_ops::_clone_dim_order")):
+        x, _, dim_order = list(node.inputs())
+        if dim_order.toIValue() is None and dim_order.node().kind() == "prim::Constant":
+            order = None
+        else:
+            order = _int_list(dim_order)
+            if order is None or order != list(range(len(order))):
+                continue
+        with graph.insert_point_guard(node):
+            clone = graph.insertNode(graph.create("aten::clone", [x, graph.insertConstant(None)], 1))
+        clone.output().setType(node.output().type())
+        clone.copyMetadata(node)
+        node.output().replaceAllUsesWith(clone.output())
+        node.destroy()
+
+
 def _torchscript_spelling(graph: torch._C.Graph) -> None:
     """Rewrites `graph`'s Edge operators to their TorchScript spelling (in place)."""
     for pattern, replacement in _TORCHSCRIPT_SPELLINGS:
         torch._C._jit_pass_custom_pattern_based_rewrite_graph(pattern, replacement, graph)
+    _clone_as_aten(graph)
 
 
 _details: Dict[str, type] = {}

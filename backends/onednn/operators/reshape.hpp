@@ -1,6 +1,7 @@
-// reshape.hpp: aten::view, reshape, flatten and contiguous in tbk_onednn: which nodes it runs,
-// how one becomes a reshape operation (sizes may be computed from the example inputs' shapes; -1
-// inferred; contiguous is the value itself), and the oneDNN reorder that makes the plain copy.
+// reshape.hpp: aten::view, reshape, flatten, contiguous and clone in tbk_onednn: which nodes it
+// runs, how one becomes a reshape operation (sizes may be computed from the example inputs'
+// shapes; -1 inferred; contiguous and clone are the value itself), and the oneDNN reorder that
+// makes the plain copy.
 // The payload attributes and shape rule: reshape_shape.hpp.
 #pragma once
 #include "reshape_shape.hpp"
@@ -20,7 +21,16 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (kind == aten::reshape || kind == aten::view) {
     return detail::is_int_list(in[1]) ? "" : "the shape must be constant (partitioning cannot see sizes)";
   }
-  return "";  // contiguous
+  // contiguous(x, memory_format), clone(x, memory_format): tbk_onednn's values are never written
+  // after they are made, so either is the value itself; another memory format (channels_last)
+  // would change the strides eager returns
+  if (in.size() < 2 || detail::is_none(in[1])) return "";
+  if (!detail::is_number(in[1])) return "memory_format must be constant";
+  const auto format = detail::constant(in[1])->toMemoryFormat();
+  if (format != c10::MemoryFormat::Contiguous && format != c10::MemoryFormat::Preserve) {
+    return "only the contiguous or preserved memory format (got " + c10::str(format) + ")";
+  }
+  return "";
 }
 
 // view(x, shape), reshape(x, shape): the shape's sizes known when lowering (-1 inferred).
@@ -57,7 +67,7 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const uint32_t x = t.value(node, node.inputs()[0]);
   if (kind == aten::view || kind == aten::reshape) return translate_view(t, node, x);
   if (kind == aten::flatten) return translate_flatten(t, node, x);
-  t.bind(node, x);  // contiguous: tbk_onednn's values have no strides to change
+  t.bind(node, x);  // contiguous, clone: tbk_onednn's values have no strides to change, and are never written over
 }
 
 // A plain copy of the input, read as the new shape.

@@ -159,6 +159,19 @@ class OneDnnFromPython(unittest.TestCase):
                                  r"must be constant float tensors \(freeze the module: "
                                  r"tbk.partition\(\.\.\., freeze=True\)\)")
 
+    def test_a_clone_into_channels_last_stays_in_torchscript_with_the_reason(self):
+        class Clones(torch.nn.Module):
+            def forward(self, x):
+                return torch.relu(x).clone() * 2, torch.relu(x).clone(memory_format=torch.channels_last)
+
+        x = torch.randn(1, 3, 4, 4)
+        parted = tbk.partition(torch.jit.script(Clones()), "tbk_onednn", example_inputs=(x,))
+        self.assertRegex(tbk.report(parted), r"aten::clone \(.*test_onednn.py:\d+\): not supported by the backend: "
+                                             r"only the contiguous or preserved memory format \(got ChannelsLast\)")
+        for got, want in zip(parted(x), Clones()(x)):
+            self.assertTrue(torch.equal(got, want))
+        self.assertTrue(parted(x)[1].is_contiguous(memory_format=torch.channels_last))
+
     def test_example_inputs_are_required(self):
         module, _ = NETWORKS["mlp"]
         with self.assertRaises(RuntimeError) as caught:
