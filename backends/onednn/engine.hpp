@@ -6,6 +6,7 @@
 // never share scratch.
 #pragma once
 #include "fusion.hpp"
+#include "host_memory.hpp"
 #include "implementation.hpp"
 #include "memory_plan.hpp"
 #include "method_builder.hpp"
@@ -48,6 +49,7 @@ class compiled_method {
     }
     arena_bytes_ = detail::plan_memory(built_.slots);
     idle_.push_back(make_arena());  // the first caller finds one ready
+    detail::return_freed_memory();
   }
 
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const {
@@ -83,7 +85,7 @@ class compiled_method {
   // The memory one caller runs the steps with.
   struct arena {
     dnnl::stream stream{cpu_engine()};
-    std::unique_ptr<char[]> buffer;
+    std::unique_ptr<char, detail::free_deleter> buffer;
     std::vector<std::unordered_map<int, dnnl::memory>> args;
     std::vector<std::pair<std::size_t, dnnl::memory>> inputs, outputs;
   };
@@ -123,8 +125,8 @@ class compiled_method {
 
   std::unique_ptr<arena> make_arena() const {
     auto a = std::make_unique<arena>();
-    a->buffer.reset(new char[arena_bytes_ + built_.scratchpad_bytes + 128]);
-    char* base = a->buffer.get() + (64 - reinterpret_cast<std::uintptr_t>(a->buffer.get()) % 64);
+    a->buffer = detail::host_allocate((arena_bytes_ + 63) / 64 * 64 + built_.scratchpad_bytes);
+    char* base = a->buffer.get();
     char* scratch = base + (arena_bytes_ + 63) / 64 * 64;
     for (std::size_t s = 0; s < steps(); ++s) {
       std::unordered_map<int, dnnl::memory> args;

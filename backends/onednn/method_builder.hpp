@@ -4,6 +4,7 @@
 // weights reordered once, post-op attributes of a fused operation, and a layout change where a
 // primitive asks for one. compiled_method (engine.hpp) drives it and then runs the steps.
 #pragma once
+#include "host_memory.hpp"     // host_pool
 #include "implementation.hpp"
 #include "layouts.hpp"
 #include "program.hpp"
@@ -82,6 +83,7 @@ struct built_steps {
   std::vector<std::string> implementations;  // per step
   std::vector<slot> slots;
   std::vector<dnnl::memory> constants;
+  host_pool weight_memory;                   // where the packed weights among constants live
   std::size_t scratchpad_bytes = 0;          // the largest step's
 };
 
@@ -134,7 +136,7 @@ class method_builder {
     std::vector<float>& values = program_.weights[w].values;
     dnnl::memory user(plain, cpu_engine(), values.data());
     if (wanted == plain) return {constant_ref, plain, constant(user)};
-    dnnl::memory packed(wanted, cpu_engine());
+    dnnl::memory packed(wanted, cpu_engine(), out_.weight_memory.allocate(wanted.get_size()));
     dnnl::reorder(user, packed).execute(stream_, user, packed);
     stream_.wait();
     std::vector<float>().swap(values);

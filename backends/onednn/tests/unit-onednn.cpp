@@ -4,7 +4,8 @@
 // hostile model file can cause. The program links libtbk_onednn.so as users do (which loads
 // oneDNN isolated, then the backend) and reaches the backend through tbk and torch only.
 
-#include "program.hpp"  // tbk_onednn::decode, encode: the payload format (no oneDNN)
+#include "host_memory.hpp"  // tbk_onednn::detail::host_pool (no oneDNN)
+#include "program.hpp"      // tbk_onednn::decode, encode: the payload format (no oneDNN)
 
 #include <tbk/lower.hpp>
 #include <tbk/partition.hpp>
@@ -16,6 +17,8 @@
 #include <torch/csrc/jit/mobile/import.h>  // torch::jit::_load_for_mobile
 #include <torch/csrc/jit/mobile/module.h>  // torch::jit::mobile::Module
 
+#include <cstdint>  // std::uintptr_t
+#include <cstring>  // std::memset
 #include <sstream>  // std::stringstream
 #include <string>   // std::string
 #include <vector>   // std::vector
@@ -275,4 +278,28 @@ TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant re
   fine.ops = {{k::matmul, {0, 1}, {0}, {0.5f}, {}}};
   fine.outputs = {2};
   CHECK(tbk_onednn::infer_shapes(fine).back() == tbk_onednn::shape_t{2, 3, 5});
+}
+
+TEST_CASE("the weights' pool hands out aligned memory that no two weights share, on 2 MiB boundaries from 1 MiB up") {
+  namespace d = tbk_onednn::detail;
+  auto aligned = [](const void* p, std::size_t to) { return reinterpret_cast<std::uintptr_t>(p) % to == 0; };
+  const auto big = d::host_allocate(d::huge_page_threshold);
+  CHECK(aligned(big.get(), d::huge_page_bytes));
+  CHECK(aligned(d::host_allocate(100).get(), 64));
+  d::host_pool pool;
+  std::vector<std::pair<char*, std::size_t>> taken;
+  for (std::size_t bytes : {std::size_t{100}, std::size_t{4096}, std::size_t{3} << 20, std::size_t{1},
+                            d::host_pool::block_bytes + 1, std::size_t{64}}) {
+    char* p = pool.allocate(bytes);
+    CHECK(aligned(p, 64));
+    std::memset(p, 0x5a, bytes);  // all of it is writable
+    taken.push_back({p, bytes});
+  }
+  for (std::size_t i = 0; i < taken.size(); ++i) {
+    for (std::size_t j = i + 1; j < taken.size(); ++j) {
+      const bool apart = taken[i].first + taken[i].second <= taken[j].first || taken[j].first + taken[j].second <= taken[i].first;
+      CHECK_MESSAGE(apart, "allocations " << i << " and " << j << " overlap");
+    }
+  }
+  CHECK(taken[1].first == taken[0].first + 128);  // in order, 64-byte steps, in one block
 }
