@@ -32,8 +32,9 @@ inline constexpr const char* region_option = "tbk_region";
 
 // The compile-spec option (a bool) that preprocess sees when the runtime will call the method only
 // at its example inputs' shapes: a backend need not keep anything for other shapes. Lowering for
-// ExecuTorch sets it true (tbk::executorch::preprocess_options: a program's shapes are fixed at
-// export). Absent: the method may be called at other shapes, as TorchScript's methods are.
+// ExecuTorch sets it true for a program exported without dynamic shapes, whose shapes are fixed
+// at export (tbk::executorch::preprocess_options). Absent: the method may be called at other
+// shapes, as TorchScript's methods are.
 inline constexpr const char* static_shapes_option = "tbk_static_shapes";
 
 namespace detail {

@@ -37,14 +37,17 @@ namespace tbk {
 namespace executorch {
 
 // The options a backend's preprocess sees for one delegated subgraph: `options` (the method's,
-// as the user gave them) with its example inputs and tbk::static_shapes_option true (an
-// ExecuTorch program's shapes are fixed at export). tbk.executorch and the kit's ExecuTorch leg
-// both lower with it.
+// as the user gave them) with its example inputs and, when `static_shapes` (the subgraph's
+// inputs have the sizes fixed at export), tbk::static_shapes_option true. tbk.executorch passes
+// false for a program exported with dynamic shapes (torch.export's dynamic_shapes: some input
+// size is symbolic), which the runtime calls at other sizes. tbk.executorch and the kit's
+// ExecuTorch leg both lower with it.
 inline c10::impl::GenericDict preprocess_options(const c10::impl::GenericDict& options,
-                                                 const std::vector<c10::IValue>& examples) {
+                                                 const std::vector<c10::IValue>& examples,
+                                                 bool static_shapes = true) {
   c10::impl::GenericDict out = options.copy();
   if (!examples.empty()) out.insert_or_assign(example_inputs_option, detail::example_inputs_value(examples));
-  out.insert_or_assign(static_shapes_option, true);
+  if (static_shapes) out.insert_or_assign(static_shapes_option, true);
   return out;
 }
 

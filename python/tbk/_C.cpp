@@ -167,7 +167,7 @@ PYBIND11_MODULE(_C, m) {
   // preprocess, as the processed bytes of tbk/executorch_codec.hpp.
   m.def("executorch_processed", [](const torch::jit::Module& module, const std::string& backend,
                                    const py::dict& options, const py::tuple& example_inputs,
-                                   int64_t inputs, int64_t outputs) {
+                                   bool static_shapes, int64_t inputs, int64_t outputs) {
     const std::string where = "tbk.executorch(" + backend + ")";
     c10::impl::GenericDict method_options = tbk::detail::make_any_dict();
     for (auto item : options) {
@@ -183,7 +183,7 @@ PYBIND11_MODULE(_C, m) {
                            "(TBK_REGISTER_BACKEND); tbk.executorch lowers only to tbk backends");
       }
       c10::impl::GenericDict spec = tbk::detail::make_any_dict();
-      spec.insert("forward", tbk::executorch::preprocess_options(method_options, examples));
+      spec.insert("forward", tbk::executorch::preprocess_options(method_options, examples, static_shapes));
       registered->check_methods(module, spec);
       const c10::IValue payload = registered->preprocess(module, spec);
       const std::vector<char> bytes =

@@ -48,12 +48,32 @@ def decode_option(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
+def _is_symbolic(value: Any) -> bool:
+    """Whether a node's recorded value is a tensor with a symbolic size (torch.export's
+    dynamic_shapes: the runtime may then call with other sizes)."""
+    return isinstance(value, torch.Tensor) and any(isinstance(size, torch.SymInt) for size in value.shape)
+
+
+def _size_hint(size: Any) -> int:
+    """A recorded size as a number: itself, or for a symbolic size the value it had in the
+    example torch.export traced with."""
+    if isinstance(size, torch.SymInt):
+        hint = size.node.hint
+        if hint is None:  # a size only known at run time (data-dependent): no example to trace with
+            raise ValueError(f"tbk.executorch: size {size} is known only at run time (data-dependent); "
+                             "a tbk backend lowers a subgraph at the sizes of an example")
+        return int(hint)
+    return int(size)
+
+
 def _example(value: Any) -> Any:
-    """A real tensor of a node's recorded (fake) value: its shape and dtype, random contents."""
+    """A real tensor of a node's recorded (fake) value: its shape (symbolic sizes at the export's
+    example) and dtype, random contents."""
     if isinstance(value, torch.Tensor):
+        shape = tuple(_size_hint(size) for size in value.shape)
         if value.dtype.is_floating_point:
-            return torch.randn(tuple(value.shape), dtype=value.dtype)
-        return torch.zeros(tuple(value.shape), dtype=value.dtype)
+            return torch.randn(shape, dtype=value.dtype)
+        return torch.zeros(shape, dtype=value.dtype)
     return value
 
 
@@ -61,7 +81,11 @@ def _preprocess(backend: str, program: torch.export.ExportedProgram,
                 compile_specs: List[CompileSpec]) -> PreprocessResult:
     signature = program.graph_signature
     placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
-    examples = tuple(_example(placeholders[name].meta["val"]) for name in signature.user_inputs)
+    recorded = [placeholders[name].meta["val"] for name in signature.user_inputs]
+    examples = tuple(_example(value) for value in recorded)
+    # an exported program with dynamic shapes is called at other sizes than the example's: the
+    # backend is not told the shapes are static (tbk_onednn then keeps what it needs for others)
+    static_shapes = not any(_is_symbolic(value) for value in recorded)
     options = {spec.key: decode_option(spec.value) for spec in compile_specs}
     # without the input checks: they read the recorded (fake) values, which tracing cannot; the
     # traced subgraph takes the recorded shapes anyway
@@ -69,7 +93,7 @@ def _preprocess(backend: str, program: torch.export.ExportedProgram,
     module._forward_pre_hooks.clear()
     traced = _trace(module, examples)
     _torchscript_spelling(traced.graph)
-    processed = _C.executorch_processed(traced._c, backend, options, examples,
+    processed = _C.executorch_processed(traced._c, backend, options, examples, static_shapes,
                                         len(signature.user_inputs), len(signature.user_outputs))
     return PreprocessResult(processed_bytes=processed)
 
@@ -254,6 +278,10 @@ class _Supports(OperatorSupportBase):
             return isinstance(source, torch.fx.Node) and self.is_node_supported({}, source)
         if self._constant(node) is not None:  # computed from weights: it goes with its readers
             return bool(node.users) and all(self.is_node_supported({}, user) for user in node.users)
+        if isinstance(node.meta.get("val"), (torch.SymInt, torch.SymFloat, torch.SymBool)):
+            self.refusals[node.name] = ("its result is a size computed at run time (torch.export's dynamic "
+                                        "shapes), not a tensor: ExecuTorch computes it")
+            return False
         inputs = []  # the node's tensor arguments that are not constants: the traced function's
 
         def argument(a):
@@ -267,6 +295,10 @@ class _Supports(OperatorSupportBase):
 
         args = torch.fx.node.map_aggregate(node.args, argument)
         kwargs = torch.fx.node.map_aggregate(node.kwargs, argument)
+        if any(isinstance(i, (torch.SymInt, torch.SymFloat, torch.SymBool)) for i in inputs):
+            self.refusals[node.name] = ("an argument is a size computed at run time (torch.export's dynamic "
+                                        "shapes); a tbk backend takes tensors and constants")
+            return False
         if any(not isinstance(i, torch.Tensor) for i in inputs):
             self.refusals[node.name] = "an input that is not a tensor"
             return False

@@ -129,6 +129,36 @@ class OnExecuTorch(unittest.TestCase):
         self.assertNotIn(b":frozen_module", pte)
         self.assertLess(len(pte), 1.5 * weights)
 
+    def test_a_program_exported_with_dynamic_shapes_runs_at_other_sizes(self):
+        # torch.export's dynamic_shapes: batch 1 to 8, image sides 17 to 32 (the range export
+        # allows for this network), exported at batch 2 and 32x32 (export specialises a size of 1)
+        module, x = models.networks(size=32)["resnet"]
+        x = torch.randn(2, *x.shape[1:])
+        batch, side = torch.export.Dim("batch", min=1, max=8), torch.export.Dim("side", min=17, max=32)
+        exported = torch.export.export(module, (x,), dynamic_shapes=({0: batch, 2: side, 3: side},))
+        partitioner = tbk.executorch.partitioner("tbk_onednn")
+        edge = to_edge_transform_and_lower(exported, partitioner=[partitioner])
+        graph = edge.exported_program().graph_module
+        left = [str(n.target) for n in graph.graph.nodes if n.op == "call_function"
+                and any(w in str(n.target) for w in WEIGHTED)]
+        self.assertEqual(left, [], f"{partitioner.refusals}\n{graph.code}")
+        # the flatten's size, computed at run time, stays in ExecuTorch with the reason
+        self.assertEqual(partitioner.refusals.get("sym_size"),
+                         "its result is a size computed at run time (torch.export's dynamic shapes), not a "
+                         "tensor: ExecuTorch computes it", partitioner.refusals)
+        path = os.path.join(self.dir.name, "dynamic.pte")
+        with open(path, "wb") as f:
+            f.write(edge.to_executorch().buffer)
+        method = Runtime.get().load_program(path).load_method("forward")
+        for n, size in ((1, 32), (3, 24), (8, 17), (2, 32)):
+            with self.subTest(batch=n, size=size):
+                y = torch.randn(n, 3, size, size)
+                with torch.no_grad():
+                    want = module(y)
+                got = method.execute([y])[0]
+                self.assertEqual(got.shape, want.shape)
+                self.assertLessEqual(relative_error(got, want), 1e-4)
+
     def test_the_operator_networks_run_from_pte_as_eager(self):
         for name, (module, x) in models.operator_networks().items():
             with self.subTest(name):
