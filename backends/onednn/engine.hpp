@@ -49,7 +49,6 @@ class compiled_method {
     }
     arena_bytes_ = detail::plan_memory(built_.slots);
     idle_.push_back(make_arena());  // the first caller finds one ready
-    detail::return_freed_memory();
   }
 
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const {
@@ -85,7 +84,7 @@ class compiled_method {
   // The memory one caller runs the steps with.
   struct arena {
     dnnl::stream stream{cpu_engine()};
-    std::unique_ptr<char, detail::free_deleter> buffer;
+    detail::host_buffer buffer;
     std::vector<std::unordered_map<int, dnnl::memory>> args;
     std::vector<std::pair<std::size_t, dnnl::memory>> inputs, outputs;
   };
@@ -125,7 +124,7 @@ class compiled_method {
 
   std::unique_ptr<arena> make_arena() const {
     auto a = std::make_unique<arena>();
-    a->buffer = detail::host_allocate((arena_bytes_ + 63) / 64 * 64 + built_.scratchpad_bytes);
+    a->buffer = detail::host_buffer((arena_bytes_ + 63) / 64 * 64 + built_.scratchpad_bytes);
     char* base = a->buffer.get();
     char* scratch = base + (arena_bytes_ + 63) / 64 * 64;
     for (std::size_t s = 0; s < steps(); ++s) {

@@ -7,6 +7,7 @@
 #include "any_shape.hpp"
 #include "engine.hpp"
 #include "frozen_graph.hpp"
+#include "host_memory.hpp"  // return_freed_memory
 #include "operators.hpp"
 #include "program.hpp"
 
@@ -227,6 +228,7 @@ struct onednn_compile {
                                                              std::move(reader), std::move(fixed_reason),
                                                              static_cast<std::size_t>(cache));
     print_summary_if_verbose(method.name(), compiled->example());
+    detail::return_freed_memory();  // the decoded weights, packed now (host_memory.hpp)
     return compiled;
   }
 

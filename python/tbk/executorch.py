@@ -178,20 +178,31 @@ def _int_list(value: torch._C.Value) -> Optional[List[int]]:
     return known if isinstance(known, list) and all(isinstance(k, int) for k in known) else None
 
 
+# ExecuTorch's dim orders of the channels-last formats as TorchScript's memory formats
+# (c10::MemoryFormat's order, as ints), as ExecuTorch's get_dim_order (exir/dim_order_utils.py)
+# writes them; 0, 1, ..., n - 1 is contiguous_format (0); None keeps the input's order, as
+# preserve_format does.
+_MEMORY_FORMATS = {(0, 2, 3, 1): 2, (0, 2, 3, 4, 1): 3}  # channels_last, channels_last_3d
+
+
 def _clone_as_aten(graph: torch._C.Graph) -> None:
-    """Edge's dim_order_ops::_clone_dim_order(x, non_blocking, dim_order) in the contiguous order
-    (dim_order None or 0, 1, ..., n - 1: what export makes of an eval-mode dropout or x.clone())
-    becomes aten::clone(x, None), in place; one into another order (a layout change) stays."""
+    """Edge's dim_order_ops::_clone_dim_order(x, non_blocking, dim_order), what export makes of an
+    eval-mode dropout or x.clone(), becomes aten::clone(x, memory_format), in place: dim_order None
+    as None (preserve), 0, 1, ..., n - 1 as torch.contiguous_format, channels_last's order as
+    torch.channels_last (which a backend may refuse by name); another order stays."""
     for node in list(graph.findAllNodes("dim_order_ops::_clone_dim_order")):
         x, _, dim_order = list(node.inputs())
         if dim_order.toIValue() is None and dim_order.node().kind() == "prim::Constant":
-            order = None
+            memory_format = None
         else:
             order = _int_list(dim_order)
-            if order is None or order != list(range(len(order))):
+            if order is None:
+                continue
+            memory_format = 0 if order == list(range(len(order))) else _MEMORY_FORMATS.get(tuple(order))
+            if memory_format is None:
                 continue
         with graph.insert_point_guard(node):
-            clone = graph.insertNode(graph.create("aten::clone", [x, graph.insertConstant(None)], 1))
+            clone = graph.insertNode(graph.create("aten::clone", [x, graph.insertConstant(memory_format)], 1))
         clone.output().setType(node.output().type())
         clone.copyMetadata(node)
         node.output().replaceAllUsesWith(clone.output())
@@ -293,8 +304,12 @@ class _Supports(OperatorSupportBase):
                 return _Input(len(inputs) - 1)
             return a
 
-        args = torch.fx.node.map_aggregate(node.args, argument)
-        kwargs = torch.fx.node.map_aggregate(node.kwargs, argument)
+        try:
+            args = torch.fx.node.map_aggregate(node.args, argument)
+            kwargs = torch.fx.node.map_aggregate(node.kwargs, argument)
+        except ValueError as error:  # a size known only at run time: no example to ask with
+            self.refusals[node.name] = str(error)
+            return False
         if any(isinstance(i, (torch.SymInt, torch.SymFloat, torch.SymBool)) for i in inputs):
             self.refusals[node.name] = ("an argument is a size computed at run time (torch.export's dynamic "
                                         "shapes); a tbk backend takes tensors and constants")

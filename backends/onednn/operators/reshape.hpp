@@ -23,14 +23,22 @@ inline std::string refusal(const torch::jit::Node& node) {
   }
   // contiguous(x, memory_format), clone(x, memory_format): tbk_onednn's values are never written
   // after they are made, so either is the value itself; another memory format (channels_last)
-  // would change the strides eager returns
+  // would change the strides eager returns. TorchScript holds a memory format as an int
+  // (c10::MemoryFormat's order).
   if (in.size() < 2 || detail::is_none(in[1])) return "";
-  if (!detail::is_number(in[1])) return "memory_format must be constant";
-  const auto format = detail::constant(in[1])->toMemoryFormat();
-  if (format != c10::MemoryFormat::Contiguous && format != c10::MemoryFormat::Preserve) {
-    return "only the contiguous or preserved memory format (got " + c10::str(format) + ")";
+  const auto format = detail::constant(in[1]);
+  if (!format || !format->isInt()) return "memory_format must be a constant";
+  static const char* const names[] = {"torch.contiguous_format", "torch.preserve_format", "torch.channels_last",
+                                      "torch.channels_last_3d"};
+  const int64_t k = format->toInt();
+  const std::string got = k >= 0 && k < 4 ? names[k] : "memory format " + std::to_string(k);
+  const bool preserve_too = kind == aten::clone;  // eager's contiguous() refuses preserve_format
+  if (k == static_cast<int64_t>(c10::MemoryFormat::Contiguous) ||
+      (preserve_too && k == static_cast<int64_t>(c10::MemoryFormat::Preserve))) {
+    return "";
   }
-  return "";
+  return std::string("memory_format must be torch.contiguous_format") + (preserve_too ? " or torch.preserve_format" : "") +
+         ", got " + got;
 }
 
 // view(x, shape), reshape(x, shape): the shape's sizes known when lowering (-1 inferred).

@@ -280,12 +280,18 @@ TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant re
   CHECK(tbk_onednn::infer_shapes(fine).back() == tbk_onednn::shape_t{2, 3, 5});
 }
 
-TEST_CASE("the weights' pool hands out aligned memory that no two weights share, on 2 MiB boundaries from 1 MiB up") {
+TEST_CASE("host memory: 1 MiB and more on 2 MiB boundaries, and the weights' pool hands out aligned memory no two weights share") {
   namespace d = tbk_onednn::detail;
   auto aligned = [](const void* p, std::size_t to) { return reinterpret_cast<std::uintptr_t>(p) % to == 0; };
-  const auto big = d::host_allocate(d::huge_page_threshold);
+  const d::host_buffer big(d::huge_page_threshold);
+  const d::host_buffer small(100);
+  CHECK(aligned(small.get(), 64));
+  CHECK_FALSE(small.on_huge_pages());
+#if defined(__linux__)
+  CHECK(big.on_huge_pages());
   CHECK(aligned(big.get(), d::huge_page_bytes));
-  CHECK(aligned(d::host_allocate(100).get(), 64));
+#endif
+  std::memset(big.get(), 1, d::huge_page_threshold);
   d::host_pool pool;
   std::vector<std::pair<char*, std::size_t>> taken;
   for (std::size_t bytes : {std::size_t{100}, std::size_t{4096}, std::size_t{3} << 20, std::size_t{1},
@@ -302,4 +308,7 @@ TEST_CASE("the weights' pool hands out aligned memory that no two weights share,
     }
   }
   CHECK(taken[1].first == taken[0].first + 128);  // in order, 64-byte steps, in one block
+#if defined(__linux__)
+  CHECK(aligned(taken[2].first, d::huge_page_bytes));  // 3 MiB: the first block on huge pages
+#endif
 }
