@@ -275,7 +275,9 @@ TBK_TEST_BACKEND("anonymous_errors").module(add_sub_source).inputs(double_inputs
 TBK_REGISTER_EXECUTORCH_BACKEND(sound_backend, "sound");
 TBK_REGISTER_EXECUTORCH_BACKEND(wrong_result_backend, "wrong_result");
 TBK_REGISTER_EXECUTORCH_BACKEND(loses_dtype_backend, "loses_dtype");
+TBK_REGISTER_EXECUTORCH_BACKEND(leaking_backend, "leaks");
 TBK_TEST_EXECUTORCH_BACKEND("sound");
 TBK_TEST_EXECUTORCH_BACKEND("wrong_result");
 TBK_TEST_EXECUTORCH_BACKEND("loses_dtype");
+TBK_TEST_EXECUTORCH_BACKEND("leaks");
 #endif

@@ -61,12 +61,15 @@ EXPECTED = {
 
 
 # With --executorch (the program was built with ExecuTorch): the kit's ExecuTorch leg, backend ->
-# the message fragment its failure must contain ("" where it must pass).
-EXECUTORCH = "the ExecuTorch delegate gives the reference results"
+# {check: the message fragment its failure must contain}; the checks not named must pass.
+EXECUTORCH_RESULTS = "the ExecuTorch delegate gives the reference results"
+EXECUTORCH_MEMORY = "the ExecuTorch delegate's init, execute and destroy leak nothing"
 EXECUTORCH_EXPECTED = {
-    "sound": "",
-    "wrong_result": "values differ",
-    "loses_dtype": "execute failed with ExecuTorch error",
+    "sound": {},
+    "wrong_result": {EXECUTORCH_RESULTS: "values differ"},
+    "loses_dtype": {EXECUTORCH_RESULTS: "execute failed with ExecuTorch error",
+                    EXECUTORCH_MEMORY: "execute failed with ExecuTorch error"},
+    "leaks": {EXECUTORCH_MEMORY: "resident memory grew by"},
 }
 
 
@@ -128,14 +131,16 @@ def main() -> int:
             elif outcome == "failed":
                 problems.append(f"{backend}: '{check}' failed, but this backend is sound there:\n{text}")
     if "--executorch" in sys.argv[2:]:
-        for backend, fragment in EXECUTORCH_EXPECTED.items():
-            outcome, text = seen.get((backend, EXECUTORCH), ("not registered", ""))
-            if fragment == "" and outcome != "passed":
-                problems.append(f"{backend}: '{EXECUTORCH}' {outcome}, but this backend is sound there:\n{text}")
-            elif fragment and (outcome != "failed" or fragment not in text):
-                problems.append(f"{backend}: '{EXECUTORCH}' {outcome}, but it should fail saying '{fragment}':\n{text}")
-            else:
-                print(f"{backend}: '{EXECUTORCH}' {outcome}, as it should")
+        for backend, failing in EXECUTORCH_EXPECTED.items():
+            for check in (EXECUTORCH_RESULTS, EXECUTORCH_MEMORY):
+                fragment = failing.get(check, "")
+                outcome, text = seen.get((backend, check), ("not registered", ""))
+                if fragment == "" and outcome != "passed":
+                    problems.append(f"{backend}: '{check}' {outcome}, but this backend is sound there:\n{text}")
+                elif fragment and (outcome != "failed" or fragment not in text):
+                    problems.append(f"{backend}: '{check}' {outcome}, but it should fail saying '{fragment}':\n{text}")
+                else:
+                    print(f"{backend}: '{check}' {outcome}, as it should")
     if problems:
         print("\n".join(problems))
         return 1

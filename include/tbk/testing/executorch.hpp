@@ -156,6 +156,57 @@ inline void check_executorch(const std::string& backend) {
   }
 }
 
+// The ExecuTorch leg's memory check: init, execute and destroy of every method, 30 times, then
+// the kit's memory cycles (.memory(cycles, bound_mb)); resident memory may grow by the bound at
+// most, so a handle that destroy does not free, or a compile or execute that leaks, fails.
+inline void check_executorch_memory(const std::string& backend) {
+  auto found = kits_by_backend().find(backend);
+  et::BackendInterface* delegate = et::get_backend_class(backend.c_str());
+  if (found == kits_by_backend().end() || delegate == nullptr) return;  // the results case says why
+  const kit_settings& kit = *found->second;
+  if (!ready(kit)) return;
+  if (resident_megabytes() < 0) {
+    FAIL_CHECK(backend << ": resident memory cannot be read on this system");
+    return;
+  }
+  torch::jit::Module unlowered = kit.make_module();
+  struct method_case {
+    std::string name;
+    std::vector<c10::IValue> inputs;
+    std::vector<at::Tensor> want;
+  };
+  std::vector<method_case> cases;
+  for (const std::string& method : methods(kit)) {
+    method_case c{method, inputs_for(kit, method), {}};
+    try {
+      collect_tensors(reference_for(kit, method, c.inputs, unlowered), c.want);
+    } catch (...) {
+      return;  // the results case reports it
+    }
+    cases.push_back(std::move(c));
+  }
+  auto cycle = [&] {
+    for (const method_case& c : cases) {
+      if (!run_delegate(kit, *delegate, c.name, c.inputs, c.want)) return false;
+    }
+    return true;
+  };
+  const int warm_up = 30;
+  for (int i = 0; i < warm_up; ++i) {
+    if (!cycle()) return;  // run_delegate has said why
+  }
+  const double before = resident_megabytes();
+  for (int i = 0; i < kit.memory_cycles; ++i) {
+    if (!cycle()) return;
+  }
+  const double growth = resident_megabytes() - before;
+  CHECK_MESSAGE(growth <= kit.memory_bound_mb,
+                backend << ": resident memory grew by " << growth << " MB over " << kit.memory_cycles
+                        << " cycles of ExecuTorch init, execute and destroy (" << growth * 1000.0 / kit.memory_cycles
+                        << " KB per cycle; bound " << kit.memory_bound_mb << " MB), from " << before << " MB after "
+                        << warm_up << " warm-up cycles");
+}
+
 }  // namespace tbk::testing
 
 // The kit's ExecuTorch leg for the backend registered as `name` (a string literal) both with
@@ -164,7 +215,10 @@ inline void check_executorch(const std::string& backend) {
 #define TBK_TEST_EXECUTORCH_BACKEND(name) TBK_TEST_EXECUTORCH_BACKEND_IMPL(TBK_DETAIL_CONCAT(tbk_kit_et_, __COUNTER__), name)
 #define TBK_TEST_EXECUTORCH_BACKEND_IMPL(id, name)                                                    \
   static void id() { ::tbk::testing::check_executorch(name); }                                       \
+  static void TBK_DETAIL_CONCAT(id, _memory)() { ::tbk::testing::check_executorch_memory(name); }    \
   [[maybe_unused]] static const bool TBK_DETAIL_CONCAT(id, _registered) =                           \
       (::tbk::testing::register_case(name, "the ExecuTorch delegate gives the reference results", &id, __FILE__, \
                                      __LINE__),                                                            \
+       ::tbk::testing::register_case(name, "the ExecuTorch delegate's init, execute and destroy leak nothing", \
+                                     &TBK_DETAIL_CONCAT(id, _memory), __FILE__, __LINE__),                  \
        true)
