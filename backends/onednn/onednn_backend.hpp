@@ -45,6 +45,15 @@ struct onednn_compile {
   // the method option "dynamic_shapes", true by default unless tbk::static_shapes_option is set),
   // else why it takes no other shapes.
   static c10::IValue preprocess(const torch::jit::Module& module, const tbk::compile_spec& spec) {
+    // a misspelled option fails here too, at lowering: an ExecuTorch program compiles only when
+    // it is loaded, maybe on another machine
+    for (const std::string& name : spec.method_names()) {
+      try {
+        check_option_names(spec.method(name));
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("method " + name + ": " + e.what());
+      }
+    }
     torch::jit::Module copy = module.clone();
     copy.eval();
     std::vector<std::string> preserved;
@@ -168,7 +177,7 @@ struct onednn_compile {
   static void check_option_names(const tbk::method_spec& method) {
     for (const std::string& key : method.keys()) {
       if (key == "implementation" || key == "dynamic_shapes" || key == "shape_cache" || key == "batch_cache" ||
-          key == tbk::example_inputs_option || key == tbk::static_shapes_option) {
+          key == tbk::example_inputs_option || key == tbk::static_shapes_option || key == tbk::region_option) {
         continue;
       }
       throw std::invalid_argument("unknown option '" + key + "'; tbk_onednn's method options are implementation "

@@ -28,6 +28,7 @@
 
 #include <ATen/ATen.h>  // at::from_blob
 
+#include <algorithm>  // std::min
 #include <cstdint>    // int64_t
 #include <exception>  // std::exception
 #include <string>     // std::string
@@ -112,18 +113,26 @@ inline void write_output(const at::Tensor& result, ::executorch::aten::Tensor& o
 }
 
 // One failure in ExecuTorch's log: ET_LOG cuts a message at 256 bytes, so a longer text goes out
-// as several lines, the later ones marked as its continuation.
+// as several lines of at most 192 bytes, broken after a space where one is in the line's last
+// third (a name such as aten::_convolution stays whole), the later lines marked as its
+// continuation.
 inline void log_failure(const char* hook, const std::string& text) {
   constexpr std::size_t piece = 192;
-  for (std::size_t at = 0; at < text.size() || at == 0; at += piece) {
-    const std::string part = text.substr(at, piece);
+  std::size_t at = 0;
+  do {
+    std::size_t length = std::min(piece, text.size() - at);
+    if (at + length < text.size()) {
+      const std::size_t space = text.rfind(' ', at + length - 1);
+      if (space != std::string::npos && space >= at + piece * 2 / 3) length = space + 1 - at;
+    }
+    const std::string part = text.substr(at, length);
     if (at == 0) {
       ET_LOG(Error, "tbk %s: %s", hook, part.c_str());
     } else {
       ET_LOG(Error, "tbk %s (continued): %s", hook, part.c_str());
     }
-    if (text.empty()) break;
-  }
+    at += length;
+  } while (at < text.size());
 }
 
 }  // namespace detail

@@ -132,10 +132,11 @@ class OnExecuTorch(unittest.TestCase):
     def test_a_program_exported_with_dynamic_shapes_runs_at_other_sizes(self):
         # torch.export's dynamic_shapes: batch 1 to 8, image sides 17 to 32 (the range export
         # allows for this network), exported at batch 2 and 32x32 (export specialises a size of 1)
-        module, x = models.networks(size=32)["resnet"]
-        x = torch.randn(2, *x.shape[1:])
-        batch, side = torch.export.Dim("batch", min=1, max=8), torch.export.Dim("side", min=17, max=32)
-        exported = torch.export.export(module, (x,), dynamic_shapes=({0: batch, 2: side, 3: side},))
+        model, _ = models.networks(size=32)["resnet"]
+        batch = torch.export.Dim("batch", min=1, max=8)
+        side = torch.export.Dim("side", min=17, max=32)  # export checks the range against the model
+        x = torch.randn(2, 3, 32, 32)  # export specialises a size of 1: an example of batch 2 or more
+        exported = torch.export.export(model.eval(), (x,), dynamic_shapes=({0: batch, 2: side, 3: side},))
         partitioner = tbk.executorch.partitioner("tbk_onednn")
         edge = to_edge_transform_and_lower(exported, partitioner=[partitioner])
         graph = edge.exported_program().graph_module
@@ -154,10 +155,18 @@ class OnExecuTorch(unittest.TestCase):
             with self.subTest(batch=n, size=size):
                 y = torch.randn(n, 3, size, size)
                 with torch.no_grad():
-                    want = module(y)
+                    want = model(y)
                 got = method.execute([y])[0]
                 self.assertEqual(got.shape, want.shape)
                 self.assertLessEqual(relative_error(got, want), 1e-4)
+
+    def test_a_misspelled_option_is_refused_when_the_program_is_lowered(self):
+        # not only when the .pte is loaded, maybe on another machine
+        module, x = models.networks(size=32)["mlp"]
+        partitioner = tbk.executorch.partitioner("tbk_onednn", {"dynamic_shape": False})
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn: preprocess failed: method forward: unknown option "
+                                                  r"'dynamic_shape'; tbk_onednn's method options are implementation"):
+            to_edge_transform_and_lower(torch.export.export(module, (x,)), partitioner=[partitioner])
 
     def test_the_operator_networks_run_from_pte_as_eager(self):
         for name, (module, x) in models.operator_networks().items():
