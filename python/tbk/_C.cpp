@@ -4,11 +4,14 @@
 // tbk's message and nothing else. tbk/__init__.py is the API users call.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <torch/csrc/jit/api/compilation_unit.h>  // torch::jit::CompilationUnit (region modules)
+#include <torch/csrc/jit/frontend/source_range.h>  // torch::jit::Source, SourceRange
 #include <torch/csrc/jit/python/pybind_utils.h>  // torch::jit::toIValue (tensors from Python)
 
 #include <tbk/executorch_codec.hpp>
 #include <tbk/load.hpp>
 #include <tbk/lower.hpp>
+#include <tbk/node_text.hpp>
 #include <tbk/partition.hpp>
 #include <tbk/register.hpp>
 
@@ -163,12 +166,12 @@ PYBIND11_MODULE(_C, m) {
 
   // The compile-spec option that carries example inputs (tbk::example_inputs_option)
   m.attr("EXAMPLE_INPUTS_OPTION") = tbk::example_inputs_option;
-  // tbk.executorch: one delegated subgraph (traced to TorchScript) through the backend's
-  // preprocess, as the processed bytes of tbk/executorch_codec.hpp.
-  m.def("executorch_processed", [](const torch::jit::Module& module, const std::string& backend,
-                                   const py::dict& options, const py::tuple& example_inputs,
-                                   bool static_shapes, int64_t inputs, int64_t outputs) {
-    const std::string where = "tbk.executorch(" + backend + ")";
+  // tbk.bridge: one region (its TorchScript module, made by tbk.bridge) through the backend's
+  // preprocess, as the processed bytes of tbk/executorch_codec.hpp, which tbk.executorch,
+  // tbk.export and tbk.compile all carry. `where` names the caller in errors.
+  m.def("processed_region", [](const torch::jit::Module& module, const std::string& backend,
+                               const py::dict& options, const py::tuple& example_inputs,
+                               bool static_shapes, int64_t inputs, int64_t outputs, const std::string& where) {
     c10::impl::GenericDict method_options = tbk::detail::make_any_dict();
     for (auto item : options) {
       const std::string key = item.first.cast<std::string>();
@@ -180,7 +183,7 @@ PYBIND11_MODULE(_C, m) {
       const auto registered = tbk::detail::find_registered(backend);
       if (!registered) {
         tbk::detail::raise(where + ": backend '" + backend + "' was not registered through tbk "
-                           "(TBK_REGISTER_BACKEND); tbk.executorch lowers only to tbk backends");
+                           "(TBK_REGISTER_BACKEND); only tbk backends are lowered this way");
       }
       c10::impl::GenericDict spec = tbk::detail::make_any_dict();
       spec.insert("forward", tbk::executorch::preprocess_options(method_options, examples, static_shapes));
@@ -190,6 +193,32 @@ PYBIND11_MODULE(_C, m) {
           tbk::executorch::encode_processed({backend, "forward", payload, inputs, outputs, examples});
       return py::bytes(bytes.data(), bytes.size());
     });
+  });
+  // tbk.bridge: a TorchScript graph whose first input is `self` as the module of one method
+  // (a region's module, for a backend's preprocess).
+  m.def("module_from_graph", [](const std::shared_ptr<torch::jit::Graph>& graph, const std::string& method) {
+    auto unit = std::make_shared<torch::jit::CompilationUnit>();
+    torch::jit::Module module(c10::QualifiedName("__torch__.tbk.bridge.Region"), unit, /*shouldMangle=*/true);
+    std::shared_ptr<torch::jit::Graph> copy = graph->copy();
+    copy->inputs().at(0)->setType(module.type());
+    torch::jit::Function* function = unit->create_function(c10::QualifiedName(*module.type()->name(), method), copy);
+    module.type()->addMethod(function);
+    return module;
+  });
+  // tbk.bridge: a node's source range as the user's line `line` of `file`, whose text is `text`
+  // (tbk::node_text then names it "aten::relu (model.py:12)").
+  m.def("set_source_range", [](torch::jit::Node* node, const std::string& file, int64_t line, const std::string& text) {
+    auto source = std::make_shared<torch::jit::Source>(text, file, static_cast<std::size_t>(line));
+    node->setSourceRange(torch::jit::SourceRange(source, 0, text.size()));
+  });
+  m.def("node_text", [](const torch::jit::Node* node) { return tbk::node_text(*node); });
+  // tbk.bridge: an empty list constant of int, float, bool or Tensor elements (which Python's
+  // insertConstant cannot type).
+  m.def("empty_list_constant", [](const std::shared_ptr<torch::jit::Graph>& graph, const std::string& element) {
+    if (element == "float") return graph->insertConstant(c10::List<double>());
+    if (element == "bool") return graph->insertConstant(c10::List<bool>());
+    if (element == "Tensor") return graph->insertConstant(c10::List<at::Tensor>());
+    return graph->insertConstant(c10::List<int64_t>());
   });
   // tbk.executorch's partitioner: whether a tbk backend has a supports hook, and its answer for
   // a TorchScript node ("" when supported).
