@@ -5,6 +5,7 @@
 #include <tbk/backend.hpp>
 #include <tbk/detail/preprocessor.hpp>  // TBK_DETAIL_CONCAT, TBK_DETAIL_STRINGIFY
 #include <tbk/detail/registry.hpp>
+#include <tbk/pt2.hpp>                   // register_region_support (torch.export, torch.compile)
 
 #include <c10/util/Exception.h>  // TORCH_WARN
 
@@ -39,6 +40,7 @@ constexpr bool check_registrable() {
 template <class Backend>
 bool register_at_load(const char* name, const char* where) {
   if constexpr (check_registrable<Backend>()) {
+    pt2::register_region_support();
     return register_at_load(name, parts_of<Backend>(), where);
   } else {
     return false;
@@ -53,6 +55,7 @@ bool register_at_load(const char* name, const char* where) {
 template <class Backend>
 void register_backend(const std::string& name) {
   if constexpr (detail::check_registrable<Backend>()) {
+    pt2::register_region_support();
     detail::register_parts(name, detail::parts_of<Backend>());
   }
 }

@@ -166,6 +166,8 @@ PYBIND11_MODULE(_C, m) {
 
   // The compile-spec option that carries example inputs (tbk::example_inputs_option)
   m.attr("EXAMPLE_INPUTS_OPTION") = tbk::example_inputs_option;
+  // The option that names a region in its call-time errors (tbk::region_option)
+  m.attr("REGION_OPTION") = tbk::region_option;
   // tbk.bridge: one region (its TorchScript module, made by tbk.bridge) through the backend's
   // preprocess, as the processed bytes of tbk/executorch_codec.hpp, which tbk.executorch,
   // tbk.export and tbk.compile all carry. `where` names the caller in errors.

@@ -673,12 +673,12 @@ def _named_in(message: str, nodes: Sequence[torch.fx.Node], view_nodes: Mapping[
 
 
 def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
-            lower: Callable[[Any, List[torch.fx.Node], List[torch.fx.Node], List[torch.fx.Node]], bytes],
+            lower: Callable[[int, Any, List[torch.fx.Node], List[torch.fx.Node], List[torch.fx.Node]], bytes],
             supports: Optional[Callable[[Any], Any]] = None,
             min_nodes: int = 1) -> Tuple[List[Region], NodeSupport]:
     """The regions of `graph` a backend runs: the nodes its supports hook claims, grouped by torch.fx's
-    CapabilityBasedPartitioner (connected, without cycles), each lowered with `lower(module, nodes,
-    inputs, outputs) -> processed bytes`. A backend without a supports hook gets every operator
+    CapabilityBasedPartitioner (connected, without cycles), each lowered with `lower(k, module, nodes,
+    inputs, outputs) -> processed bytes` (k: its index, in graph order). A backend without a supports hook gets every operator
     node as one region. When lowering a region fails naming some of its nodes (as tbk::node_text
     does), those nodes are left out with the reason and the graph grouped again, until every region
     lowers; a failure that names no node is raised. Returns the regions and the NodeSupport whose
@@ -705,7 +705,7 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
             except ValueError as error:
                 raise ValueError(f"tbk({backend}): a region of {len(nodes)} nodes has no TorchScript form: {error}")
             try:
-                processed = lower(module, nodes, inputs, outputs)
+                processed = lower(len(out), module, nodes, inputs, outputs)
             except Exception as error:  # noqa: BLE001 - the backend's refusal, any type
                 view = script_view(nodes, constants, inputs, outputs, with_self=True)
                 named = _named_in(str(error), nodes, view.nodes)

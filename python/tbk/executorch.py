@@ -140,7 +140,7 @@ class TbkPartitioner(Partitioner):
     def partition(self, program: torch.export.ExportedProgram) -> PartitionResult:
         constants = bridge.Constants(_program_constants(program))
 
-        def lower(module, nodes, inputs, outputs):
+        def lower(k, module, nodes, inputs, outputs):
             return _processed(self.backend, module, [n.meta.get("val") for n in inputs], self.options, len(outputs))
         found, support = bridge.regions(self.backend, program.graph, constants, lower)
         self.refusals = support.refusals

@@ -1,0 +1,293 @@
+"""tbk.pt2: what torch.export (tbk.export) and torch.compile (tbk.compile) share: regions of an FX
+graph module lowered to a tbk backend and called through one operator.
+
+Each region a backend claims (tbk.bridge: its supports hook, asked in the TorchScript view of the
+graph) is lowered by the backend's preprocess, once, into a tbk.Region object (a torchbind class:
+the processed payload, compiled when the object is made or loaded), and its nodes are replaced by
+one call of the operator tbk::call_region(inputs, region), as Torch-TensorRT's execute_engine does:
+the same object lives in an ExportedProgram, a .pt2 file and a torch.compile'd graph. The C++ side
+is tbk/pt2.hpp, registered by every tbk backend's library.
+
+    gm, report = tbk.pt2.delegate(graph_module, "tbk_onednn")
+"""
+import functools
+import io
+import json
+import operator
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.fx
+
+from . import _C, bridge
+
+__all__ = ["delegate", "Report", "region_meta", "call_region"]
+
+
+def _operator() -> Any:
+    """torch.ops.tbk.call_region, which a tbk backend's library registers."""
+    try:
+        return torch.ops.tbk.call_region.default
+    except (AttributeError, RuntimeError):
+        raise RuntimeError("tbk: the operator tbk::call_region is not registered: load a tbk backend's library "
+                           "first (torch.ops.load_library(path), or import tbk.onednn)") from None
+
+
+def call_region() -> Any:
+    return _operator()
+
+
+# ---- the shapes of a region's outputs, for fake tensors -----------------------------------------
+
+def _expression(expr: Any, names: Dict[Any, str]) -> Any:
+    """A sympy size expression over input sizes as a JSON tree tbk can evaluate without eval():
+    an int, an input size's name ("i0_2": input 0, dimension 2), or [operator, operands...]."""
+    import sympy
+    if expr in names:
+        return names[expr]
+    if isinstance(expr, sympy.Integer) or expr.is_Integer:
+        return int(expr)
+    name = type(expr).__name__
+    table = {"Add": "+", "Mul": "*", "FloorDiv": "//", "Mod": "%", "PythonMod": "%", "Max": "max", "Min": "min",
+             "CeilDiv": "ceildiv", "CleanDiv": "//", "IntTrueDiv": "//"}
+    if name == "Pow" and expr.args[1].is_Integer and int(expr.args[1]) >= 0:
+        return ["**", _expression(expr.args[0], names), int(expr.args[1])]
+    if name not in table:
+        raise ValueError(f"a size {expr} that tbk cannot write down")
+    return [table[name]] + [_expression(a, names) for a in expr.args]
+
+
+def _evaluate(tree: Any, sizes: Dict[str, Any]) -> Any:
+    """The value of an _expression tree at the given input sizes (ints or SymInts)."""
+    if isinstance(tree, int):
+        return tree
+    if isinstance(tree, str):
+        return sizes[tree]
+    op, *args = tree
+    values = [_evaluate(a, sizes) for a in args]
+    if op == "**":
+        return values[0] ** values[1]
+    if op in ("max", "min"):
+        return functools.reduce(torch.sym_max if op == "max" else torch.sym_min, values)
+    result = values[0]
+    for v in values[1:]:
+        if op == "+":
+            result = result + v
+        elif op == "*":
+            result = result * v
+        elif op == "//":
+            result = result // v
+        elif op == "%":
+            result = result % v
+        elif op == "ceildiv":
+            result = -((-result) // v)
+        else:
+            raise ValueError(f"tbk.Region: an unknown size operator {op!r}")
+    return result
+
+
+def region_meta(inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node]) -> str:
+    """What a Region keeps for torch.export's fake tensors (JSON): each output's dtype and its sizes,
+    as numbers or as expressions of the inputs' sizes."""
+    names: Dict[Any, str] = {}
+    for k, node in enumerate(inputs):
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor):
+            for d, size in enumerate(value.shape):
+                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                    names.setdefault(size.node.expr, f"i{k}_{d}")
+    out = []
+    for node in outputs:
+        value = node.meta["val"]
+        out.append({"dtype": str(value.dtype).replace("torch.", ""),
+                    "shape": [int(s) if not isinstance(s, torch.SymInt) else _expression(s.node.expr, names)
+                              for s in value.shape]})
+    return json.dumps({"outputs": out})
+
+
+def _fake_outputs(inputs: Sequence[torch.Tensor], meta: str) -> List[torch.Tensor]:
+    sizes = {f"i{k}_{d}": s for k, x in enumerate(inputs) for d, s in enumerate(x.shape)}
+    outputs = []
+    for out in json.loads(meta)["outputs"]:
+        shape = [_evaluate(s, sizes) for s in out["shape"]]
+        outputs.append(torch.empty(shape, dtype=getattr(torch, out["dtype"]), device=inputs[0].device if inputs else "cpu"))
+    return outputs
+
+
+_registered = False
+
+
+def register_fakes() -> None:
+    """The fake class of tbk.Region and the fake kernel of tbk::call_region, which torch.export and
+    torch.compile trace with (once per process; the library must be loaded)."""
+    global _registered
+    if _registered:
+        return
+    _operator()
+
+    @torch._library.register_fake_class("tbk::Region")
+    class FakeRegion:  # noqa: F841 - registered by the decorator
+        def __init__(self, backend: str, meta: str):
+            self.backend_name, self.meta_text = backend, meta
+
+        @classmethod
+        def __obj_unflatten__(cls, flattened):
+            items = dict(flattened)
+            return cls(items["backend"], items["meta"])
+
+        def backend(self) -> str:
+            return self.backend_name
+
+        def meta(self) -> str:
+            return self.meta_text
+
+    @torch.library.register_fake("tbk::call_region")
+    def _(inputs, region):
+        meta = region.meta() if hasattr(region, "meta") else region.wrapped_obj.meta()
+        return _fake_outputs(inputs, meta)
+    _registered = True
+
+
+# ---- delegating the regions of a graph module --------------------------------------------------
+
+@dataclass
+class Report:
+    """Where each node of a delegated graph went: the regions (their nodes' names) and, for every
+    node left outside, the backend's reason (tbk.bridge.NodeSupport's refusals)."""
+    backend: str
+    regions: List[List[str]] = field(default_factory=list)
+    refusals: Dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"{self.backend}: {len(self.regions)} region{'s' if len(self.regions) != 1 else ''}"]
+        for k, nodes in enumerate(self.regions):
+            lines.append(f"  region {k}: {len(nodes)} nodes [{', '.join(nodes[:8])}{', ...' if len(nodes) > 8 else ''}]")
+        if self.refusals:
+            lines.append("  outside:")
+            lines += [f"    {name}: {reason}" for name, reason in self.refusals.items()]
+        return "\n".join(lines)
+
+
+def _weights(gm: torch.fx.GraphModule) -> Dict[str, torch.Tensor]:
+    """The tensors a graph module's get_attr nodes read: its weights, by node name."""
+    out = {}
+    for node in gm.graph.nodes:
+        if node.op == "get_attr":
+            value = _attribute(gm, node.target)
+            if isinstance(value, torch.Tensor):
+                out[node.name] = value.detach()
+    return out
+
+
+def _attribute(module: torch.nn.Module, target: str) -> Any:
+    for part in target.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+def _origin(k: int, nodes: Sequence[torch.fx.Node]) -> str:
+    """How a region's call-time errors name it: "region 0: aten.conv2d (model.py:12), ...", at most 8 nodes."""
+    shown = [bridge.node_text(n) for n in nodes if n.target is not operator.getitem][:8]
+    more = len(nodes) - len(shown)
+    return f"region {k}: " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _bytes_tensor(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+
+
+def _options_bytes(options: Dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(options, buffer)
+    return buffer.getvalue()
+
+
+def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str, Any]] = None, *,
+             supports: Optional[Callable[[Any], Any]] = None, min_nodes: int = 1,
+             where: Optional[str] = None) -> Tuple[torch.fx.GraphModule, Report]:
+    """Runs the regions of `gm` that `backend` supports in the backend, in place: each region's
+    nodes become one call of tbk::call_region on a tbk.Region attribute (`tbk_region_<k>`), and the
+    weights only regions read are dropped. `gm`'s weights must be get_attr nodes (an
+    ExportedProgram's module(), or a torch.compile'd graph with its parameters frozen); the regions
+    are lowered at the shapes its nodes record (meta "val"), symbolic sizes at their example values,
+    and a region whose inputs have symbolic sizes is told its shapes are not static.
+
+    options: the backend's options for every region (as tbk.lower's per-method options). supports:
+    a Python override of the supports hook (a torch._C.Node -> True, False or tbk.unsupported(reason)).
+    min_nodes: smaller regions stay outside. Returns gm and a Report; warns when nothing was delegated."""
+    register_fakes()
+    where = where or f"tbk.pt2.delegate({backend!r})"
+    options = dict(options or {})
+    constants = bridge.Constants(_weights(gm))
+
+    def lower(k, module, nodes, inputs, outputs):
+        recorded = [n.meta.get("val") for n in inputs]
+        examples = tuple(bridge.example_of(v) for v in recorded)
+        static = not any(bridge.is_symbolic(v) for v in recorded)
+        region_options = dict(options)
+        region_options[_C.REGION_OPTION] = _origin(k, nodes)
+        return _C.processed_region(module, backend, region_options, examples, static, len(inputs), len(outputs), where)
+    found, support = bridge.regions(backend, gm.graph, constants, lower, supports=supports, min_nodes=min_nodes)
+    report = Report(backend, [[n.name for n in r.nodes] for r in found], dict(support.refusals))
+    operators = [n for n in gm.graph.nodes if n.op == "call_function" and not constants.is_constant(n)]
+    bridge.warn_if_nothing(where, len(found), support.refusals, len(operators))
+    replaced: Dict[torch.fx.Node, torch.fx.Node] = {}  # an earlier region's outputs -> its call's elements
+    for k, region in enumerate(found):
+        _replace(gm, k, region, backend, options, replaced)
+    from torch.fx.passes.tools_common import legalize_graph
+    legalize_graph(gm)  # a region's call comes after its last node: its outside readers move after it
+    _drop_unused(gm)
+    return gm, report
+
+
+def _replace(gm: torch.fx.GraphModule, k: int, region: bridge.Region, backend: str, options: Dict[str, Any],
+             replaced: Dict[torch.fx.Node, torch.fx.Node]) -> None:
+    """One region's nodes as one tbk::call_region call on attribute tbk_region_<k>; `replaced` maps
+    the outputs of regions replaced before to what now stands for them, and gains this one's."""
+    region_options = dict(options)
+    region_options[_C.REGION_OPTION] = _origin(k, region.nodes)
+    obj = torch.classes.tbk.Region(backend, _bytes_tensor(region.processed), _bytes_tensor(_options_bytes(region_options)),
+                                   region_meta(region.inputs, region.outputs))
+    name = f"tbk_region_{k}"
+    while hasattr(gm, name):
+        name += "_"
+    setattr(gm, name, obj)
+    graph = gm.graph
+    last = region.nodes[-1]
+    with graph.inserting_after(last), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a torchbind object is no parameter, buffer or module
+        handle = graph.get_attr(name)
+    with graph.inserting_after(handle):
+        call = graph.call_function(_operator(), ([replaced.get(i, i) for i in region.inputs], handle))
+    call.meta["val"] = [o.meta.get("val") for o in region.outputs]
+    previous = call
+    for i, output in enumerate(region.outputs):
+        with graph.inserting_after(previous):
+            element = graph.call_function(operator.getitem, (call, i))
+        element.meta = dict(output.meta)
+        output.replace_all_uses_with(element, delete_user_cb=lambda user: user not in region.nodes)
+        replaced[output] = element
+        previous = element
+    for node in reversed(region.nodes):  # in graph order: its readers inside the region go first
+        graph.erase_node(node)
+
+
+def _drop_unused(gm: torch.fx.GraphModule) -> None:
+    """Weights and constants only the delegated regions read leave the module (the regions' payloads
+    hold what they need)."""
+    graph = gm.graph
+    for node in list(graph.nodes):
+        if node.op == "get_attr" and not node.users:
+            target = node.target
+            graph.erase_node(node)
+            if not any(n.op == "get_attr" and n.target == target for n in graph.nodes):
+                owner_path, _, leaf = target.rpartition(".")
+                owner = _attribute(gm, owner_path) if owner_path else gm
+                if owner is not None and hasattr(owner, leaf):
+                    delattr(owner, leaf)
+    graph.lint()
+    gm.recompile()
