@@ -15,10 +15,12 @@
 #include <tbk/partition.hpp>
 #include <tbk/register.hpp>
 
+#include <cstdint>    // std::intptr_t
 #include <map>        // std::map
 #include <optional>   // std::optional
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
+#include <utility>    // std::pair
 #include <vector>     // std::vector
 
 namespace py = pybind11;
@@ -239,6 +241,23 @@ PYBIND11_MODULE(_C, m) {
       }
       return registered->refusal(*node);
     });
+  });
+  // tbk.compile: each tensor's (storage address, version counter), to notice a weight changed since
+  // a graph was lowered (another tensor, or one written in place)
+  m.def("tensor_versions", [](const std::vector<at::Tensor>& tensors) {
+    std::vector<std::pair<std::intptr_t, int64_t>> out;
+    out.reserve(tensors.size());
+    for (const at::Tensor& t : tensors) {
+      out.emplace_back(reinterpret_cast<std::intptr_t>(t.data_ptr()), static_cast<int64_t>(t._version()));
+    }
+    return out;
+  });
+  // tbk.compile: the values of 0-dim tensors (the numbers Dynamo passes as tensors)
+  m.def("tensor_values", [](const std::vector<at::Tensor>& tensors) {
+    std::vector<double> out;
+    out.reserve(tensors.size());
+    for (const at::Tensor& t : tensors) out.push_back(t.item<double>());
+    return out;
   });
   m.def("registered_backends", [] { return guarded([] { return tbk::registered_backends(); }); });
 }

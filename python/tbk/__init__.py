@@ -16,7 +16,8 @@ import torch
 
 from . import _C
 
-__all__ = ["lower", "partition", "report", "load", "registered_backends", "unsupported", "Unsupported"]
+__all__ = ["lower", "partition", "report", "load", "registered_backends", "unsupported", "Unsupported",
+           "load_library"]
 
 _PATHS = ("native", "fast")
 
@@ -176,3 +177,26 @@ def load(path: str) -> torch.jit.ScriptModule:
 def registered_backends() -> Tuple[str, ...]:
     """The backends registered through tbk in this process, in registration order."""
     return tuple(_C.registered_backends())
+
+
+def _torch_compile_available() -> bool:
+    """torch.compile and torch.export exist (torch 2); tbk.compile and tbk.export serve them."""
+    return int(torch.__version__.split(".")[0]) >= 2
+
+
+def load_library(path: str) -> None:
+    """torch.ops.load_library(path), then every tbk backend the library registered becomes a
+    torch.compile backend of its name (torch 2), as those registered before `import tbk` did."""
+    torch.ops.load_library(path)
+    if _torch_compile_available():
+        from . import compile as _compile
+        _compile.register_all()
+
+
+if _torch_compile_available():
+    try:
+        from . import compile as _compile
+    except ImportError:  # a build of tbk without its torch.compile side
+        pass
+    else:
+        _compile.register_all()

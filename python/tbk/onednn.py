@@ -22,3 +22,6 @@ torch.ops.load_library(LIBRARY)
 if "tbk_onednn" not in tbk.registered_backends():
     raise ImportError("tbk.onednn: libtbk_onednn.so loaded, but tbk_onednn did not register (the warning "
                       "printed above says why)")
+if tbk._torch_compile_available():  # torch.compile(model, backend="tbk_onednn")
+    from tbk import compile as _compile
+    _compile.register("tbk_onednn")
