@@ -1,0 +1,11 @@
+// register_fused_linear.cpp: registers the fused linear backend as "fused_linear" when loaded, for
+// TorchScript and PT2, and for ExecuTorch where its meson.build found it.
+#include <tbk/register.hpp>
+
+#include "fused_linear.hpp"
+TBK_REGISTER_BACKEND(fused_linear_backend, "fused_linear");
+
+#ifdef TBK_FUSED_LINEAR_FOR_EXECUTORCH  // meson.build sets it when ExecuTorch is found
+#include <tbk/executorch.hpp>
+TBK_REGISTER_EXECUTORCH_BACKEND(fused_linear_backend, "fused_linear");
+#endif
