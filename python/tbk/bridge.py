@@ -781,11 +781,15 @@ def decomposition_filter(backend: str, graph: torch.fx.Graph, constants: Constan
 
 def warn_if_nothing(what: str, delegated: int, refusals: Mapping[str, str], nodes: int) -> None:
     """One warning when a partitioner delegated nothing of a graph with operator nodes: the first
-    reasons the backend gave, so that a claim that never matched is not silent."""
+    reasons the backend gave, each with the nodes it gave it for, so that a claim that never
+    matched is not silent."""
     if delegated or not nodes:
         return
-    reasons = list(dict.fromkeys(refusals.values()))
-    shown = "; ".join(f"{name}: {reason}" for name, reason in list(refusals.items())[:3])
-    more = f" (and {len(reasons) - 3} more reasons)" if len(reasons) > 3 else ""
+    by_reason: Dict[str, List[str]] = {}
+    for name, reason in refusals.items():
+        by_reason.setdefault(reason, []).append(name)
+    shown = "; ".join(f"{reason} ({', '.join(sorted(names)[:4])}{', ...' if len(names) > 4 else ''})"
+                      for reason, names in list(by_reason.items())[:3])
+    more = f"; and {len(by_reason) - 3} more reasons" if len(by_reason) > 3 else ""
     warnings.warn(f"{what} delegated none of the graph's {nodes} nodes; the backend's reasons: {shown}{more}",
                   stacklevel=3)
