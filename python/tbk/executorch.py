@@ -9,9 +9,10 @@ C++ preprocess and supports hook, the ones tbk.lower and tbk.partition use.
         partitioner=[tbk.executorch.partitioner("custom_backend")]).to_executorch()
     open("model.pte", "wb").write(program.buffer)
 
-Each delegated subgraph becomes the TorchScript module the backend's preprocess takes: the
-subgraph traced (torch.jit.trace) with example inputs of the shapes and dtypes its nodes record,
-lowered as method "forward". Needs the executorch package (executorch==1.5.1 beside torch 2.13);
+The supports hook is asked about each Edge node in the TorchScript view of the whole graph, and each
+delegated subgraph becomes the TorchScript module the backend's preprocess takes (tbk.bridge, which
+tbk.export and tbk.compile share), lowered as method "forward" with example inputs of the shapes and
+dtypes its nodes record. Needs the executorch package (executorch==1.5.1 beside torch 2.13);
 the runtime side is the backend library's TBK_REGISTER_EXECUTORCH_BACKEND (tbk/executorch.hpp).
 docs/executorch.md has the whole story.
 """
