@@ -675,13 +675,16 @@ def _named_in(message: str, nodes: Sequence[torch.fx.Node], view_nodes: Mapping[
 def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
             lower: Callable[[int, Any, List[torch.fx.Node], List[torch.fx.Node], List[torch.fx.Node]], bytes],
             supports: Optional[Callable[[Any], Any]] = None,
-            min_nodes: int = 1) -> Tuple[List[Region], NodeSupport]:
+            min_nodes: int = 1,
+            refuse: Optional[Callable[[List[torch.fx.Node], List[torch.fx.Node], List[torch.fx.Node]], Dict[str, str]]] = None
+            ) -> Tuple[List[Region], NodeSupport]:
     """The regions of `graph` a backend runs: the nodes its supports hook claims, grouped by torch.fx's
     CapabilityBasedPartitioner (connected, without cycles), each lowered with `lower(k, module, nodes,
     inputs, outputs) -> processed bytes` (k: its index, in graph order). A backend without a supports hook gets every operator
     node as one region. When lowering a region fails naming some of its nodes (as tbk::node_text
     does), those nodes are left out with the reason and the graph grouped again, until every region
-    lowers; a failure that names no node is raised. Returns the regions and the NodeSupport whose
+    lowers; a failure that names no node is raised. `refuse(nodes, inputs, outputs) -> {node name:
+    reason}` may leave nodes out before a region is lowered (the runtime's own limits). Returns the regions and the NodeSupport whose
     `refusals` say why the others stay outside."""
     support = NodeSupport(backend, graph, constants, supports)
     whole = supports is None and not _C.has_supports(backend)
@@ -704,6 +707,9 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
                 module, inputs, outputs = region_module(nodes, constants)
             except ValueError as error:
                 raise ValueError(f"tbk({backend}): a region of {len(nodes)} nodes has no TorchScript form: {error}")
+            refused_now.update(refuse(nodes, inputs, outputs) if refuse is not None else {})
+            if refused_now:
+                break
             try:
                 processed = lower(len(out), module, nodes, inputs, outputs)
             except Exception as error:  # noqa: BLE001 - the backend's refusal, any type

@@ -47,6 +47,8 @@ def _expression(expr: Any, names: Dict[Any, str]) -> Any:
     import sympy
     if expr in names:
         return names[expr]
+    if expr.is_Symbol:
+        raise ValueError(f"size {expr} is not one of the region's input sizes")
     if isinstance(expr, sympy.Integer) or expr.is_Integer:
         return int(expr)
     name = type(expr).__name__
@@ -55,7 +57,7 @@ def _expression(expr: Any, names: Dict[Any, str]) -> Any:
     if name == "Pow" and expr.args[1].is_Integer and int(expr.args[1]) >= 0:
         return ["**", _expression(expr.args[0], names), int(expr.args[1])]
     if name not in table:
-        raise ValueError(f"a size {expr} that tbk cannot write down")
+        raise ValueError(f"size {expr} is no expression tbk can write down")
     return [table[name]] + [_expression(a, names) for a in expr.args]
 
 
@@ -88,22 +90,45 @@ def _evaluate(tree: Any, sizes: Dict[str, Any]) -> Any:
     return result
 
 
-def region_meta(inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node]) -> str:
-    """What a Region keeps for torch.export's fake tensors (JSON): each output's dtype and its sizes,
-    as numbers or as expressions of the inputs' sizes."""
-    names: Dict[Any, str] = {}
+def _input_names(inputs: Sequence[torch.fx.Node]) -> Dict[Any, Any]:
+    """Each symbol of the inputs' sizes as an expression tree of those sizes: a size that is the
+    symbol itself ("i0_2": input 0, dimension 2), or a*s + b of it, solved for s."""
+    import sympy
+    names: Dict[Any, Any] = {}
+    solved: Dict[Any, Any] = {}
     for k, node in enumerate(inputs):
         value = node.meta.get("val")
-        if isinstance(value, torch.Tensor):
-            for d, size in enumerate(value.shape):
-                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
-                    names.setdefault(size.node.expr, f"i{k}_{d}")
+        if not isinstance(value, torch.Tensor):
+            continue
+        for d, size in enumerate(value.shape):
+            if not isinstance(size, torch.SymInt):
+                continue
+            expr = size.node.expr
+            if expr.is_Symbol:
+                names.setdefault(expr, f"i{k}_{d}")
+            elif len(expr.free_symbols) == 1:
+                (s,) = expr.free_symbols
+                a, b = expr.coeff(s), expr.subs(s, 0)
+                if sympy.expand(a * s + b - expr) == 0 and a.is_Integer and b.is_Integer and int(a) != 0:
+                    solved.setdefault(s, ["//", ["+", f"i{k}_{d}", -int(b)], int(a)])
+    for s, tree in solved.items():
+        names.setdefault(s, tree)
+    return names
+
+
+def region_meta(inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node]) -> str:
+    """What a Region keeps for torch.export's fake tensors (JSON): each output's dtype and its sizes,
+    as numbers or as expressions of the inputs' sizes. Raises ValueError naming the output whose
+    size is no expression of them."""
+    names = _input_names(inputs)
     out = []
     for node in outputs:
         value = node.meta["val"]
-        out.append({"dtype": str(value.dtype).replace("torch.", ""),
-                    "shape": [int(s) if not isinstance(s, torch.SymInt) else _expression(s.node.expr, names)
-                              for s in value.shape]})
+        try:
+            shape = [int(s) if not isinstance(s, torch.SymInt) else _expression(s.node.expr, names) for s in value.shape]
+        except ValueError as error:
+            raise ValueError(f"{node.name}: {error}") from None
+        out.append({"dtype": str(value.dtype).replace("torch.", ""), "shape": shape})
     return json.dumps({"outputs": out})
 
 
@@ -231,7 +256,17 @@ def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str,
         region_options = dict(options)
         region_options[_C.REGION_OPTION] = _origin(k, nodes)
         return _C.processed_region(module, backend, region_options, examples, static, len(inputs), len(outputs), where)
-    found, support = bridge.regions(backend, gm.graph, constants, lower, supports=supports, min_nodes=min_nodes)
+    def refuse(nodes, inputs, outputs):  # outputs whose sizes the fake kernel could not give
+        refusals = {}
+        for node in outputs:
+            try:
+                region_meta(inputs, [node])
+            except ValueError as error:
+                refusals[node.name] = ("its result's size cannot be written in the sizes of its region's inputs "
+                                       f"({error}), which torch.export needs to trace the region's call")
+        return refusals
+    found, support = bridge.regions(backend, gm.graph, constants, lower, supports=supports, min_nodes=min_nodes,
+                                    refuse=refuse)
     report = Report(backend, [[n.name for n in r.nodes] for r in found], dict(support.refusals))
     operators = [n for n in gm.graph.nodes if n.op == "call_function" and not constants.is_constant(n)]
     bridge.warn_if_nothing(where, len(found), support.refusals, len(operators))

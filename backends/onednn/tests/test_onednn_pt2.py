@@ -1,0 +1,113 @@
+"""test_onednn_pt2.py: tbk_onednn under torch.compile and in torch.export programs: every network of
+models.py (a CNN, ResNet-, MobileNetV2-style networks, one with an operator tbk_onednn does not run)
+and every operator network, lowered with tbk.export (a dynamic batch; results against eager within
+1e-4 of the output's scale at two batch sizes; every convolution and linear layer in a region; one
+program saved as a .pt2 and run in a fresh process) and compiled with torch.compile(backend=
+"tbk_onednn", dynamic=True) (two batch sizes, one compile, the rest in Inductor and eagerly).
+Needs torch 2 (pip's): skipped (exit 77) on Debian's torch 1.13.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import warnings
+
+import torch
+
+if int(torch.__version__.split(".")[0]) < 2:
+    print(f"skipped: torch.compile and torch.export need torch 2 (this is {torch.__version__})")
+    sys.exit(77)
+
+import tbk  # noqa: E402
+import tbk.export  # noqa: E402
+import tbk.onednn  # noqa: E402,F401  (registers tbk_onednn, for torch.compile too)
+
+warnings.filterwarnings("error", module=r"tbk(\.|$)")  # nothing tbk does may warn here
+spec = importlib.util.spec_from_file_location("models", os.environ["TBK_ONEDNN_MODELS"])
+models = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(models)
+
+WEIGHTED = ("aten.conv2d", "aten.convolution", "aten.linear", "aten.addmm", "aten.mm")
+TOLERANCE = 1e-4
+
+
+def relative_error(got, want):
+    """The largest error relative to its output's scale, over every output."""
+    if isinstance(want, (tuple, list)):
+        return max(relative_error(g, w) for g, w in zip(got, want))
+    return ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+
+
+def all_networks():
+    made = dict(models.networks(size=32))
+    made.update(models.operator_networks())
+    return made
+
+
+def with_batch(x, n):
+    return torch.randn(n, *x.shape[1:])
+
+
+class Export(unittest.TestCase):
+    def test_every_network_as_an_exported_program(self):
+        for name, (module, x) in all_networks().items():
+            with self.subTest(name):
+                x2 = with_batch(x, 2)
+                batch = torch.export.Dim("batch", min=1, max=16)
+                program = torch.export.export(module, (x2,), dynamic_shapes=({0: batch},))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # with_softplus: a partial delegation
+                    lowered = tbk.export.lower(program, "tbk_onednn")
+                left = [str(n.target) for n in lowered.graph.nodes if n.op == "call_function"
+                        and any(w in str(n.target) for w in WEIGHTED)]
+                self.assertEqual(left, [], f"{name}: weighted layers outside tbk_onednn:\n{tbk.export.report(lowered)}")
+                for n in (2, 5):
+                    y = with_batch(x, n)
+                    with torch.no_grad():
+                        self.assertLessEqual(relative_error(lowered.module()(y), module(y)), TOLERANCE, f"{name} batch {n}")
+
+    def test_a_pt2_runs_in_a_fresh_process(self):
+        module, x = models.networks(size=32)["resnet"]
+        lowered = tbk.export.lower(torch.export.export(module, (with_batch(x, 2),)), "tbk_onednn")
+        with tempfile.TemporaryDirectory() as directory:
+            path, inputs = os.path.join(directory, "resnet.pt2"), os.path.join(directory, "x.pt")
+            tbk.export.save(lowered, path)
+            y = with_batch(x, 2)
+            torch.save(y, inputs)
+            script = (f"import torch, tbk.export, tbk.onednn\n"
+                      f"y = torch.load({inputs!r})\n"
+                      f"torch.save(tbk.export.load({path!r}).module()(y), {inputs!r} + '.out')\n")
+            run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+            self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+            with torch.no_grad():
+                self.assertLessEqual(relative_error(torch.load(inputs + ".out"), module(y)), TOLERANCE)
+
+
+class Compile(unittest.TestCase):
+    def test_every_network_compiled_at_two_batch_sizes_with_one_compile(self):
+        for rest in ("inductor", "eager"):
+            for name, (module, x) in all_networks().items():
+                if rest == "eager" and name not in ("resnet", "with_softplus"):
+                    continue
+                with self.subTest(name=name, rest=rest):
+                    torch._dynamo.reset()
+                    compiles = []
+                    backend = tbk.compile.backend("tbk_onednn", rest=rest)
+
+                    def counted(gm, example_inputs, **kwargs):
+                        compiles.append(gm)
+                        return backend(gm, example_inputs, **kwargs)
+                    compiled = torch.compile(module, backend=counted, dynamic=True)
+                    with torch.no_grad(), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        for n in (2, 5):
+                            y = with_batch(x, n)
+                            self.assertLessEqual(relative_error(compiled(y), module(y)), TOLERANCE,
+                                                 f"{name} batch {n}")
+                    self.assertEqual(len(compiles), 1, f"{name}: compiled {len(compiles)} times")
+
+
+if __name__ == "__main__":
+    unittest.main()
