@@ -4,6 +4,10 @@
 Meson runs it for `-Dtorch=python`. Prints four lines: the release (2.13.0), the include
 directory, the library directory, and the _GLIBCXX_USE_CXX11_ABI value its libraries were
 built with. Reads the installed files only: importing torch would take seconds and print its warnings.
+
+`torch_config.py --cpp-std INCLUDE_DIR` prints the C++ standard the torch whose headers are in
+INCLUDE_DIR requires: c++20 when its ATen/ATen.h refuses anything older (torch 2.14: "#error C++20
+or later compatible compiler is required to use ATen"), else c++17. Meson runs it for both stacks.
 """
 import importlib.util
 import os
@@ -11,7 +15,17 @@ import re
 import sys
 
 
+def required_cpp_std(include_dir: str) -> str:
+    """c++20 when ATen/ATen.h under include_dir refuses an older standard, else c++17."""
+    with open(os.path.join(include_dir, "ATen", "ATen.h"), encoding="utf-8") as f:
+        text = f.read()
+    return "c++20" if re.search(r"C\+\+20 or later", text) else "c++17"
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--cpp-std":
+        print(required_cpp_std(sys.argv[2]))
+        return 0
     spec = importlib.util.find_spec("torch")
     if spec is None or not spec.submodule_search_locations:
         print(f"{sys.executable} cannot import torch; install it with "

@@ -690,8 +690,9 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
     whole = supports is None and not _C.has_supports(backend)
     while True:
         if whole:
-            groups = [[n for n in graph.nodes if n.op == "call_function" and not constants.is_constant(n)]]
-            groups = [g for g in groups if g]
+            # every operator node, those computed from weights alone with the nodes that read them
+            groups = [[n for n in graph.nodes if n.op == "call_function"]]
+            groups = [g for g in groups if any(not constants.is_constant(n) for n in g)]
         else:
             gm = _owning_module(graph)
             proposed = CapabilityBasedPartitioner(gm, support, allows_single_node_partition=True).propose_partitions()

@@ -158,9 +158,10 @@ class _Compiled:
         self.number_indices = sorted(self.inputs.numbers)
         self.versions = self._versions(example_inputs)
         exported = _export(_frozen(self.gm, self.inputs), self.inputs, self.gm, example_inputs)
-        delegated, self.report = pt2.delegate(exported.module(), self.name, self.options, supports=self.supports,
-                                             min_nodes=self.min_nodes, where=f"torch.compile(backend={self.name!r})")
-        self.run = torch.compile(delegated, backend="inductor") if self.rest == "inductor" else delegated
+        # the graph module whose regions call the backend (graph_module) and what runs it
+        self.graph_module, self.report = pt2.delegate(exported.module(), self.name, self.options, supports=self.supports,
+                                                      min_nodes=self.min_nodes, where=f"torch.compile(backend={self.name!r})")
+        self.run = torch.compile(self.graph_module, backend="inductor") if self.rest == "inductor" else self.graph_module
 
     def _versions(self, args: Sequence[Any]) -> Any:
         return (_C.tensor_versions([args[i] for i in self.weight_indices]),

@@ -56,14 +56,16 @@ case "$which" in
     echo "pkg-config --cflags torch-backend-kit: $(pkg-config --cflags torch-backend-kit)"
     echo "pkg-config --variable=torch_version torch-backend-kit: $(pkg-config --variable=torch_version torch-backend-kit)"
     # shellcheck disable=SC2046
-    c++ -std=c++17 $(pkg-config --cflags torch-backend-kit) -o "$work/consumer-bin" \
+    # (the standard the installed torch needs: pkg-config's cxx_std, c++20 for torch 2.14)
+    std=$(pkg-config --variable=cxx_std torch-backend-kit)
+    c++ -std="$std" $(pkg-config --cflags torch-backend-kit) -o "$work/consumer-bin" \
       "$work/consumer/src/main.cpp" "$work/consumer/src/register_scale.cpp" $(torch_flags "$torch")
     (cd "$work" && "$work/consumer-bin")
     # A backend library built with the README's plain line (pkg-config's torch_cflags and
     # torch_libs carry the torch tbk was installed for), loaded and lowered to from Python below.
     # shellcheck disable=SC2046
     (cd "$work/consumer/src" &&
-      g++ -std=c++17 -shared -fPIC -o libconsumer_scale.so register_scale.cpp \
+      g++ -std="$std" -shared -fPIC -o libconsumer_scale.so register_scale.cpp \
         $(pkg-config --cflags torch-backend-kit) $(pkg-config --variable=torch_cflags torch-backend-kit) \
         $(pkg-config --variable=torch_libs torch-backend-kit))
     # The Python package, installed with the headers: importable from the prefix.
@@ -112,7 +114,8 @@ PY
     install_tbk "$torch" "$work/prefix"
     export PKG_CONFIG_PATH=$(pc_path "$work/prefix")
     # shellcheck disable=SC2046
-    if c++ -std=c++17 -fsyntax-only $(pkg-config --cflags torch-backend-kit) $(torch_flags "$other") \
+    # (C++20: what either stack compiles with)
+    if c++ -std=c++20 -fsyntax-only $(pkg-config --cflags torch-backend-kit) $(torch_flags "$other") \
         "$work/consumer/src/register_scale.cpp" 2> "$work/compile.log"; then
       echo "compiling against the other torch with pkg-config's flags should have failed"; exit 1
     fi

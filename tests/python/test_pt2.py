@@ -23,6 +23,7 @@ if int(torch.__version__.split(".")[0]) < 2:
 import tbk  # noqa: E402
 import tbk.bridge  # noqa: E402
 import tbk.export  # noqa: E402
+import tbk.testing  # noqa: E402
 
 warnings.filterwarnings("error", module=r"tbk(\.|$)")  # nothing tbk does may warn unless a test expects it
 tbk.load_library(os.environ["TBK_CUSTOM_BACKEND_LIB"])
@@ -252,6 +253,15 @@ class TorchCompile(unittest.TestCase):
                                                                  "fused_linear runs aten::linear and the relu or gelu "
                                                                  r"right after one \(add, sin\)"):
             torch.compile(Sine(), backend="fused_linear")(torch.randn(3))
+
+
+# The Python kit's legs (torch.export with a .pt2 in a fresh process, torch.compile, ExecuTorch) on a
+# sound backend: every leg passes.
+torch.manual_seed(0)
+FusedKit = tbk.testing.test_case(tbk.testing.Kit(
+    "fused_linear", Fused().eval(), (torch.randn(4, 8),), other_inputs=(torch.randn(6, 8),),
+    setup=f"import tbk; tbk.load_library({os.environ['TBK_FUSED_LINEAR_LIB']!r})"),
+    legs=tbk.testing.LEGS if os.environ.get("TBK_EXECUTORCH_SIDE") else ("export", "compile"))
 
 
 if __name__ == "__main__":
