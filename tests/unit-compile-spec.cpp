@@ -46,6 +46,13 @@ TEST_CASE("method_spec reads typed options, with fallbacks") {
   CHECK(spec.keys().size() == 4);
 }
 
+TEST_CASE("method_spec's keys are the user's options, not tbk's own") {
+  auto spec = view(options({{"scale", 0.5}, {tbk::example_inputs_option, c10::impl::GenericList(c10::AnyType::get())},
+                            {tbk::static_shapes_option, true}, {tbk::region_option, std::string("region 0: ...")}}));
+  CHECK(spec.keys() == std::vector<std::string>{"scale"});
+  CHECK(spec.contains(tbk::static_shapes_option));  // still read by name
+}
+
 TEST_CASE("method_spec accepts PyTorch's {\"\": \"\"}, an empty dict and None") {
   c10::Dict<std::string, std::string> pytorch_style;
   pytorch_style.insert("", "");

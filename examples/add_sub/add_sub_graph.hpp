@@ -4,7 +4,8 @@
 // program (the payload); compile checks the program; execute runs it.
 #pragma once
 #include <ATen/ATen.h>
-#include <tbk/backend.hpp>  // tbk::backend, tbk::rest, tbk::method_spec
+#include <tbk/backend.hpp>       // tbk::backend, tbk::rest, tbk::method_spec
+#include <tbk/method_graph.hpp>  // tbk::method_graph: the region's operations, inputs resolved
 
 #include <torch/csrc/jit/api/module.h>   // torch::jit::Module
 #include <torch/csrc/jit/ir/constants.h> // torch::jit::toIValue
@@ -15,7 +16,6 @@
 #include <cstdint>        // int64_t
 #include <stdexcept>      // std::invalid_argument
 #include <string>         // std::string
-#include <unordered_map>  // std::unordered_map
 #include <vector>         // std::vector
 
 // An operand of a node: a slot (an input or an earlier node's result), or a constant (a tensor
@@ -51,50 +51,43 @@ struct add_sub_graph_compile {
            constant_number(node.input(2));
   }
 
-  // Lowering time: the region's graph (its forward) becomes the payload, a tuple
-  // (inputs, steps, outputs) with one tuple (subtract, a, b, alpha) per node; an operand is a
-  // slot (int) or a constant (a tensor, or for b a number in a 1-tuple). The lite interpreter keeps no graphs,
-  // so compile reads only this.
+  // Lowering time: the region's graph (its forward, read with tbk::method_graph) becomes the
+  // payload, a tuple (inputs, steps, outputs) with one tuple (subtract, a, b, alpha) per node; an
+  // operand is a slot (int: an input, or inputs + the index of the operation that made it) or a
+  // constant (a tensor, or for b a number in a 1-tuple). The lite interpreter keeps no graphs, so
+  // compile reads only this.
   static c10::IValue preprocess(const torch::jit::Module& region, const tbk::compile_spec& spec) {
     if (spec.size() != 1 || !spec.contains("forward")) {
       throw std::invalid_argument("this backend lowers regions made by tbk::partition (forward only)");
     }
-    const auto graph = region.get_method("forward").graph();
-    std::unordered_map<const torch::jit::Value*, int64_t> slot;
-    int64_t inputs = 0;
-    for (std::size_t i = 1; i < graph->inputs().size(); ++i) {
-      if (!is_tensor(graph->inputs()[i])) {
-        throw std::invalid_argument("input " + std::to_string(i - 1) + " is a " +
-                                    graph->inputs()[i]->type()->annotation_str() +
+    const tbk::method_graph graph = tbk::method_graph::read(region, "forward");
+    for (std::size_t i = 0; i < graph.inputs(); ++i) {
+      if (graph.input_types()[i]->cast<c10::TensorType>() == nullptr) {
+        throw std::invalid_argument("input " + std::to_string(i) + " is a " + graph.input_types()[i]->annotation_str() +
                                     "; this backend takes tensors");
       }
-      slot[graph->inputs()[i]] = inputs++;
     }
+    const auto inputs = static_cast<int64_t>(graph.inputs());
+    // a slot: an input (its index) or an operation's result (inputs + the operation's index)
+    auto slot = [&](const tbk::operand& o) { return o.is_input() ? static_cast<int64_t>(o.index) : inputs + static_cast<int64_t>(o.index); };
     c10::impl::GenericList steps(c10::AnyType::get());
-    for (const torch::jit::Node* node : graph->nodes()) {
-      if (node->kind() == c10::prim::Constant || node->kind() == c10::prim::TupleConstruct) continue;
-      if (!supports(*node)) {
-        throw std::invalid_argument(std::string("the graph has a node this backend cannot run: ") +
-                                    node->kind().toQualString());
+    for (const tbk::operation& op : graph.operations()) {
+      if (!supports(*op.node)) {
+        throw std::invalid_argument("the graph has a node this backend cannot run: " + op.text());
       }
-      auto operand = [&](const torch::jit::Value* v) -> c10::IValue {
-        auto found = slot.find(v);
-        if (found != slot.end()) return found->second;
-        c10::IValue constant = *torch::jit::toIValue(v);  // supports() allows no other
-        if (constant.isTensor()) return constant;
-        return c10::ivalue::Tuple::create(std::vector<c10::IValue>{constant});  // a number
+      auto operand = [&](const tbk::operand& o) -> c10::IValue {
+        if (!o.is_constant()) return slot(o);
+        if (o.value.isTensor()) return o.value;
+        return c10::ivalue::Tuple::create(std::vector<c10::IValue>{o.value});  // a number
       };
-      std::vector<c10::IValue> step{node->kind() == c10::aten::sub, operand(node->input(0)),
-                                    operand(node->input(1)), *constant_number(node->input(2))};
+      std::vector<c10::IValue> step{op.kind() == c10::aten::sub, operand(op.inputs[0]), operand(op.inputs[1]),
+                                    op.inputs[2].value};
       steps.push_back(c10::ivalue::Tuple::create(std::move(step)));
-      slot[node->output()] = inputs + static_cast<int64_t>(steps.size()) - 1;
     }
     c10::List<int64_t> outputs;
-    const torch::jit::Value* result = graph->outputs()[0];
-    if (result->node()->kind() == c10::prim::TupleConstruct) {
-      for (const torch::jit::Value* v : result->node()->inputs()) outputs.push_back(slot.at(v));
-    } else {
-      outputs.push_back(slot.at(result));
+    for (const tbk::operand& o : graph.outputs()) {
+      if (o.is_constant()) throw std::invalid_argument("an output of the region is a constant");
+      outputs.push_back(slot(o));
     }
     std::vector<c10::IValue> parts{inputs, steps, outputs};
     return c10::ivalue::Tuple::create(std::move(parts));

@@ -135,14 +135,18 @@ class method_spec {
     return out;
   }
 
-  // The option names that were given (PyTorch's placeholder key "" left out).
+  // The option names the user gave, for a backend that refuses the ones it does not know:
+  // PyTorch's placeholder key "" and tbk's own options (example_inputs_option,
+  // static_shapes_option, region_option, which tbk.partition, tbk.executorch, tbk.export and
+  // tbk.compile add) left out; contains() and get() read those.
   std::vector<std::string> keys() const {
     std::vector<std::string> out;
     if (!options_.isGenericDict()) return out;
     for (const auto& entry : options_.toGenericDict()) {
-      if (entry.key().isString() && !entry.key().toStringRef().empty()) {
-        out.push_back(entry.key().toStringRef());
-      }
+      if (!entry.key().isString()) continue;
+      const std::string& key = entry.key().toStringRef();
+      if (key.empty() || key == example_inputs_option || key == static_shapes_option || key == region_option) continue;
+      out.push_back(key);
     }
     return out;
   }

@@ -10,6 +10,8 @@ diagnostics. Backends are C++ libraries: load yours first with torch.ops.load_li
     partitioned = tbk.partition(scripted, "add_sub_graph")
     print(tbk.report(partitioned))
 """
+import re
+import warnings
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import torch
@@ -158,8 +160,23 @@ def partition(module: torch.jit.ScriptModule, backend: str,
                         f"got {type(spec).__name__}")
     examples = _examples_by_method(example_inputs, methods, "tbk.partition")
     answers = None if supports is None else _support_answers(supports, "tbk.partition")
-    return _wrap(_C.partition(module._c, backend, spec or {}, methods, min_nodes, max_regions or 0,
-                              inside_blocks, freeze, path, examples, answers))
+    result = _wrap(_C.partition(module._c, backend, spec or {}, methods, min_nodes, max_regions or 0,
+                                inside_blocks, freeze, path, examples, answers))
+    if not freeze:
+        _warn_if_weights_were_wanted(backend, _C.report(result._c))
+    return result
+
+
+def _warn_if_weights_were_wanted(backend: str, report: str) -> None:
+    """One warning when partitioning made no region and every reason the backend gave is about
+    constants (its weights are attributes until the module is frozen)."""
+    if " 0 regions" not in report or re.search(r": [1-9][0-9]* regions?,", report):
+        return
+    reasons = [line for line in report.splitlines() if "not supported by the backend" in line]
+    if reasons and all("constant" in line for line in reasons):
+        warnings.warn(f"tbk.partition({backend!r}): no region was made, and every reason the backend gave is about "
+                      "constants: its weights are module attributes until the module is frozen; partition with "
+                      "freeze=True (the module in eval mode)", stacklevel=3)
 
 
 def report(module: torch.jit.ScriptModule) -> str:

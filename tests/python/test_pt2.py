@@ -28,6 +28,8 @@ import tbk.testing  # noqa: E402
 warnings.filterwarnings("error", module=r"tbk(\.|$)")  # nothing tbk does may warn unless a test expects it
 tbk.load_library(os.environ["TBK_CUSTOM_BACKEND_LIB"])
 tbk.load_library(os.environ["TBK_FUSED_LINEAR_LIB"])
+for library in ("TBK_ADD_SUB_GRAPH_LIB", "TBK_SCALED_ACTIVATION_LIB", "TBK_MODEL_RUNNER_LIB"):
+    tbk.load_library(os.environ[library])
 HERE = os.path.abspath(__file__)
 
 
@@ -109,6 +111,45 @@ class AddSubBackend(unittest.TestCase):
             torch.testing.assert_close(lowered.module()(a, b), (a + b, a - b))
 
 
+class TheOtherExampleBackends(unittest.TestCase):
+    """add_sub_graph (regions of add and sub), scaled_activation (options, no graph) and
+    model_runner (any module, frozen and optimized) on PT2's paths."""
+
+    def test_add_sub_graph_runs_the_adds_and_subs(self):
+        class Mixed(torch.nn.Module):
+            def forward(self, x, y):
+                return torch.relu(x + y) - y * 2 + 1
+        model, x, y = Mixed(), torch.randn(3, 4), torch.randn(3, 4)
+        lowered = tbk.export.lower(torch.export.export(model, (x, y)), "add_sub_graph")
+        self.assertIn("add_sub_graph: 2 regions", tbk.export.report(lowered))
+        torch.testing.assert_close(lowered.module()(x, y), model(x, y))
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(model, backend="add_sub_graph")(x, y), model(x, y))
+
+    def test_scaled_activation_takes_its_options(self):
+        class Scaled(torch.nn.Module):
+            def forward(self, x):
+                return torch.relu(x * 2.0 + 1.0)
+        model, x = Scaled(), torch.randn(3, 4)
+        options = {"scale": 2.0, "bias": 1.0, "activation": "relu"}
+        lowered = tbk.export.lower(torch.export.export(model, (x,)), "scaled_activation", options)
+        torch.testing.assert_close(lowered.module()(x), model(x))
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(model, backend="scaled_activation", options=options)(x), model(x))
+        with self.assertRaisesRegex(Exception, "option 'activation' is 'gelu'"):
+            tbk.export.lower(torch.export.export(model, (x,)), "scaled_activation", dict(options, activation="gelu"))
+
+    def test_model_runner_runs_a_network(self):
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                    torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4)).eval()
+        x = torch.randn(2, 3, 16, 16)
+        lowered = tbk.export.lower(torch.export.export(model, (x,)), "model_runner")
+        with torch.no_grad():
+            torch.testing.assert_close(lowered.module()(x), model(x), rtol=1e-4, atol=1e-5)
+            torch._dynamo.reset()
+            torch.testing.assert_close(torch.compile(model, backend="model_runner")(x), model(x), rtol=1e-4, atol=1e-5)
+
+
 class OneHookEveryPath(unittest.TestCase):
     """fused_linear's hook, written once against TorchScript nodes, decides alike on every path."""
 
@@ -176,6 +217,24 @@ class OneHookEveryPath(unittest.TestCase):
                 f.write(edge.to_executorch().buffer)
             got = Runtime.get().load_program(path).load_method("forward").execute([self.x])[0]
         torch.testing.assert_close(got, self.want)
+
+
+class AOTInductor(unittest.TestCase):
+    @unittest.skipUnless(os.environ.get("TBK_RUN_AOTI_PACKAGE"), "this torch has no AOTInductor package loader in C++")
+    def test_a_package_with_tbk_regions_runs_from_cpp(self):
+        torch.manual_seed(0)
+        model, x = Fused().eval(), torch.randn(3, 8)
+        lowered = tbk.export.lower(torch.export.export(model, (x,)), "fused_linear")
+        with tempfile.TemporaryDirectory() as directory:
+            package = torch._inductor.aoti_compile_and_package(lowered, package_path=os.path.join(directory, "fused.pt2"))
+            torch.testing.assert_close(torch._inductor.aoti_load_package(package)(x), model(x))  # from Python
+            inputs, outputs = os.path.join(directory, "in.pt"), os.path.join(directory, "out.pt")
+            torch.save([x], inputs)
+            run = subprocess.run([os.environ["TBK_RUN_AOTI_PACKAGE"], package, os.environ["TBK_FUSED_LINEAR_LIB"],
+                                  inputs, outputs], capture_output=True, text=True)
+            self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+            got = torch.load(outputs)
+        torch.testing.assert_close(got[0], model(x))
 
 
 class TorchCompile(unittest.TestCase):

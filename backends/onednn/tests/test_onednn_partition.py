@@ -198,6 +198,19 @@ class NeverAborts(unittest.TestCase):
         self.assertRegex(report, re.escape(refused_kind) + r" \([^\n]*\): [^\n]*" + reason, report)
         return report
 
+    def test_weights_left_as_attributes_warn_once_to_freeze(self):
+        class Linear(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.fc(x)
+        scripted = torch.jit.script(Linear().eval())
+        with self.assertWarnsRegex(UserWarning, "every reason the backend gave is about constants: .*freeze=True"):
+            model = tbk.partition(scripted, "tbk_onednn", example_inputs=(torch.randn(2, 4),))
+        self.assertIn("0 regions", tbk.report(model))
+
     def test_adaptive_pools_with_irregular_windows(self):
         report = self.check(AdaptivePool(), (torch.randn(1, 3, 100, 10),), "aten::adaptive_max_pool2d",
                             r"PyTorch's windows from \[1, 4, 100, 10\] to \[65, 1\] differ in size or spacing, "
