@@ -255,8 +255,10 @@ inline void register_region_support() noexcept {
       }
     }
     if (!c10::Dispatcher::singleton().findSchema({call_region_name(), ""}).has_value()) {
-      // kept for the life of the process: its destructor would take the operator away
-      auto* library = new torch::Library(torch::Library::FRAGMENT, "tbk", c10::nullopt, __FILE__, __LINE__);
+      // Kept for the life of the process (its destructor would take the operator away), in a
+      // static pointer so that leak checkers see it reachable rather than lost.
+      static torch::Library* library = nullptr;
+      library = new torch::Library(torch::Library::FRAGMENT, "tbk", c10::nullopt, __FILE__, __LINE__);
       library->def("call_region(Tensor[] inputs, __torch__.torch.classes.tbk.Region region) -> Tensor[]",
                    torch::dispatch(c10::DispatchKey::CompositeExplicitAutograd,
                                    torch::CppFunction::makeFromBoxedFunction<&detail::call_region>()));
