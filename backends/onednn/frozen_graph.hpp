@@ -125,8 +125,26 @@ inline std::vector<at::Tensor> tensors_of_shapes(const std::vector<shape_t>& sha
 // than the batch: when an input has 3 dimensions, with its second doubled ([N, L, C] sequences,
 // the layout tbk_onednn's 3-D operators take), then the examples' shapes with the sizes after N
 // and C doubled (NCHW images). Doubling keeps the ratios of sizes a network relates (a skip
-// connection across a stride-2 step). Empty when no input has a dimension beyond N and C.
-inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Tensor>& examples) {
+// connection across a stride-2 step). Empty when no input has a dimension beyond N and C. When the
+// runtime said which dimensions it changes (tbk::dynamic_dims_option: `dynamic`, per input), one
+// probe instead: the examples with exactly those doubled (the batch where a transformer's region
+// has it, at dimension 1), empty when it names none.
+inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Tensor>& examples,
+                                                        const c10::optional<std::vector<std::vector<int64_t>>>& dynamic = {}) {
+  if (dynamic) {
+    std::vector<shape_t> doubled;
+    bool any = false;
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+      shape_t s = examples[i].sizes().vec();
+      for (int64_t d : i < dynamic->size() ? (*dynamic)[i] : std::vector<int64_t>{}) {
+        if (d < 0 || d >= static_cast<int64_t>(s.size())) continue;
+        s[static_cast<std::size_t>(d)] *= 2;
+        any = true;
+      }
+      doubled.push_back(std::move(s));
+    }
+    return any ? std::vector<std::vector<shape_t>>{doubled} : std::vector<std::vector<shape_t>>{};
+  }
   std::vector<shape_t> channels_first, sequence_first;
   bool spatial = false, sequence = false;
   for (const at::Tensor& x : examples) {

@@ -233,6 +233,26 @@ class PoolOps(nn.Module):
         return regular, composed, self.pool(y), ceil, no_overhang, F.adaptive_max_pool2d(y, (4, 5)), overhang
 
 
+class ElementwiseOps(nn.Module):
+    """The element-by-element functions beyond activations (abs, neg, exp, log, log2, log10, sqrt,
+    rsqrt, pow by a number, round, elu, leaky_relu), unsqueeze and squeeze, and a 1-D convolution:
+    on a sequence [N, C, L], the values kept where each function is defined."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 6, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)  # [N, 6, L]
+        positive = y.abs() + 0.5
+        grown = torch.exp(-positive) + torch.log(positive) + torch.log2(positive) - torch.log10(positive)
+        roots = torch.sqrt(positive) * torch.rsqrt(positive + 1) + positive.pow(1.5) + (-y).pow(2)
+        rounded = torch.round(y * 4)
+        activations = F.elu(y, 0.7) + F.leaky_relu(y, 0.2)
+        column = y.unsqueeze(2)  # [N, 6, 1, L]
+        return grown, roots, rounded, activations, column.squeeze(2) * 2, torch.squeeze(column, 2) + 1
+
+
 class AttentionOps(nn.Module):
     """Attention written out, as traced ViTs record it: a class token expanded to the batch and
     concatenated, projections, heads by view and transpose, bmm and matmul between computed
@@ -266,7 +286,8 @@ def operator_networks():
             "conv_constant": (ConvConstant().eval(), torch.randn(1, 3, 16, 16)),
             "layout_ops": (LayoutOps().eval(), torch.randn(2, 3, 15, 5)),
             "pool_ops": (PoolOps().eval(), torch.randn(2, 3, 13, 13)),
-            "attention_ops": (AttentionOps().eval(), torch.randn(2, 5, 8))}
+            "attention_ops": (AttentionOps().eval(), torch.randn(2, 5, 8)),
+            "elementwise_ops": (ElementwiseOps().eval(), torch.randn(2, 4, 9))}
 
 
 def networks(size=64):

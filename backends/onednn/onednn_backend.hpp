@@ -132,8 +132,12 @@ struct onednn_compile {
       return "it was lowered for a runtime that calls it at its example inputs' shapes only";
     }
     if (!method.get<bool>("dynamic_shapes", true)) return "it was lowered with the option dynamic_shapes false";
-    const std::vector<std::vector<shape_t>> probes = spatial_probes(examples);
-    if (probes.empty()) return batch_needs_graph ? "" : "its inputs have no dimensions after N and C";
+    const auto dynamic = method.dynamic_dims();  // the runtime's word on which dimensions change
+    const std::vector<std::vector<shape_t>> probes = spatial_probes(examples, dynamic);
+    if (probes.empty()) {
+      if (batch_needs_graph) return "";
+      return dynamic ? "the runtime changes none of its inputs' dimensions" : "its inputs have no dimensions after N and C";
+    }
     std::string first_refusal;
     for (const std::vector<shape_t>& probe : probes) {
       try {
@@ -177,7 +181,8 @@ struct onednn_compile {
   static void check_option_names(const tbk::method_spec& method) {
     for (const std::string& key : method.keys()) {
       if (key == "implementation" || key == "dynamic_shapes" || key == "shape_cache" || key == "batch_cache" ||
-          key == tbk::example_inputs_option || key == tbk::static_shapes_option || key == tbk::region_option) {
+          key == tbk::example_inputs_option || key == tbk::static_shapes_option || key == tbk::dynamic_dims_option ||
+          key == tbk::region_option) {
         continue;
       }
       throw std::invalid_argument("unknown option '" + key + "'; tbk_onednn's method options are implementation "

@@ -37,6 +37,13 @@ inline constexpr const char* region_option = "tbk_region";
 // shapes, as TorchScript's methods are.
 inline constexpr const char* static_shapes_option = "tbk_static_shapes";
 
+// The option that says which dimensions of each example input the runtime may call the method
+// at other sizes of (List[List[int]]: per input, its dynamic dimensions): set by tbk.executorch,
+// tbk.export and tbk.compile for a region whose inputs have symbolic sizes (torch.export's
+// dynamic_shapes, Dynamo's dynamic shapes), so that a backend that prepares for other shapes need
+// not guess where the batch is (a sequence model's may be dimension 1). Absent: not known.
+inline constexpr const char* dynamic_dims_option = "tbk_dynamic_dims";
+
 namespace detail {
 
 // Example inputs as the option's value: List[Tensor] when they are all tensors, else List[Any].
@@ -102,6 +109,22 @@ class method_spec {
 
   bool has_example_inputs() const { return contains(example_inputs_option); }
 
+  // Per example input, the dimensions the runtime may change (tbk::dynamic_dims_option); empty
+  // when the spec does not say. An error names backend and method when it is not List[List[int]].
+  c10::optional<std::vector<std::vector<int64_t>>> dynamic_dims() const {
+    const c10::IValue* value = detail::find_option(options_, dynamic_dims_option, backend_, method_);
+    if (value == nullptr) return c10::nullopt;
+    std::vector<std::vector<int64_t>> out;
+    if (value->isList()) {
+      for (const c10::IValue& dims : value->toListRef()) {
+        if (!dims.isIntList()) wrong_type(dynamic_dims_option, "List[List[int]]", *value);
+        out.push_back(dims.toIntVector());
+      }
+      return out;
+    }
+    wrong_type(dynamic_dims_option, "List[List[int]]", *value);
+  }
+
   // The method's example inputs (the option tbk::example_inputs_option: a list or tuple, or one
   // tensor); an error names backend and method when they are missing or not a list.
   std::vector<c10::IValue> example_inputs() const {
@@ -137,15 +160,18 @@ class method_spec {
 
   // The option names the user gave, for a backend that refuses the ones it does not know:
   // PyTorch's placeholder key "" and tbk's own options (example_inputs_option,
-  // static_shapes_option, region_option, which tbk.partition, tbk.executorch, tbk.export and
-  // tbk.compile add) left out; contains() and get() read those.
+  // static_shapes_option, dynamic_dims_option, region_option, which tbk.partition,
+  // tbk.executorch, tbk.export and tbk.compile add) left out; contains() and get() read those.
   std::vector<std::string> keys() const {
     std::vector<std::string> out;
     if (!options_.isGenericDict()) return out;
     for (const auto& entry : options_.toGenericDict()) {
       if (!entry.key().isString()) continue;
       const std::string& key = entry.key().toStringRef();
-      if (key.empty() || key == example_inputs_option || key == static_shapes_option || key == region_option) continue;
+      if (key.empty() || key == example_inputs_option || key == static_shapes_option || key == dynamic_dims_option ||
+          key == region_option) {
+        continue;
+      }
       out.push_back(key);
     }
     return out;

@@ -170,6 +170,8 @@ PYBIND11_MODULE(_C, m) {
   m.attr("EXAMPLE_INPUTS_OPTION") = tbk::example_inputs_option;
   // The option that names a region in its call-time errors (tbk::region_option)
   m.attr("REGION_OPTION") = tbk::region_option;
+  // The option that tells a backend which input dimensions change (tbk::dynamic_dims_option)
+  m.attr("DYNAMIC_DIMS_OPTION") = tbk::dynamic_dims_option;
   // tbk.bridge: one region (its TorchScript module, made by tbk.bridge) through the backend's
   // preprocess, as the processed bytes of tbk/executorch_codec.hpp, which tbk.executorch,
   // tbk.export and tbk.compile all carry. `where` names the caller in errors.

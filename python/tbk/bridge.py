@@ -38,7 +38,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 from . import _C
 
 __all__ = ["SPELLINGS", "ScriptView", "script_view", "NodeSupport", "region_module", "Region",
-           "regions", "decomposition_filter", "source_of", "aten_overload", "example_of"]
+           "regions", "decomposition_filter", "source_of", "aten_overload", "example_of", "dynamic_dims"]
 
 _SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)
 
@@ -61,6 +61,13 @@ def is_symbolic(value: Any) -> bool:
     """Whether a recorded (fake) value is a tensor with a symbolic size: the program is called at
     other sizes (torch.export's dynamic_shapes, Dynamo's dynamic shapes)."""
     return isinstance(value, torch.Tensor) and any(isinstance(size, torch.SymInt) for size in value.shape)
+
+
+def dynamic_dims(values: Sequence[Any]) -> List[List[int]]:
+    """Per recorded value, the dimensions whose size is symbolic (what tbk::dynamic_dims_option
+    tells a backend: the runtime may call it at other sizes of exactly those)."""
+    return [[d for d, size in enumerate(v.shape) if isinstance(size, torch.SymInt)] if isinstance(v, torch.Tensor)
+            else [] for v in values]
 
 
 def example_of(value: Any) -> Any:
@@ -751,30 +758,42 @@ def _decomposable() -> Set[Any]:
 
 
 def decomposition_filter(backend: str, graph: torch.fx.Graph, constants: Constants,
-                         supports: Optional[Callable[[Any], Any]] = None
+                         supports: Optional[Callable[[Any], Any]] = None,
+                         lower: Optional[Callable[..., bytes]] = None
                          ) -> Tuple[List[torch._ops.OpOverload], Callable[[torch.fx.Node], bool]]:
     """Which operators of `graph` (an ATen program before decomposition) to keep from being
     decomposed because the backend claims them as written: the decomposable operators among the
     nodes its supports hook claims, and a filter that says, per node, whether the hook claimed it
-    (ExecuTorch's Partitioner.ops_to_not_decompose returns exactly this pair). A node the filter
-    does not know (another graph's) is claimed when the hook claims it in its own graph."""
+    (ExecuTorch's Partitioner.ops_to_not_decompose returns exactly this pair). With `lower` (as
+    regions() takes it), the graph's regions are lowered first and a node is claimed only when its
+    region lowers with it: an operator kept from decomposition that the backend then refused would
+    be left with no kernel. A node the filter does not know (another graph's) is claimed when the
+    hook claims it in its own graph."""
     support = NodeSupport(backend, graph, constants, supports)
+    in_regions: Optional[Set[str]] = None
+    if lower is not None:
+        found, support = regions(backend, graph, constants, lower, supports=supports)
+        in_regions = {n.name for r in found for n in r.nodes}
     decomposable = _decomposable()
-    claimed: Dict[torch.fx.Node, bool] = {}
+    claimed: Dict[str, bool] = {}  # node name -> claimed (for this graph, and any graph of the same text)
     ops: List[torch._ops.OpOverload] = []
     for node in graph.nodes:
         op = aten_overload(node.target) if node.op == "call_function" else None
         if op is None or op not in decomposable:
             continue
-        claimed[node] = support.is_node_supported({}, node)
-        if claimed[node] and op not in ops:
+        claimed[node.name] = support.is_node_supported({}, node) and (in_regions is None or node.name in in_regions)
+        if claimed[node.name] and op not in ops:
             ops.append(op)
+    text = str(graph)
+    same: Dict[int, bool] = {id(graph): True}  # graph id -> whether it reads as this graph
     others: Dict[int, NodeSupport] = {}
 
     def keep(node: torch.fx.Node) -> bool:
-        if node in claimed:
-            return claimed[node]
         graph_of = node.graph
+        if id(graph_of) not in same:
+            same[id(graph_of)] = str(graph_of) == text
+        if same[id(graph_of)] or node.name in claimed:  # (names outlive functionalization and lowering)
+            return claimed.get(node.name, False)
         if id(graph_of) not in others:
             owner = graph_of.owning_module
             values = {}

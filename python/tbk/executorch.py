@@ -89,6 +89,8 @@ def _processed(backend: str, module: Any, recorded: List[Any], options: Dict[str
     so the backend is not told the shapes are static (tbk_onednn then keeps what it needs)."""
     examples = tuple(bridge.example_of(value) for value in recorded)
     static_shapes = not any(bridge.is_symbolic(value) for value in recorded)
+    if not static_shapes:  # which dimensions change, so that the backend need not guess
+        options = dict(options, **{_C.DYNAMIC_DIMS_OPTION: bridge.dynamic_dims(recorded)})
     return _C.processed_region(module, backend, options, examples, static_shapes, len(recorded), outputs,
                                f"tbk.executorch({backend})")
 
@@ -129,6 +131,7 @@ class TbkPartitioner(Partitioner):
         self.has_supports = _C.has_supports(backend)  # raises, naming it, when it is not registered
         backend_details(backend)
         self.options = dict(spec or {})
+        self._filters: Dict[str, Any] = {}  # graph text -> ops_to_not_decompose's answer
         self.refusals: Dict[str, str] = {}
         self.delegation_spec = DelegationSpec(
             backend, [CompileSpec(key, encode_option(value)) for key, value in self.options.items()])
@@ -136,14 +139,22 @@ class TbkPartitioner(Partitioner):
     def ops_to_not_decompose(self, program: torch.export.ExportedProgram):
         if not self.has_supports:  # whole methods: the core ATen operators, as export decomposes them
             return [], None
-        return bridge.decomposition_filter(self.backend, program.graph, bridge.Constants(_program_constants(program)))
+        # the regions lowered once: an operator kept whole must be one the backend then takes
+        # (ExecuTorch asks several times about the same graph: the answer is kept by its text)
+        key = str(program.graph)
+        if key not in self._filters:
+            self._filters[key] = bridge.decomposition_filter(
+                self.backend, program.graph, bridge.Constants(_program_constants(program)), lower=self._trial)
+        return self._filters[key]
+
+    def _trial(self, k, module, nodes, inputs, outputs) -> bytes:
+        """One region through the backend's preprocess (the processed bytes), as ExecuTorch will lower it."""
+        return _processed(self.backend, module, [n.meta.get("val") for n in inputs], self.options, len(outputs))
 
     def partition(self, program: torch.export.ExportedProgram) -> PartitionResult:
         constants = bridge.Constants(_program_constants(program))
 
-        def lower(k, module, nodes, inputs, outputs):
-            return _processed(self.backend, module, [n.meta.get("val") for n in inputs], self.options, len(outputs))
-        found, support = bridge.regions(self.backend, program.graph, constants, lower)
+        found, support = bridge.regions(self.backend, program.graph, constants, self._trial)
         self.refusals = support.refusals
         operators = [n for n in program.graph.nodes if n.op == "call_function" and not constants.is_constant(n)]
         bridge.warn_if_nothing(f"tbk.executorch.partitioner({self.backend!r})", len(found), self.refusals, len(operators))

@@ -255,6 +255,8 @@ def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str,
         static = not any(bridge.is_symbolic(v) for v in recorded)
         region_options = dict(options)
         region_options[_C.REGION_OPTION] = _origin(k, nodes)
+        if not static:  # which dimensions change, so that the backend need not guess
+            region_options[_C.DYNAMIC_DIMS_OPTION] = bridge.dynamic_dims(recorded)
         return _C.processed_region(module, backend, region_options, examples, static, len(inputs), len(outputs), where)
     def refuse(nodes, inputs, outputs):  # outputs whose sizes the fake kernel could not give
         refusals = {}

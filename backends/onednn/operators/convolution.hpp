@@ -1,6 +1,7 @@
-// convolution.hpp: aten::conv2d, and aten::_convolution as torch.jit.trace records it, in
-// tbk_onednn: which nodes it runs (constant weights, constant stride, padding, dilation, groups;
-// not transposed), how one becomes a conv2d operation, and its oneDNN
+// convolution.hpp: aten::conv2d and aten::conv1d, and aten::_convolution as torch.jit.trace records
+// it, in tbk_onednn: which nodes it runs (constant weights, constant stride, padding, dilation,
+// groups; not transposed), how one becomes a conv2d operation (a 1-D one as a 2-D one of height 1,
+// between two reshapes), and its oneDNN
 // convolution primitive (activations in oneDNN's choice of layout, weights reordered once, fused
 // post-ops). The payload attributes and shape rule: convolution_shape.hpp.
 #pragma once
@@ -18,7 +19,7 @@ using detail::is_number;
 // Where groups is among the arguments: conv2d(x, w, b, stride, padding, dilation, groups), or
 // _convolution(x, w, b, stride, padding, dilation, transposed, output_padding, groups, benchmark,
 // deterministic, cudnn_enabled[, allow_tf32]).
-inline std::size_t groups_index(const torch::jit::Node& node) { return node.kind() == c10::aten::conv2d ? 6 : 8; }
+inline std::size_t groups_index(const torch::jit::Node& node) { return node.kind() == c10::aten::_convolution ? 8 : 6; }
 
 inline std::string refusal(const torch::jit::Node& node) {
   if (auto why = detail::tensor_to_tensor_refusal(node); !why.empty()) return why;
@@ -30,7 +31,9 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (!is_int_list(in[3]) || !is_int_list(in[4]) || !is_int_list(in[5]) || !is_number(in[groups_index(node)])) {
     return "stride, padding (as numbers, not a string), dilation and groups must be constants";
   }
-  if (detail::constant(in[1])->toTensor().dim() != 4) return "only 2-D convolutions (a 4-D weight)";
+  const int64_t rank = detail::constant(in[1])->toTensor().dim();
+  if (rank != 4 && rank != 3) return "only 1-D and 2-D convolutions (a 3-D or 4-D weight)";
+  if (node.kind() == c10::aten::conv2d && rank != 4) return "conv2d's weight must be 4-D";
   if (traced) {
     auto transposed = detail::constant(in[6]);
     if (!transposed || !transposed->isBool() || transposed->toBool()) return "transposed convolutions are not supported";
@@ -48,15 +51,33 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   t.refuse_if(node, refusal(node));
   const auto in = node.inputs();
   auto c = [&](std::size_t k) { return *detail::constant(in[k]); };
-  const uint32_t x = t.value(node, in[0]);
-  const auto stride = detail::pair(c(3), 1), padding = detail::pair(c(4), 0), dilation = detail::pair(c(5), 1);
+  uint32_t x = t.value(node, in[0]);
+  at::Tensor weight = c(1).toTensor();
+  std::vector<int64_t> stride = c(3).toIntVector(), padding = c(4).toIntVector(), dilation = c(5).toIntVector();
+  const bool one_d = weight.dim() == 3;
+  if (one_d) {  // [N, C, L] as [N, C, 1, L], the kernel [O, I, K] as [O, I, 1, K]
+    const shape_t sx = t.shape(x);
+    if (sx.size() != 3) t.refuse(node, "a 1-D convolution takes a 3-D input [N, C, L], got " + shape_text(sx));
+    x = t.add(node, op_kind::reshape, {x}, {sx[0], sx[1], 1, sx[2]});
+    weight = weight.unsqueeze(2);
+    auto prefixed = [&](std::vector<int64_t> v, int64_t first) {
+      if (v.size() != 1) t.refuse(node, "expects 1-D stride, padding, dilation");
+      return std::vector<int64_t>{first, v[0]};
+    };
+    stride = prefixed(stride, 1), padding = prefixed(padding, 0), dilation = prefixed(dilation, 1);
+  } else {
+    stride = detail::pair(c(3), 1), padding = detail::pair(c(4), 0), dilation = detail::pair(c(5), 1);
+  }
   if (stride.size() != 2 || padding.size() != 2 || dilation.size() != 2) t.refuse(node, "expects 2-D stride, padding, dilation");
-  std::vector<uint32_t> weights{t.weight_of(c(1).toTensor())};
+  std::vector<uint32_t> weights{t.weight_of(weight)};
   if (!is_none(in[2])) weights.push_back(t.weight_of(c(2).toTensor()));
-  t.bind(node, t.add(node, op_kind::conv2d, {x},
-                     {stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
-                      c(groups_index(node)).toInt()}, {},
-                     weights));
+  const uint32_t y = t.add(node, op_kind::conv2d, {x},
+                           {stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+                            c(groups_index(node)).toInt()}, {},
+                           weights);
+  if (!one_d) return t.bind(node, y);
+  const shape_t sy = t.shape(y);
+  t.bind(node, t.add(node, op_kind::reshape, {y}, {sy[0], sy[1], sy[3]}));
 }
 
 // The bias of a convolution or linear operation as the payload has it, or none (a zero descriptor).

@@ -1,5 +1,6 @@
-// eltwise.hpp: element-by-element activations in tbk_onednn (aten::relu, relu6, hardtanh, clamp,
-// hardswish, sigmoid, hardsigmoid, tanh, gelu exact and tanh, silu): which nodes it runs, how one
+// eltwise.hpp: element-by-element functions in tbk_onednn (aten::relu, relu6, hardtanh, clamp,
+// hardswish, sigmoid, hardsigmoid, tanh, gelu exact and tanh, silu, elu, leaky_relu, abs, neg, exp,
+// log, log2, log10, sqrt, rsqrt, pow by a constant, round): which nodes it runs, how one
 // becomes an eltwise operation, the oneDNN algorithms of each kind (fused as post-ops by
 // fusion.hpp where they can be) and the eltwise primitive otherwise. The payload attributes and
 // shape rule: eltwise_shape.hpp.
@@ -34,6 +35,17 @@ inline std::string refusal(const torch::jit::Node& node) {
       if (!detail::is_number(in[k]) && !detail::is_none(in[k])) return "the bounds must be constant numbers";
     }
   }
+  if (kind == aten::pow && (in.size() != 2 || !detail::is_number(in[1]))) return "the exponent must be a constant number";
+  if (kind == aten::leaky_relu && in.size() > 1 && !detail::is_number(in[1])) return "the slope must be a constant number";
+  if (kind == aten::elu) {  // elu(x, alpha, scale, input_scale)
+    if (in.size() > 1 && !detail::is_number(in[1])) return "alpha must be a constant number";
+    for (std::size_t k = 2; k < in.size(); ++k) {
+      if (!detail::is_constant_equal(in[k], 1)) return "scale and input_scale other than 1 are not supported";
+    }
+  }
+  if (kind == aten::round && in.size() > 1 && !detail::is_constant_equal(in[1], 0)) {
+    return "decimals other than 0 are not supported";
+  }
   return "";
 }
 
@@ -66,12 +78,27 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
     return t.bind(node, add(t, node, x, eltwise_kind::clamp, std::min(low, high), high));
   }
   if (kind == aten::relu6) return t.bind(node, add(t, node, x, eltwise_kind::clamp, 0, 6));
+  auto number = [&](std::size_t k, double fallback) {
+    return static_cast<float>(k < in.size() ? detail::constant(in[k])->toScalar().toDouble() : fallback);
+  };
+  if (kind == aten::neg) return t.bind(node, add(t, node, x, eltwise_kind::affine, -1, 0));
+  if (kind == aten::elu) return t.bind(node, add(t, node, x, eltwise_kind::elu, number(1, 1.0)));
+  if (kind == aten::leaky_relu) return t.bind(node, add(t, node, x, eltwise_kind::leaky_relu, number(1, 0.01)));
+  if (kind == aten::pow) return t.bind(node, add(t, node, x, eltwise_kind::pow, 1, number(1, 1.0)));
+  if (kind == aten::rsqrt) return t.bind(node, add(t, node, x, eltwise_kind::pow, 1, -0.5f));
   const eltwise_kind which = kind == aten::relu        ? eltwise_kind::relu
                              : kind == aten::hardswish ? eltwise_kind::hardswish
                              : kind == aten::sigmoid   ? eltwise_kind::sigmoid
                              : kind == aten::hardsigmoid ? eltwise_kind::hardsigmoid
                              : kind == aten::tanh      ? eltwise_kind::tanh
                              : kind == aten::silu      ? eltwise_kind::silu
+                             : kind == aten::abs       ? eltwise_kind::abs
+                             : kind == aten::exp       ? eltwise_kind::exp
+                             : kind == aten::log       ? eltwise_kind::log
+                             : kind == aten::log2      ? eltwise_kind::log2
+                             : kind == aten::log10     ? eltwise_kind::log10
+                             : kind == aten::sqrt      ? eltwise_kind::sqrt
+                             : kind == aten::round     ? eltwise_kind::round
                              : gelu_tanh(node)         ? eltwise_kind::gelu_tanh
                                                        : eltwise_kind::gelu;
   t.bind(node, add(t, node, x, which));
@@ -91,6 +118,16 @@ inline std::vector<std::tuple<dnnl::algorithm, float, float>> pieces(eltwise_kin
     case eltwise_kind::gelu: return {{a::eltwise_gelu_erf, 0.f, 0.f}};
     case eltwise_kind::silu: return {{a::eltwise_swish, 1.f, 0.f}};  // x * sigmoid(alpha * x)
     case eltwise_kind::gelu_tanh: return {{a::eltwise_gelu_tanh, 0.f, 0.f}};
+    case eltwise_kind::abs: return {{a::eltwise_abs, 0.f, 0.f}};
+    case eltwise_kind::exp: return {{a::eltwise_exp, 0.f, 0.f}};
+    case eltwise_kind::log: return {{a::eltwise_log, 0.f, 0.f}};
+    case eltwise_kind::sqrt: return {{a::eltwise_sqrt, 0.f, 0.f}};
+    case eltwise_kind::elu: return {{a::eltwise_elu, alpha, 0.f}};
+    case eltwise_kind::leaky_relu: return {{a::eltwise_relu, alpha, 0.f}};
+    case eltwise_kind::pow: return {{a::eltwise_pow, alpha, beta}};  // alpha * x ** beta
+    case eltwise_kind::round: return {{a::eltwise_round, 0.f, 0.f}};
+    case eltwise_kind::log2: return {{a::eltwise_log, 0.f, 0.f}, {a::eltwise_linear, 1.4426950408889634f, 0.f}};
+    case eltwise_kind::log10: return {{a::eltwise_log, 0.f, 0.f}, {a::eltwise_linear, 0.4342944819032518f, 0.f}};
   }
   throw std::invalid_argument("unknown eltwise kind");
 }

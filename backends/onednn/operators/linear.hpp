@@ -30,6 +30,9 @@ inline std::string refusal(const torch::jit::Node& node) {
   } else if (!is_float_tensor(in[1]) || detail::constant(in[1])->toTensor().dim() != 2) {  // matmul, mm
     return "the second operand must be a constant 2-D float tensor";
   }
+  // where the input's type says (tbk.partition's example run, the export paths), as lowering would refuse
+  const auto sizes = detail::known_sizes(in[kind == aten::addmm ? 1 : 0]);
+  if (sizes && sizes->size() < 2) return "the input must have 2 or more dimensions";
   return "";
 }
 

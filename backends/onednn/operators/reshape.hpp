@@ -1,7 +1,7 @@
-// reshape.hpp: aten::view, reshape, flatten, contiguous and clone in tbk_onednn: which nodes it
-// runs, how one becomes a reshape operation (sizes may be computed from the example inputs'
-// shapes; -1 inferred; contiguous and clone are the value itself), and the oneDNN reorder that
-// makes the plain copy.
+// reshape.hpp: aten::view, reshape, flatten, squeeze, unsqueeze, contiguous and clone in tbk_onednn:
+// which nodes it runs, how one becomes a reshape operation (sizes may be computed from the example
+// inputs' shapes; -1 inferred; contiguous and clone are the value itself), and the oneDNN reorder
+// that makes the plain copy.
 // The payload attributes and shape rule: reshape_shape.hpp.
 #pragma once
 #include "reshape_shape.hpp"
@@ -20,6 +20,10 @@ inline std::string refusal(const torch::jit::Node& node) {
   }
   if (kind == aten::reshape || kind == aten::view) {
     return detail::is_int_list(in[1]) ? "" : "the shape must be constant (partitioning cannot see sizes)";
+  }
+  if (kind == aten::unsqueeze) return detail::is_number(in[1]) ? "" : "the dimension must be a constant int";
+  if (kind == aten::squeeze) {  // squeeze(x), squeeze(x, dim), squeeze(x, dims)
+    return in.size() == 1 || detail::is_number(in[1]) || detail::is_int_list(in[1]) ? "" : "the dimensions must be constant";
   }
   // contiguous(x, memory_format), clone(x, memory_format): tbk_onednn's values are never written
   // after they are made, so either is the value itself; another memory format (channels_last)
@@ -68,6 +72,34 @@ inline void translate_flatten(detail::graph_translator& t, const torch::jit::Nod
   t.bind(node, target == sx ? x : t.add(node, op_kind::reshape, {x}, target));
 }
 
+// unsqueeze(x, dim): a dimension of size 1 at dim (of the result's rank, negative counting from the end).
+inline void translate_unsqueeze(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
+  shape_t target = t.shape(x);
+  const int64_t dim = t.dim_of(node, detail::constant(node.inputs()[1])->toInt(), target.size() + 1);
+  target.insert(target.begin() + dim, 1);
+  t.bind(node, t.add(node, op_kind::reshape, {x}, target));
+}
+
+// squeeze(x), squeeze(x, dim), squeeze(x, dims): the named dimensions of size 1 removed (all of them
+// without a dim); a named dimension of another size stays, as in eager.
+inline void translate_squeeze(detail::graph_translator& t, const torch::jit::Node& node, uint32_t x) {
+  const shape_t sx = t.shape(x);
+  std::vector<bool> drop(sx.size(), node.inputs().size() == 1);
+  if (node.inputs().size() > 1) {
+    const c10::IValue dims = *detail::constant(node.inputs()[1]);
+    for (int64_t d : dims.isInt() ? std::vector<int64_t>{dims.toInt()} : dims.toIntVector()) {
+      if (sx.empty() && (d == 0 || d == -1)) continue;  // a 0-dim tensor's dimension 0 is itself
+      drop[static_cast<std::size_t>(t.dim_of(node, d, sx.size()))] = true;
+    }
+  }
+  shape_t target;
+  for (std::size_t d = 0; d < sx.size(); ++d) {
+    if (!(drop[d] && sx[d] == 1)) target.push_back(sx[d]);
+  }
+  if (target.empty()) t.refuse(node, "the result would have no dimensions; tbk_onednn runs tensors of 1 or more");
+  t.bind(node, target == sx ? x : t.add(node, op_kind::reshape, {x}, target));
+}
+
 inline void translate(detail::graph_translator& t, const torch::jit::Node& node) {
   namespace aten = c10::aten;
   const auto kind = node.kind();
@@ -75,6 +107,8 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const uint32_t x = t.value(node, node.inputs()[0]);
   if (kind == aten::view || kind == aten::reshape) return translate_view(t, node, x);
   if (kind == aten::flatten) return translate_flatten(t, node, x);
+  if (kind == aten::unsqueeze) return translate_unsqueeze(t, node, x);
+  if (kind == aten::squeeze) return translate_squeeze(t, node, x);
   t.bind(node, x);  // contiguous, clone: tbk_onednn's values have no strides to change, and are never written over
 }
 
