@@ -3,7 +3,8 @@
 classification zoo, checked and measured against PyTorch 2's own CPU paths.
 
     PYTHONPATH=build-214/python V/bin/python backends/onednn/benchmarks/zoo_pt2.py \
-        [--networks resnet18 ...] [--repetitions 7] [--batches 1 8] [--check-only] [--out docs/zoo-pt2.md]
+        [--networks resnet18 ...] [--timed resnet18 ...] [--repetitions 7] [--batches 1 8] [--check-only]
+        [--out docs/zoo-pt2.md]
 
 Needs a torch with torchvision (torch 2.14.1 + torchvision 0.29.1 in a venv, tbk built against it).
 For each network (random weights, eval mode, 224x224, 299 for inception_v3):
@@ -14,8 +15,10 @@ For each network (random weights, eval mode, 224x224, 299 for inception_v3):
 - timed, one thread, each batch of --batches (paths taken in random turns, median of
   --repetitions calls after warm-up): eager; torch.compile with Inductor and
   torch._inductor.config.freezing = True (the fastest Inductor CPU setting for inference);
-  torch.compile(backend="tbk_onednn") (static shapes, compiled at that batch); and tbk_onednn's
-  TorchScript module (tbk.lower of the traced module, or tbk.partition where a node is refused).
+  torch.compile(backend="tbk_onednn") (static shapes, compiled at that batch); tbk_onednn's
+  TorchScript module (tbk.lower of the traced module, or tbk.partition where a node is refused);
+  and, where the executorch package imports, XNNPACK's and tbk_onednn's .pte (ExecuTorch's Python
+  runtime).
 The goal lines: torch.compile(backend="tbk_onednn") at least 1.5x faster than Inductor with
 freezing on the geometric mean at batch 1, and within 5% of tbk_onednn's own TorchScript path on
 every network (bootstrap intervals over the repetitions).
@@ -113,9 +116,32 @@ def timed_paths(name, batch):
             scripted = tbk.partition(traced, "tbk_onednn", example_inputs=(x,), freeze=True)
         scripted(x)
         paths["torchscript_tbk_onednn"] = lambda: scripted(x)
+        paths.update(pte_paths(name, x))
         for call in paths.values():
             call()
     return paths
+
+
+def pte_paths(name, x):
+    """XNNPACK's and tbk_onednn's .pte of the network, run by ExecuTorch's Python runtime (none
+    when the executorch package does not import)."""
+    try:
+        import tbk.executorch
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.runtime import Runtime
+    except ImportError:
+        return {}
+    import tempfile
+    out = {}
+    for path, partitioner in (("xnnpack_pte", XnnpackPartitioner()), ("pte_tbk_onednn", tbk.executorch.partitioner("tbk_onednn"))):
+        program = to_edge_transform_and_lower(torch.export.export(make(name), (x,)), partitioner=[partitioner]).to_executorch()
+        with tempfile.NamedTemporaryFile(suffix=".pte", delete=False) as f:
+            f.write(program.buffer)
+        method = Runtime.get().load_program(f.name).load_method("forward")
+        os.unlink(f.name)
+        out[path] = (lambda m: lambda: m.execute([x]))(method)
+    return out
 
 
 def measure(paths, repetitions):
@@ -140,7 +166,8 @@ def bootstrap(statistic, samples, resamples=2000, seed=1):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--networks", nargs="*", default=NETWORKS)
+    parser.add_argument("--networks", nargs="*", default=NETWORKS, help="the networks checked")
+    parser.add_argument("--timed", nargs="*", default=None, help="the networks timed (default: --networks)")
     parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--batches", nargs="*", type=int, default=[1, 8])
     parser.add_argument("--check-only", action="store_true")
@@ -164,18 +191,20 @@ def main() -> int:
     if not args.check_only:
         for batch in args.batches:
             lines += ["", f"Batch {batch}, ms per call (median of {args.repetitions}):", "",
-                      "| network | eager | Inductor + freezing | torch.compile(backend=\"tbk_onednn\") | tbk_onednn TorchScript | Inductor / tbk_onednn | compile / TorchScript |",
-                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                      "| network | eager | Inductor + freezing | torch.compile(backend=\"tbk_onednn\") | tbk_onednn TorchScript | XNNPACK .pte | tbk_onednn .pte | Inductor / tbk_onednn | compile / TorchScript |",
+                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
             speedups, overheads = [], {}
-            for name in args.networks:
+            for name in args.timed if args.timed is not None else args.networks:
                 samples = measure(timed_paths(name, batch), args.repetitions)
                 m = {p: statistics.median(s) for p, s in samples.items()}
                 speedup = m["inductor_freezing"] / m["compile_tbk_onednn"]
                 overhead = m["compile_tbk_onednn"] / m["torchscript_tbk_onednn"]
                 speedups.append(speedup)
                 overheads[name] = (samples["compile_tbk_onednn"], samples["torchscript_tbk_onednn"])
+                pte = lambda p: f"{m[p]:.2f}" if p in m else "-"  # noqa: E731
                 lines.append(f"| {name} | {m['eager']:.2f} | {m['inductor_freezing']:.2f} | {m['compile_tbk_onednn']:.2f} | "
-                             f"{m['torchscript_tbk_onednn']:.2f} | {speedup:.2f}x | {overhead:.3f} |")
+                             f"{m['torchscript_tbk_onednn']:.2f} | {pte('xnnpack_pte')} | {pte('pte_tbk_onednn')} | "
+                             f"{speedup:.2f}x | {overhead:.3f} |")
                 print(lines[-1], flush=True)
             if batch == 1:
                 geomean = math.exp(statistics.mean(math.log(s) for s in speedups))
