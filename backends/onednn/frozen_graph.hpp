@@ -17,6 +17,7 @@
 #include <torch/csrc/jit/passes/shape_analysis.h>              // PropagateInputShapes
 #include <torch/csrc/jit/serialization/import.h>               // torch::jit::load
 
+#include <algorithm>  // std::find
 #include <cstring>    // std::memcmp
 #include <functional>  // std::function
 #include <memory>     // std::shared_ptr
@@ -125,7 +126,12 @@ inline std::vector<at::Tensor> tensors_of_shapes(const std::vector<shape_t>& sha
 // than the batch: when an input has 3 dimensions, with its second doubled ([N, L, C] sequences,
 // the layout tbk_onednn's 3-D operators take), then the examples' shapes with the sizes after N
 // and C doubled (NCHW images). Doubling keeps the ratios of sizes a network relates (a skip
-// connection across a stride-2 step). Empty when no input has a dimension beyond N and C. When the
+// connection across a stride-2 step). Then one probe per dimension with that dimension alone
+// doubled (each input's dimensions after N, after N and C for 4-D and 5-D inputs), for a method
+// whose sizes are related so that doubling them all is no valid shape (a layer norm over the last
+// dimension, a matmul's inner dimensions): the first probe that reads keeps the method readable
+// at any shape, each call's read then checks its own. Empty when no input has a dimension beyond
+// N and C. When the
 // runtime said which dimensions it changes (tbk::dynamic_dims_option: `dynamic`, per input), one
 // probe instead: the examples with exactly those doubled (the batch where a transformer's region
 // has it, at dimension 1), empty when it names none.
@@ -164,6 +170,15 @@ inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Te
   std::vector<std::vector<shape_t>> probes;
   if (sequence) probes.push_back(std::move(sequence_first));
   if (spatial) probes.push_back(std::move(channels_first));
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const std::size_t rank = static_cast<std::size_t>(examples[i].dim());
+    for (std::size_t d = rank == 4 || rank == 5 ? 2 : 1; d < rank; ++d) {
+      std::vector<shape_t> one;
+      for (const at::Tensor& x : examples) one.push_back(x.sizes().vec());
+      one[i][d] *= 2;
+      if (std::find(probes.begin(), probes.end(), one) == probes.end()) probes.push_back(std::move(one));
+    }
+  }
   return probes;
 }
 

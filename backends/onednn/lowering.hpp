@@ -98,7 +98,9 @@ inline std::vector<int64_t> pair(const c10::IValue& list, int64_t fallback) {
 class graph_translator;
 
 // What a refusal at lowering ends with (a call-time refusal at other shapes leaves it out).
-inline constexpr const char* partition_hint = " (tbk::partition runs such nodes in TorchScript)";
+inline constexpr const char* partition_hint =
+    " (tbk's partitioners leave such a node outside tbk_onednn: tbk::partition, tbk.partition, tbk.executorch, "
+    "tbk.export, tbk.compile)";
 
 // One operator family's entry for one TorchScript operator: why the backend cannot run a node
 // (from the node alone: supports() asks this; empty when it can), and how a node becomes
@@ -262,11 +264,17 @@ inline program graph_translator::run(const torch::jit::Graph& graph) {
   } else {
     outputs.push_back(result);
   }
-  for (const Value* v : outputs) {
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    const Value* v = outputs[k];
     auto found = values_.find(v);
     if (found == values_.end()) {
-      throw std::invalid_argument("the method returns a " + v->type()->annotation_str() +
-                                  " that tbk_onednn does not compute (it returns tensors it computes)");
+      const Node* from = v->node();
+      const std::string what = from->kind() == c10::prim::Constant ? "a constant"
+                               : from->kind() == c10::prim::Param  ? "an input"
+                                                                   : "made by " + tbk::node_text(*from);
+      throw std::invalid_argument("output " + std::to_string(k) + " of the method (" + v->debugName() + ", a " +
+                                  v->type()->annotation_str() + ") is " + what +
+                                  ", which tbk_onednn does not compute (it returns tensors it computes)");
     }
     program_.outputs.push_back(found->second);
   }

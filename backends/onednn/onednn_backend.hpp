@@ -9,6 +9,7 @@
 #include "frozen_graph.hpp"
 #include "host_memory.hpp"  // return_freed_memory
 #include "operators.hpp"
+#include "payload_checksums.hpp"  // add_checksums, check_checksums
 #include "program.hpp"
 
 #include <tbk/backend.hpp>  // tbk::backend, tbk::rest, tbk::method_spec, tbk::compile_spec
@@ -90,6 +91,7 @@ struct onednn_compile {
       payload.insert(name + other_shapes_key, text_tensor(why_fixed));
     }
     if (keep_module) keep_frozen_module(payload, frozen, spec.method_names());
+    add_checksums(payload);  // last: every part is in (payload_checksums.hpp)
     return payload;
   }
 
@@ -198,6 +200,7 @@ struct onednn_compile {
                                   ", not the Dict[str, Tensor] tbk_onednn writes");
     }
     const auto dict = payload.toGenericDict();
+    check_checksums(dict);  // before any part is read: a damaged payload is refused, its part named
     auto found = dict.find(method.name());
     if (found == dict.end()) throw std::invalid_argument("the payload has no program for method " + method.name());
     if (!found->value().isTensor()) throw std::invalid_argument("the program of method " + method.name() + " is not a tensor");

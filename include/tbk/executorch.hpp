@@ -112,11 +112,30 @@ inline void write_output(const at::Tensor& result, ::executorch::aten::Tensor& o
   tensor_view(out).copy_(result);
 }
 
-// One failure in ExecuTorch's log: ET_LOG cuts a message at 256 bytes, so a longer text goes out
-// as several lines of at most 192 bytes, broken after a space where one is in the line's last
-// third (a name such as aten::_convolution stays whole), the later lines marked as its
-// continuation.
-inline void log_failure(const char* hook, const std::string& text) {
+// A message as printable ASCII: any other byte as \xNN. ExecuTorch's Python runtime hands each
+// log line to Python as UTF-8, and a line that is not (bytes a damaged payload put in a
+// message, or a character cut in two where a long line breaks) ends the process there.
+inline std::string printable(const std::string& text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte >= 0x20 && byte < 0x7f) || byte == '\n' || byte == '\t') {
+      out += c;
+    } else {
+      out += {'\\', 'x', hex[byte >> 4], hex[byte & 15]};
+    }
+  }
+  return out;
+}
+
+// One failure in ExecuTorch's log, as printable ASCII: ET_LOG cuts a message at 256 bytes, so a
+// longer text goes out as several lines of at most 192 bytes, broken after a space where one is
+// in the line's last third (a name such as aten::_convolution stays whole), the later lines
+// marked as its continuation.
+inline void log_failure(const char* hook, const std::string& message) {
+  const std::string text = printable(message);
   constexpr std::size_t piece = 192;
   std::size_t at = 0;
   do {

@@ -137,6 +137,21 @@ class OneDnnFromPython(unittest.TestCase):
         self.assertIn("tbk_onednn cannot run aten::softplus (", message)
         self.assertIn("models.py:", message)
 
+    def test_whole_lowering_names_an_output_it_does_not_compute(self):
+        class ReturnsAConstant(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(4, 3)
+                self.c = torch.nn.Parameter(torch.ones(3))
+
+            def forward(self, x):
+                return self.fc(x), self.c, self.c * 2
+
+        x = torch.randn(2, 4)
+        with self.assertRaisesRegex(RuntimeError, r"method forward: output 1 of the method \(self\.c, a Tensor\) is a "
+                                                  r"constant, which tbk_onednn does not compute"):
+            tbk.lower(torch.jit.script(ReturnsAConstant().eval()), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+
     def test_partition_runs_the_rest_in_torchscript(self):
         module, x = NETWORKS["with_softplus"]
         for batch in (1, 8):
@@ -436,6 +451,31 @@ print("wrong", len(wrong))
                                                   r"input shapes \[1, 3, 16, 16\] when it was lowered, tbk_onednn "
                                                   r"cannot run aten::add \(.*test_onednn.py:\d+\): .*operand[^(]*$"):
             lowered(torch.randn(1, 3, 16, 8))
+
+    def test_sizes_that_are_related_take_the_shapes_eager_takes(self):
+        # doubling every size after N and C gives no valid shape for these: each dimension is
+        # probed alone too (issue 33's reports, with the shapes eager takes)
+        class LastDimNorm(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.norm = torch.nn.LayerNorm(8)
+
+            def forward(self, x):
+                return self.norm(x)
+
+        class MatmulOfComputed(torch.nn.Module):
+            def forward(self, a, b):
+                return torch.matmul(torch.relu(a), b * 2)
+
+        norm, x = LastDimNorm().eval(), torch.randn(2, 3, 4, 8)
+        lowered = tbk.lower(torch.jit.script(norm), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+        self.check_shapes(lowered, norm, ((1, 3, 6, 8), (2, 5, 4, 8), (4, 3, 4, 8)))
+        matmul, a, b = MatmulOfComputed().eval(), torch.randn(1, 5, 6), torch.randn(4, 6, 7)
+        lowered = tbk.lower(torch.jit.script(matmul), "tbk_onednn", {"forward": {}}, example_inputs=(a, b))
+        for a_shape, b_shape in (((1, 5, 6), (6, 6, 7)), ((3, 5, 6), (3, 6, 7)), ((1, 9, 6), (4, 6, 2))):
+            with self.subTest(a=a_shape, b=b_shape):
+                a2, b2 = torch.randn(*a_shape), torch.randn(*b_shape)
+                self.assertLessEqual(relative_error(lowered(a2, b2), matmul(a2, b2)), 1e-4)
 
     def test_a_size_the_network_cannot_take_is_refused_by_its_node_and_line(self):
         module, x = NETWORKS["resnet"]
