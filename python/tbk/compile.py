@@ -20,6 +20,7 @@ whole, with a warning. The weights are read when a graph is compiled; a call wit
 changed since (another tensor, or one written in place: its version counter moved) lowers the
 graph again, with a warning, rather than use stale weights.
 """
+import copy
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -137,6 +138,16 @@ def _export(frozen: torch.fx.GraphModule, inputs: _Inputs, gm: torch.fx.GraphMod
         return exported.run_decompositions({})
 
 
+def _positional(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """`module` (an ExportedProgram's .module(), delegated) as a graph module that takes its
+    inputs as they come and returns its outputs' tuple: without the pytree flattening and the input
+    checks of .module(), about 50 us a call, which Dynamo's guards make redundant here (Dynamo
+    calls it with exactly the flat inputs it recorded)."""
+    graph = copy.deepcopy(module.graph)
+    graph._codegen = torch.fx.graph.CodeGen()
+    return torch.fx.GraphModule(module, graph)
+
+
 def _needs_autograd(example_inputs: Sequence[Any]) -> bool:
     return torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs)
 
@@ -159,8 +170,9 @@ class _Compiled:
         self.versions = self._versions(example_inputs)
         exported = _export(_frozen(self.gm, self.inputs), self.inputs, self.gm, example_inputs)
         # the graph module whose regions call the backend (graph_module) and what runs it
-        self.graph_module, self.report = pt2.delegate(exported.module(), self.name, self.options, supports=self.supports,
-                                                      min_nodes=self.min_nodes, where=f"torch.compile(backend={self.name!r})")
+        delegated, self.report = pt2.delegate(exported.module(), self.name, self.options, supports=self.supports,
+                                              min_nodes=self.min_nodes, where=f"torch.compile(backend={self.name!r})")
+        self.graph_module = _positional(delegated)
         self.run = torch.compile(self.graph_module, backend="inductor") if self.rest == "inductor" else self.graph_module
 
     def _versions(self, args: Sequence[Any]) -> Any:
