@@ -4,6 +4,8 @@
 // flipped, lost or swapped byte, a part taken from another model) is refused with the part
 // named, never run.
 #pragma once
+#include "frozen_graph.hpp"  // is_byte_string
+
 #include <ATen/ATen.h>
 #include <zlib.h>  // crc32_z
 
@@ -49,10 +51,6 @@ inline std::string part_description(const std::string& key) {
   return "a part tbk_onednn does not write";
 }
 
-inline bool is_plain_bytes(const at::Tensor& t) {
-  return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kByte && t.dim() == 1 && t.is_contiguous();
-}
-
 // A part's form, its data type and shape as one word: "Byte[10240]", "Long[3,2]".
 inline std::string form_of(const at::Tensor& part) {
   std::string sizes;
@@ -81,7 +79,9 @@ struct recorded_part {
 // The ":checksums" text read back, a line "<CRC-32, 8 hex digits> <form> <part name>" per part;
 // a malformed line is damage too.
 inline std::map<std::string, recorded_part> parse_checksums(const at::Tensor& part) {
-  if (!is_plain_bytes(part)) throw std::invalid_argument("its checksums part is not a 1-D uint8 CPU tensor");
+  if (!part.defined() || !is_byte_string(part)) {
+    throw std::invalid_argument("its checksums part is not a 1-D uint8 CPU tensor");
+  }
   const char* text = static_cast<const char*>(part.data_ptr());
   const std::string all(text, text + part.numel());
   std::map<std::string, recorded_part> out;
