@@ -211,6 +211,23 @@ TEST_CASE("a region whose result comes back to it through an unsupported node is
                          "cycle through aten::relu (line 4)");
 }
 
+TEST_CASE("a list only nodes outside a region read is built outside it, from the region's tensors") {
+  // A backend's execute policy returns tensors, not a List: the list stays in TorchScript.
+  torch::jit::Module m = script(R"(
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return torch.cat([x + y, x - y])
+  )");
+  const std::vector<c10::IValue> in{torch::randn({4}), torch::randn({4})};
+  tbk::partition_options o;
+  o.supports = [](const torch::jit::Node& node) { return node.kind() != c10::aten::cat; };
+  torch::jit::Module p = tbk::partition(m, "add_sub_graph", o);
+  CHECK(same(m.forward(in), p.forward(in)));
+  CHECK(regions_of(p).size() == 1);
+  CHECK_CONTAINS(tbk::report(p), "method forward: 1 region, 2 of 4 nodes in the backend");
+  CHECK_CONTAINS(tbk::report(p), "prim::ListConstruct: a list the region would return is built "
+                                 "outside it, from the tensors the region returns");
+}
+
 TEST_CASE("a tuple a branch returns only to be unpacked is one output per element; an unread one is none") {
   // as torch.nn.MultiheadAttention's (output, weights) with `out, _ = attention(...)`
   torch::jit::Module m = script(R"(

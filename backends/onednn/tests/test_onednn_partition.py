@@ -183,6 +183,26 @@ class Branches(torch.nn.Module):
         return y * 2.0
 
 
+class ZeroWidthPieces(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.cat([y[:, :2], y[:, 2:2], y[:, 2:]], 1)
+
+
+class CatWithAnEmptyTensor(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 6)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return torch.cat([h[4:], h[:4], torch.empty(0)])
+
+
 class NeverAborts(unittest.TestCase):
     """Each case: partition returns, results equal eager, and the report says why the node the
     backend refused stays in TorchScript."""
@@ -282,6 +302,25 @@ class NeverAborts(unittest.TestCase):
         with torch.no_grad():
             self.assertTrue(torch.equal(model(x), torch.zeros(4, 3)))
         self.assertIn("1 region", tbk.report(model))
+
+    def test_zero_width_pieces_of_a_cat_are_left_out_and_the_rest_runs_as_eager(self):
+        # issue 33: the region ended in the cat's list and failed ("output 0 of the method is
+        # List[Tensor]"); the list is now built in TorchScript from the region's tensors
+        for module, x, refused, reason in ((ZeroWidthPieces(), torch.randn(1, 3, 8, 8), "aten::slice",
+                                            r"the slice \[2, 2\) is empty"),
+                                           (CatWithAnEmptyTensor(), torch.randn(6, 8), "aten::cat",
+                                            r"its input \[0\] has no elements")):
+            module.eval()
+            for how, source in (("scripted", torch.jit.script(module)), ("traced", torch.jit.trace(module, (x,)))):
+                with self.subTest(type(module).__name__, how=how):
+                    model = tbk.partition(source, "tbk_onednn", example_inputs=(x,), freeze=True)
+                    y = torch.randn_like(x)
+                    with torch.no_grad():
+                        self.assertTrue(torch.allclose(model(y), module(y), rtol=1e-4, atol=1e-5))
+                    report = tbk.report(model)
+                    self.assertIn("1 region", report)
+                    self.assertRegex(report, re.escape(refused) + r" \([^\n]*\): [^\n]*" + reason, report)
+                    self.assertIn("prim::ListConstruct: a list the region would return is built outside it", report)
 
     def test_cat_of_a_list_built_by_append(self):
         module = Dense()

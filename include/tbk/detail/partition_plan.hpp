@@ -18,6 +18,7 @@
 #include <set>            // std::set
 #include <string>         // std::string
 #include <unordered_map>  // std::unordered_map
+#include <unordered_set>  // std::unordered_set
 #include <vector>         // std::vector
 
 namespace tbk::detail {
@@ -433,7 +434,34 @@ class region_planner {
       found[at->second].nodes.push_back(b.dag.node(i));
       if (!b.cycle_note[i].empty()) found[at->second].notes.push_back(b.cycle_note[i]);
     }
-    for (planned_region& r : found) out.regions.push_back(std::move(r));
+    for (planned_region& r : found) {
+      leave_lists_read_outside(r, out);
+      if (!r.nodes.empty()) out.regions.push_back(std::move(r));
+    }
+  }
+
+  // A list the region builds (prim::ListConstruct) and only nodes outside it read stays in
+  // TorchScript: its elements leave the region as values, and the list is built where it is read.
+  // A backend's execute policy returns tensors; a List output would not fit it (cat([y[:, :2],
+  // y[:, 2:2], y[:, 2:]]) with the empty slice and its cat left out did that).
+  static void leave_lists_read_outside(planned_region& r, partition_plan& out) {
+    const std::unordered_set<const torch::jit::Node*> members(r.nodes.begin(), r.nodes.end());
+    auto read_inside = [&](const torch::jit::Node* node) {
+      for (const torch::jit::Use& use : node->output()->uses()) {
+        if (members.count(use.user) != 0) return true;
+      }
+      return false;
+    };
+    std::vector<torch::jit::Node*> kept;
+    for (torch::jit::Node* node : r.nodes) {
+      if (node->kind() == c10::prim::ListConstruct && !read_inside(node)) {
+        out.left.push_back({node, "a list the region would return is built outside it, from the tensors the "
+                                  "region returns (every node that reads the list is outside the region)"});
+      } else {
+        kept.push_back(node);
+      }
+    }
+    r.nodes = std::move(kept);
   }
 
   // min_nodes and max_regions; what they drop is reported with the reason.
