@@ -477,6 +477,21 @@ print("wrong", len(wrong))
                 a2, b2 = torch.randn(*a_shape), torch.randn(*b_shape)
                 self.assertLessEqual(relative_error(lowered(a2, b2), matmul(a2, b2)), 1e-4)
 
+    def test_a_linear_layer_reshaped_with_minus_one_takes_every_batch(self):
+        # issue 33's report: lowered at batch 4, the reshape's -1 is the batch at every call
+        class ReshapedLinear(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(32, 160)
+
+            def forward(self, x):
+                return self.fc(x).reshape(-1, 10, 16)
+
+        module, x = ReshapedLinear().eval(), torch.randn(4, 32)
+        for source in (torch.jit.script(module), torch.jit.trace(module, (x,))):
+            lowered = tbk.lower(source, "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+            self.check_shapes(lowered, module, ((1, 32), (7, 32), (9, 32)))
+
     def test_a_size_the_network_cannot_take_is_refused_by_its_node_and_line(self):
         module, x = NETWORKS["resnet"]
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}}, example_inputs=(x,))

@@ -160,6 +160,35 @@ class OnExecuTorch(unittest.TestCase):
                 self.assertEqual(got.shape, want.shape)
                 self.assertLessEqual(relative_error(got, want), 1e-4)
 
+    def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
+        # issue 33: exported with a dynamic batch, it ran only at the example's size
+        class ReshapedLinear(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(32, 160)
+
+            def forward(self, x):
+                return self.fc(x).reshape(-1, 10, 16)
+
+        module, x = ReshapedLinear().eval(), torch.randn(4, 32)
+        exported = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=64)},))
+        partitioner = tbk.executorch.partitioner("tbk_onednn")
+        edge = to_edge_transform_and_lower(exported, partitioner=[partitioner])
+        graph = edge.exported_program().graph_module
+        self.assertNotIn("addmm", graph.code, partitioner.refusals)
+        path = os.path.join(self.dir.name, "reshaped.pte")
+        with open(path, "wb") as f:
+            f.write(edge.to_executorch().buffer)
+        method = Runtime.get().load_program(path).load_method("forward")
+        for n in (1, 4, 7, 9):
+            with self.subTest(batch=n):
+                y = torch.randn(n, 32)
+                with torch.no_grad():
+                    want = module(y)
+                got = method.execute([y])[0]
+                self.assertEqual(got.shape, want.shape)
+                self.assertLessEqual(relative_error(got, want), 1e-4)
+
     def test_a_misspelled_option_is_refused_when_the_program_is_lowered(self):
         # not only when the .pte is loaded, maybe on another machine
         module, x = models.networks(size=32)["mlp"]

@@ -108,6 +108,28 @@ class Compile(unittest.TestCase):
                                                  f"{name} batch {n}")
                     self.assertEqual(len(compiles), 1, f"{name}: compiled {len(compiles)} times")
 
+    def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
+        # issue 33: exported with a dynamic batch, it ran only at the example's size
+        class ReshapedLinear(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(32, 160)
+
+            def forward(self, x):
+                return self.fc(x).reshape(-1, 10, 16)
+
+        module, x = ReshapedLinear().eval(), torch.randn(4, 32)
+        exported = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=64)},))
+        lowered = tbk.export.lower(exported, "tbk_onednn")
+        self.assertNotIn("linear", lowered.graph_module.code)
+        torch._dynamo.reset()
+        compiled = torch.compile(module, backend="tbk_onednn", dynamic=True)
+        for n in (1, 4, 7, 9):
+            with self.subTest(batch=n), torch.no_grad():
+                y = torch.randn(n, 32)
+                self.assertLessEqual(relative_error(lowered.module()(y), module(y)), TOLERANCE)
+                self.assertLessEqual(relative_error(compiled(y), module(y)), TOLERANCE)
+
 
 if __name__ == "__main__":
     unittest.main()
