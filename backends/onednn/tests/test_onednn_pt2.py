@@ -108,6 +108,29 @@ class Compile(unittest.TestCase):
                                                  f"{name} batch {n}")
                     self.assertEqual(len(compiles), 1, f"{name}: compiled {len(compiles)} times")
 
+    def test_a_node_refused_at_lowering_stays_outside_with_the_reason(self):
+        # issue 33: the region that held the empty slice failed; the slice now stays outside
+        class EmptySlice(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(8, 6)
+
+            def forward(self, x):
+                h = self.fc(x)
+                return h, h[:, 3:3]
+
+        module, x = EmptySlice().eval(), torch.randn(2, 8)
+        lowered = tbk.export.lower(torch.export.export(module, (x,)), "tbk_onednn")
+        self.assertNotIn("linear", lowered.graph_module.code)
+        self.assertRegex(tbk.export.report(lowered), r"slice\w*: refused by the backend at lowering: "
+                                                     r"the slice \[3, 3\) is empty")
+        torch._dynamo.reset()
+        compiled = torch.compile(module, backend="tbk_onednn")
+        with torch.no_grad():
+            for got, want in ((lowered.module()(x), module(x)), (compiled(x), module(x))):
+                self.assertEqual([g.shape for g in got], [w.shape for w in want])
+                self.assertLessEqual(relative_error(got[0], want[0]), TOLERANCE)
+
     def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
         # issue 33: exported with a dynamic batch, it ran only at the example's size
         class ReshapedLinear(torch.nn.Module):
