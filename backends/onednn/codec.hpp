@@ -7,6 +7,7 @@
 
 #include <cstdint>    // int64_t, uint8_t, uint32_t
 #include <cstring>    // std::memcpy, std::memcmp
+#include <optional>   // std::optional
 #include <stdexcept>  // std::invalid_argument
 #include <string>     // std::string
 #include <vector>     // std::vector
@@ -14,10 +15,13 @@
 namespace tbk_onednn {
 
 // Version 2: version 1's operation kinds (conv2d to softmax) and permute, slice, layer_norm,
-// matmul, constant, and eltwise's gelu_tanh. Payloads of version 1 are read too; one of another
-// version is refused by name, never guessed at.
-constexpr uint32_t format_version = 2;
+// matmul, constant, and eltwise's gelu_tanh. Version 3: version 2's program, in a payload that
+// always has the part ":checksums" (payload_checksums.hpp), so one without it is damaged.
+// Payloads of versions 1 and 2 are read too; one of another version is refused by name, never
+// guessed at.
+constexpr uint32_t format_version = 3;
 constexpr uint32_t oldest_format_version = 1;
+constexpr uint32_t first_version_with_checksums = 3;
 constexpr uint8_t last_kind_of_version_1 = static_cast<uint8_t>(op_kind::softmax);
 constexpr char format_magic[8] = {'T', 'B', 'K', 'D', 'N', 'N', 'L', '1'};
 
@@ -110,6 +114,17 @@ inline std::vector<uint8_t> encode(const program& p) {
   });
   w.list(p.outputs, [&](uint32_t v) { w.u32(v); });
   return w.take();
+}
+
+// The format version a program's header gives; nullopt when the bytes do not start with
+// tbk_onednn's magic and a version.
+inline std::optional<uint32_t> header_version(const uint8_t* data, std::size_t size) {
+  uint32_t version = 0;
+  if (size < sizeof format_magic + sizeof version || std::memcmp(data, format_magic, sizeof format_magic) != 0) {
+    return std::nullopt;
+  }
+  std::memcpy(&version, data + sizeof format_magic, sizeof version);
+  return version;
 }
 
 // Bytes to a checked program: the format (magic, version, sizes), then infer_shapes. Any failure

@@ -6,6 +6,7 @@
 #include "ir.hpp"
 #include "lowering.hpp"   // detail::partition_hint
 #include "operators.hpp"  // translate_graph
+#include "payload_checksums.hpp"  // is_byte_string
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/api/module.h>                         // torch::jit::Module
@@ -187,12 +188,6 @@ inline std::string module_bytes(const torch::jit::Module& module) {
   std::stringstream out;
   module.save(out);
   return out.str();
-}
-
-// Whether a tensor holds bytes as the payload keeps them (programs, notes, the frozen module): a
-// contiguous 1-D uint8 CPU tensor.
-inline bool is_byte_string(const at::Tensor& t) {
-  return t.scalar_type() == at::kByte && t.dim() == 1 && t.is_contiguous() && t.device().is_cpu();
 }
 
 // Whether bytes begin as a zip archive (what torch::jit::Module::save writes) does: checked before

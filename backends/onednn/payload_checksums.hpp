@@ -4,7 +4,7 @@
 // flipped, lost or swapped byte, a part taken from another model) is refused with the part
 // named, never run.
 #pragma once
-#include "frozen_graph.hpp"  // is_byte_string
+#include "codec.hpp"         // header_version, first_version_with_checksums
 
 #include <ATen/ATen.h>
 #include <zlib.h>  // crc32_z
@@ -17,6 +17,12 @@
 #include <string>     // std::string
 
 namespace tbk_onednn {
+
+// Whether a tensor holds bytes as the payload keeps them (programs, notes, the frozen module): a
+// contiguous 1-D uint8 CPU tensor.
+inline bool is_byte_string(const at::Tensor& t) {
+  return t.scalar_type() == at::kByte && t.dim() == 1 && t.is_contiguous() && t.device().is_cpu();
+}
 
 // The part that lists every other part: "<CRC-32, 8 hex digits> <form> <part name>\n" per part,
 // sorted by name (the form: data type and shape, "Byte[10240]").
@@ -126,16 +132,27 @@ inline void add_checksums(c10::impl::GenericDict& payload) {
 
 // At load, before any part is read: every part the checksums list is present, of its recorded
 // form and CRC-32, and no other part is there. A payload of a tbk_onednn before checksums (no
-// ":checksums") is taken as it comes, as long as its parts' names are ones tbk_onednn writes.
-// Throws std::invalid_argument naming the part and what it is.
+// ":checksums", programs of format version 2 or older) is taken as it comes, as long as its
+// parts' names are ones tbk_onednn writes; a program of version 3 or newer without checksums is
+// damage (the part's name changed, say). Throws std::invalid_argument naming the part and what
+// it is.
 inline void check_checksums(const c10::impl::GenericDict& payload) {
   auto found = payload.find(checksums_key);
   if (found == payload.end()) {
     for (const auto& entry : payload) {
       const std::string key = entry.key().isString() ? entry.key().toStringRef() : "(not a string)";
-      if (detail::part_description(key) == "a part tbk_onednn does not write") {
+      const std::string what = detail::part_description(key);
+      if (what == "a part tbk_onednn does not write") {
         throw std::invalid_argument("the payload has a part '" + detail::shown(key) + "' that tbk_onednn does not write, and no "
                                     "checksums (damaged, or not tbk_onednn's: lower the model again)");
+      }
+      const at::Tensor part = entry.value().isTensor() ? entry.value().toTensor() : at::Tensor();
+      if (key.find(':') != std::string::npos || !part.defined() || !is_byte_string(part)) continue;
+      const auto version = header_version(part.data_ptr<uint8_t>(), static_cast<std::size_t>(part.numel()));
+      if (version && *version >= first_version_with_checksums) {
+        throw std::invalid_argument("the payload has no checksums part, though its part '" + detail::shown(key) + "' (" + what +
+                                    ") is of format version " + std::to_string(*version) + ", always written with one "
+                                    "(damaged: lower the model again, or restore the file)");
       }
     }
     return;

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   try {
     const tbk_onednn::program program = tbk_onednn::decode(data, size);
     // a program that decodes re-encodes to the same bytes, stamped with this build's version (a
-    // version-1 payload is read and written as version 2)
+    // payload of an older version is read and written as this build's)
     std::vector<uint8_t> expected(data, data + size);
     for (std::size_t k = 0; k < 4; ++k) expected[8 + k] = static_cast<uint8_t>(tbk_onednn::format_version >> (8 * k));
     if (tbk_onednn::encode(program) != expected) __builtin_trap();

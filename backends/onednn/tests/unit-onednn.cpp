@@ -5,6 +5,7 @@
 // oneDNN isolated, then the backend) and reaches the backend through tbk and torch only.
 
 #include "host_memory.hpp"  // tbk_onednn::detail::host_pool (no oneDNN)
+#include "payload_checksums.hpp"  // tbk_onednn::add_checksums (zlib, no oneDNN)
 #include "program.hpp"      // tbk_onednn::decode, encode: the payload format (no oneDNN)
 
 #include <tbk/lower.hpp>
@@ -179,7 +180,13 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   const at::Tensor blob = payload.toGenericDict().at("forward").toTensor();
   torch::jit::Object backend(inner.attr("__backend").toObject());
   const c10::IValue forward_spec = tbk::spec().method("forward").dict();
-  auto with_blob = [](const at::Tensor& b) {
+  auto with_blob = [](const at::Tensor& b) {  // checksummed, as tbk_onednn writes it: the decoder is checked
+    c10::impl::GenericDict d(c10::StringType::get(), c10::TensorType::get());
+    d.insert("forward", b);
+    tbk_onednn::add_checksums(d);
+    return c10::IValue(d);
+  };
+  auto without_checksums = [](const at::Tensor& b) {
     c10::impl::GenericDict d(c10::StringType::get(), c10::TensorType::get());
     d.insert("forward", b);
     return c10::IValue(d);
@@ -190,11 +197,19 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   CHECK(backend.get_method("compile")({payload, forward_spec}).toGenericDict().contains("forward"));
 
   at::Tensor versioned = blob.clone();
-  versioned[8] = 3;  // the version field follows the 8-byte magic
-  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 3; this build of tbk_onednn reads versions 1 to 2");
+  versioned[8] = 4;  // the version field follows the 8-byte magic
+  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 4; this build of tbk_onednn reads versions 1 to 3");
   at::Tensor first_version = blob.clone();  // a model lowered before version 2 still loads
   first_version[8] = 1;
   CHECK(backend.get_method("compile")({with_blob(first_version), forward_spec}).toGenericDict().contains("forward"));
+  // Before version 3 a payload had no checksums; from version 3 on, one without them is damaged
+  // (its ":checksums" renamed by a flipped byte would otherwise leave every part unchecked).
+  at::Tensor second_version = blob.clone();
+  second_version[8] = 2;
+  CHECK(backend.get_method("compile")({without_checksums(second_version), forward_spec}).toGenericDict().contains("forward"));
+  CHECK_CONTAINS(compile_error(without_checksums(blob)), "the payload has no checksums part, though its part 'forward' "
+                                                          "(the program and weights of method forward) is of format "
+                                                          "version 3, always written with one");
   at::Tensor foreign = blob.clone();
   foreign[0] = 'X';
   CHECK_CONTAINS(compile_error(with_blob(foreign)), "not a tbk_onednn payload");
@@ -203,6 +218,7 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   CHECK_CONTAINS(compile_error(c10::IValue(int64_t{3})), "the payload is a Int, not the Dict[str, Tensor] tbk_onednn writes");
   c10::impl::GenericDict other(c10::StringType::get(), c10::TensorType::get());
   other.insert("helper", blob);
+  tbk_onednn::add_checksums(other);
   CHECK_CONTAINS(compile_error(c10::IValue(other)), "the payload has no program for method forward");
 
   // A program that decodes but reads a value made after it, and a weight that does not fit.
@@ -232,6 +248,7 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
     d.insert("forward", blob);
     d.insert("forward:other_shapes", at::empty({0}, at::kByte));  // empty: read again
     if (module) d.insert(":frozen_module", *module);
+    tbk_onednn::add_checksums(d);
     return c10::IValue(d);
   };
   CHECK_CONTAINS(compile_error(with_module(c10::nullopt)),
