@@ -4,13 +4,13 @@
 // flipped, lost or swapped byte, a part taken from another model) is refused with the part
 // named, never run.
 #pragma once
-#include "codec.hpp"         // header_version, first_version_with_checksums
+#include "checksums_text.hpp"  // the ':checksums' part's text
+#include "codec.hpp"           // header_version, first_version_with_checksums
 
 #include <ATen/ATen.h>
 #include <zlib.h>  // crc32_z
 
 #include <cstdint>    // uint32_t, int64_t
-#include <cstdio>     // std::snprintf
 #include <cstring>    // std::memcpy
 #include <map>        // std::map
 #include <stdexcept>  // std::invalid_argument
@@ -24,8 +24,7 @@ inline bool is_byte_string(const at::Tensor& t) {
   return t.scalar_type() == at::kByte && t.dim() == 1 && t.is_contiguous() && t.device().is_cpu();
 }
 
-// The part that lists every other part: "<CRC-32, 8 hex digits> <form> <part name>\n" per part,
-// sorted by name (the form: data type and shape, "Byte[10240]").
+// The part that lists every other part (its text: checksums_text.hpp).
 inline constexpr const char* checksums_key = ":checksums";
 
 namespace detail {
@@ -71,42 +70,12 @@ inline uint32_t crc32_of(const at::Tensor& part) {
   return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0), bytes, size));
 }
 
-inline std::string hex32(uint32_t crc) {
-  char hex[9];
-  std::snprintf(hex, sizeof hex, "%08x", crc);
-  return hex;
-}
-
-struct recorded_part {
-  uint32_t crc;
-  std::string form;
-};
-
-// The ":checksums" text read back, a line "<CRC-32, 8 hex digits> <form> <part name>" per part;
-// a malformed line is damage too.
+// The ":checksums" part read back (checksums_text.hpp); a malformed line is damage too.
 inline std::map<std::string, recorded_part> parse_checksums(const at::Tensor& part) {
   if (!part.defined() || !is_byte_string(part)) {
     throw std::invalid_argument("its checksums part is not a 1-D uint8 CPU tensor");
   }
-  const char* text = static_cast<const char*>(part.data_ptr());
-  const std::string all(text, text + part.numel());
-  std::map<std::string, recorded_part> out;
-  std::size_t at = 0;
-  for (int line = 1; at < all.size(); ++line) {
-    const std::size_t end = all.find('\n', at);
-    const std::string row = all.substr(at, end == std::string::npos ? std::string::npos : end - at);
-    const std::size_t second = row.size() > 9 ? row.find(' ', 9) : std::string::npos;
-    bool ok = end != std::string::npos && row.size() > 9 && row[8] == ' ' &&
-              row.find_first_not_of("0123456789abcdef") == 8 && second != std::string::npos && second > 9 &&
-              second + 1 < row.size();
-    if (ok) {
-      ok = out.emplace(row.substr(second + 1), recorded_part{static_cast<uint32_t>(std::stoul(row.substr(0, 8), nullptr, 16)),
-                                                             row.substr(9, second - 9)}).second;
-    }
-    if (!ok) throw std::invalid_argument("its checksums part is damaged (line " + std::to_string(line) + ")");
-    at = end + 1;
-  }
-  return out;
+  return parse_checksums_text(static_cast<const char*>(part.data_ptr()), static_cast<std::size_t>(part.numel()));
 }
 
 }  // namespace detail
@@ -114,17 +83,16 @@ inline std::map<std::string, recorded_part> parse_checksums(const at::Tensor& pa
 // At lowering, once every other part is in: records each part's form (data type and shape) and
 // CRC-32 as the part ":checksums". Every part must be a contiguous CPU tensor.
 inline void add_checksums(c10::impl::GenericDict& payload) {
-  std::map<std::string, std::string> lines;
+  std::map<std::string, recorded_part> parts;
   for (const auto& entry : payload) {
     const std::string key = entry.key().toStringRef();
     const at::Tensor part = entry.value().toTensor();
     if (!part.device().is_cpu() || !part.is_contiguous()) {
       throw std::logic_error("tbk_onednn: payload part " + key + " is not a contiguous CPU tensor");
     }
-    lines[key] = detail::hex32(detail::crc32_of(part)) + " " + detail::form_of(part) + " " + key + "\n";
+    parts[key] = {detail::crc32_of(part), detail::form_of(part)};
   }
-  std::string text;
-  for (const auto& kv : lines) text += kv.second;
+  const std::string text = checksums_text(parts);
   at::Tensor part = at::empty({static_cast<int64_t>(text.size())}, at::kByte);
   if (!text.empty()) std::memcpy(part.data_ptr(), text.data(), text.size());
   payload.insert(checksums_key, part);
@@ -158,7 +126,7 @@ inline void check_checksums(const c10::impl::GenericDict& payload) {
     return;
   }
   if (!found->value().isTensor()) throw std::invalid_argument("the payload's checksums part is not a tensor");
-  std::map<std::string, detail::recorded_part> recorded;
+  std::map<std::string, recorded_part> recorded;
   try {
     recorded = detail::parse_checksums(found->value().toTensor());
   } catch (const std::invalid_argument& e) {

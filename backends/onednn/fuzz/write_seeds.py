@@ -2,9 +2,10 @@
 backends/onednn/models.py that use every operation kind (convolutions plain, strided, dilated,
 grouped and depthwise, linear, batch norm, each eltwise, add/sub/mul/div with tensors, constants
 and numbers, pooling, reshape, cat, softmax, permute, slice, layer_norm), lowered with
-tbk.lower; each method's payload written as one file.
+tbk.lower; each method's program written as one file in OUT_DIR, and each payload's
+":checksums" part as one file in CHECKSUMS_DIR.
 
-    python3 write_seeds.py OUT_DIR
+    python3 write_seeds.py OUT_DIR CHECKSUMS_DIR
     (PYTHONPATH: the tbk package, with tbk.onednn; TBK_ONEDNN_MODELS: models.py)
 """
 import importlib.util
@@ -21,19 +22,24 @@ _spec.loader.exec_module(models)
 
 
 def main():
-    out = sys.argv[1]
+    out, checksums_out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
+    os.makedirs(checksums_out, exist_ok=True)
     for name, (module, x) in models.operator_networks().items():
         lowered = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {}},
                             example_inputs=(x,))
         payload = lowered._c.getattr("__loweredModule__").getattr("__processed_module")
-        for method, blob in payload.items():
-            if ":" in method:  # beside the programs: batch places, notes, the frozen module
+        for part, blob in payload.items():
+            if part == ":checksums":
+                path = os.path.join(checksums_out, f"{name}.txt")
+            elif ":" in part:  # beside the programs: batch places, notes, the frozen module
                 continue
-            with open(os.path.join(out, f"{name}_{method}.bin"), "wb") as f:
+            else:
+                path = os.path.join(out, f"{name}_{part}.bin")
+            with open(path, "wb") as f:
                 f.write(blob.numpy().tobytes())
-    print(f"write_seeds.py: {len(os.listdir(out))} payloads in {out}")
-
+    print(f"write_seeds.py: {len(os.listdir(out))} programs in {out}, {len(os.listdir(checksums_out))} "
+          f"checksums parts in {checksums_out}")
 
 if __name__ == "__main__":
     main()
