@@ -133,24 +133,40 @@ inline std::vector<at::Tensor> tensors_of_shapes(const std::vector<shape_t>& sha
 // dimension, a matmul's inner dimensions): the first probe that reads keeps the method readable
 // at any shape, each call's read then checks its own. Empty when no input has a dimension beyond
 // N and C. When the
-// runtime said which dimensions it changes (tbk::dynamic_dims_option: `dynamic`, per input), one
-// probe instead: the examples with exactly those doubled (the batch where a transformer's region
-// has it, at dimension 1), empty when it names none.
+// runtime said which dimensions it changes (tbk::dynamic_dims_option: `dynamic`, per input),
+// those instead: the examples with exactly those doubled (the batch where a transformer's region
+// has it, at dimension 1), then with those but the channels (dimension 1 of a 4-D or 5-D input:
+// torch.compile(dynamic=True) calls every dimension dynamic, and a convolution's weights fix its
+// input's channels), then each alone; empty when it names none.
 inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Tensor>& examples,
                                                         const c10::optional<std::vector<std::vector<int64_t>>>& dynamic = {}) {
   if (dynamic) {
-    std::vector<shape_t> doubled;
-    bool any = false;
-    for (std::size_t i = 0; i < examples.size(); ++i) {
-      shape_t s = examples[i].sizes().vec();
-      for (int64_t d : i < dynamic->size() ? (*dynamic)[i] : std::vector<int64_t>{}) {
-        if (d < 0 || d >= static_cast<int64_t>(s.size())) continue;
-        s[static_cast<std::size_t>(d)] *= 2;
-        any = true;
+    auto doubled_where = [&](auto&& chosen) {  // chosen(input, dimension)
+      std::vector<shape_t> shapes;
+      bool any = false;
+      for (std::size_t i = 0; i < examples.size(); ++i) {
+        shape_t s = examples[i].sizes().vec();
+        for (int64_t d : i < dynamic->size() ? (*dynamic)[i] : std::vector<int64_t>{}) {
+          if (d < 0 || d >= static_cast<int64_t>(s.size()) || !chosen(i, d)) continue;
+          s[static_cast<std::size_t>(d)] *= 2;
+          any = true;
+        }
+        shapes.push_back(std::move(s));
       }
-      doubled.push_back(std::move(s));
+      return any ? c10::optional<std::vector<shape_t>>(std::move(shapes)) : c10::nullopt;
+    };
+    std::vector<std::vector<shape_t>> probes;
+    auto add = [&](c10::optional<std::vector<shape_t>> shapes) {
+      if (shapes && std::find(probes.begin(), probes.end(), *shapes) == probes.end()) probes.push_back(std::move(*shapes));
+    };
+    add(doubled_where([](std::size_t, int64_t) { return true; }));
+    add(doubled_where([&](std::size_t i, int64_t d) { return d != 1 || (examples[i].dim() != 4 && examples[i].dim() != 5); }));
+    for (std::size_t i = 0; i < examples.size() && i < dynamic->size(); ++i) {
+      for (int64_t alone : (*dynamic)[i]) {
+        add(doubled_where([&](std::size_t j, int64_t d) { return j == i && d == alone; }));
+      }
     }
-    return any ? std::vector<std::vector<shape_t>>{doubled} : std::vector<std::vector<shape_t>>{};
+    return probes;
   }
   std::vector<shape_t> channels_first, sequence_first;
   bool spatial = false, sequence = false;

@@ -690,11 +690,16 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
     inputs, outputs) -> processed bytes` (k: its index, in graph order). A backend without a supports hook gets every operator
     node as one region. When lowering a region fails naming some of its nodes (as tbk::node_text
     does), those nodes are left out with the reason and the graph grouped again, until every region
-    lowers; a failure that names no node is raised. `refuse(nodes, inputs, outputs) -> {node name:
+    lowers: each pass lowers every group and collects every refusal before grouping again, and a
+    region that comes back unchanged is not lowered again. A failure that names no node is raised. `refuse(nodes, inputs, outputs) -> {node name:
     reason}` may leave nodes out before a region is lowered (the runtime's own limits). Returns the regions and the NodeSupport whose
     `refusals` say why the others stay outside."""
     support = NodeSupport(backend, graph, constants, supports)
     whole = supports is None and not _C.has_supports(backend)
+    # (index, nodes, inputs, outputs) -> processed bytes: a region grouped again unchanged is not
+    # lowered again (each pass lowers every group and collects every refusal, then groups once more)
+    lowered: Dict[Tuple[Any, ...], bytes] = {}
+    runtime_refusals: Dict[Tuple[Any, ...], Dict[str, str]] = {}  # (nodes, inputs, outputs) -> refuse's answer
     while True:
         if whole:
             # every operator node, those computed from weights alone with the nodes that read them
@@ -715,23 +720,38 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
                 module, inputs, outputs = region_module(nodes, constants)
             except ValueError as error:
                 raise ValueError(f"tbk({backend}): a region of {len(nodes)} nodes has no TorchScript form: {error}")
-            refused_now.update(refuse(nodes, inputs, outputs) if refuse is not None else {})
-            if refused_now:
-                break
-            try:
-                processed = lower(len(out), module, nodes, inputs, outputs)
-            except Exception as error:  # noqa: BLE001 - the backend's refusal, any type
-                view = script_view(nodes, constants, inputs, outputs, with_self=True)
-                named = _named_in(str(error), nodes, view.nodes)
-                if not named or whole:
-                    raise
-                refused_now.update({name: "refused by the backend at lowering: " + reason
-                                    for name, reason in named.items()})
-                break
-            out.append(Region(nodes, inputs, outputs, processed,
+            names = tuple(tuple(n.name for n in group) for group in (nodes, inputs, outputs))
+            if names not in runtime_refusals:
+                runtime_refusals[names] = refuse(nodes, inputs, outputs) if refuse is not None else {}
+            if runtime_refusals[names]:
+                refused_now.update(runtime_refusals[names])
+                continue
+            key = (len(out), *names)
+            if key not in lowered:
+                try:
+                    lowered[key] = lower(len(out), module, nodes, inputs, outputs)
+                except Exception as error:  # noqa: BLE001 - the backend's refusal, any type
+                    view = script_view(nodes, constants, inputs, outputs, with_self=True)
+                    named = _named_in(str(error), nodes, view.nodes)
+                    if not named or whole:
+                        raise
+                    refused_now.update({name: "refused by the backend at lowering: " + reason
+                                        for name, reason in named.items()})
+                    continue
+            out.append(Region(nodes, inputs, outputs, lowered[key],
                               not any(is_symbolic(n.meta.get("val")) for n in inputs)))
         if not refused_now:
             return out, support
+        # torch.fx's partitioner puts a tuple's elements (getitem) with the node that makes the
+        # tuple, whatever their own answer: an element refused leaves its source node out
+        by_name = {n.name: n for n in graph.nodes}
+        for name in list(refused_now):
+            node = by_name.get(name)
+            if node is not None and node.target is operator.getitem and isinstance(node.args[0], torch.fx.Node):
+                refused_now.setdefault(node.args[0].name, f"its element {name}: {refused_now[name]}")
+        if not set(refused_now) - set(support.refused):  # (never loop: each pass must leave a node out)
+            raise RuntimeError(f"tbk({backend}): grouping the graph again left no other node out; the nodes refused "
+                               f"last: {', '.join(sorted(refused_now))}")
         support.refused.update(refused_now)
         support.forget()
 

@@ -90,11 +90,21 @@ def _evaluate(tree: Any, sizes: Dict[str, Any]) -> Any:
     return result
 
 
-def _input_names(inputs: Sequence[torch.fx.Node]) -> Dict[Any, Any]:
+def _input_names(inputs: Sequence[torch.fx.Node], weights: Sequence[Tuple[torch.fx.Node, torch.Tensor]] = ()
+                 ) -> Dict[Any, Any]:
     """Each symbol of the inputs' sizes as an expression tree of those sizes: a size that is the
-    symbol itself ("i0_2": input 0, dimension 2), or a*s + b of it, solved for s."""
+    symbol itself ("i0_2": input 0, dimension 2), or a*s + b of it, solved for s. `weights`: the
+    region's frozen weights (node, value): a symbol of a weight's size is that size, a number
+    (torch.compile(dynamic=True) gives the parameters it lifts symbolic sizes too, and an output's
+    channels are then a weight's)."""
     import sympy
     names: Dict[Any, Any] = {}
+    for node, value in weights:
+        recorded = node.meta.get("val")
+        if isinstance(recorded, torch.Tensor) and recorded.dim() == value.dim():
+            for size, real in zip(recorded.shape, value.shape):
+                if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                    names.setdefault(size.node.expr, int(real))
     solved: Dict[Any, Any] = {}
     for k, node in enumerate(inputs):
         value = node.meta.get("val")
@@ -116,14 +126,57 @@ def _input_names(inputs: Sequence[torch.fx.Node]) -> Dict[Any, Any]:
     return names
 
 
-def region_meta(inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node]) -> str:
+def _retraced(nodes: Sequence[torch.fx.Node], inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node],
+              constants: "bridge.Constants") -> Tuple[Dict[Any, Any], Dict[str, Any]]:
+    """A region's outputs traced again from its inputs alone, for their sizes: fake inputs whose
+    dynamic sizes are fresh symbols, named "i<k>_<d>" (input k, dimension d), the region's nodes
+    run on them. The graph's own sizes are expressions of the whole program's inputs (a region after
+    a strided convolution reads ((s0 - 1) // 2) + 1, which no expression of its own inputs undoes);
+    traced again, an output's size is an expression of the region's inputs. Returns the symbols'
+    names and each output's fake value; raises what the trace raises."""
+    from torch._dynamo.source import ConstantSource
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
+    env = ShapeEnv(duck_shape=False, specialize_zero_one=False)
+    mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
+    values: Dict[str, Any] = {}
+    names: Dict[Any, Any] = {}
+    for k, node in enumerate(inputs):
+        recorded = node.meta.get("val")
+        if not isinstance(recorded, torch.Tensor):
+            raise ValueError(f"input {node.name} is not a tensor")
+        dynamic = [DimDynamic.DYNAMIC if isinstance(size, torch.SymInt) else DimDynamic.STATIC for size in recorded.shape]
+        fake = mode.from_tensor(bridge.example_of(recorded), source=ConstantSource(f"i{k}"),
+                                symbolic_context=StatelessSymbolicContext(dynamic_sizes=dynamic))
+        for d, size in enumerate(fake.shape):
+            if isinstance(size, torch.SymInt) and size.node.expr.is_Symbol:
+                names[size.node.expr] = f"i{k}_{d}"
+        values[node.name] = fake
+
+    def read(a: torch.fx.Node) -> Any:
+        if a.name in values:
+            return values[a.name]
+        known = constants.value(a)
+        if known is None:
+            raise ValueError(f"{a.name} is neither an input of the region nor a weight")
+        return known
+    with mode, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n in nodes:
+            values[n.name] = n.target(*torch.fx.node.map_arg(n.args, read), **torch.fx.node.map_arg(n.kwargs, read))
+    return names, {n.name: values[n.name] for n in outputs}
+
+
+def region_meta(inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node],
+                names: Optional[Dict[Any, Any]] = None, traced: Optional[Dict[str, Any]] = None) -> str:
     """What a Region keeps for torch.export's fake tensors (JSON): each output's dtype and its sizes,
-    as numbers or as expressions of the inputs' sizes. Raises ValueError naming the output whose
-    size is no expression of them."""
-    names = _input_names(inputs)
+    as numbers or as expressions of the inputs' sizes (`names` and `traced`: _retraced's, or
+    _input_names of the region with its weights and the recorded values). Raises ValueError naming
+    the output whose size is no expression of them."""
+    names = _input_names(inputs) if names is None else names
     out = []
     for node in outputs:
-        value = node.meta["val"]
+        value = node.meta["val"] if traced is None else traced[node.name]
         try:
             shape = [int(s) if not isinstance(s, torch.SymInt) else _expression(s.node.expr, names) for s in value.shape]
         except ValueError as error:
@@ -260,9 +313,10 @@ def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str,
         return _C.processed_region(module, backend, region_options, examples, static, len(inputs), len(outputs), where)
     def refuse(nodes, inputs, outputs):  # outputs whose sizes the fake kernel could not give
         refusals = {}
+        names, traced = _output_sizes(nodes, inputs, outputs, constants)  # (once per region, not per output)
         for node in outputs:
             try:
-                region_meta(inputs, [node])
+                region_meta(inputs, [node], names, traced)
             except ValueError as error:
                 refusals[node.name] = ("its result's size cannot be written in the sizes of its region's inputs "
                                        f"({error}), which torch.export needs to trace the region's call")
@@ -273,22 +327,50 @@ def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str,
     operators = [n for n in gm.graph.nodes if n.op == "call_function" and not constants.is_constant(n)]
     bridge.warn_if_nothing(where, len(found), support.refusals, len(operators))
     replaced: Dict[torch.fx.Node, torch.fx.Node] = {}  # an earlier region's outputs -> its call's elements
+    # (each region's output sizes before any region is replaced: a replaced region's readers read its call)
+    sizes = [_output_sizes(region.nodes, region.inputs, region.outputs, constants) for region in found]
     for k, region in enumerate(found):
-        _replace(gm, k, region, backend, options, replaced)
+        _replace(gm, k, region, backend, options, replaced, *sizes[k])
     from torch.fx.passes.tools_common import legalize_graph
     legalize_graph(gm)  # a region's call comes after its last node: its outside readers move after it
     _drop_unused(gm)
     return gm, report
 
 
+def _output_sizes(nodes: Sequence[torch.fx.Node], inputs: Sequence[torch.fx.Node], outputs: Sequence[torch.fx.Node],
+                  constants: bridge.Constants) -> Tuple[Dict[Any, Any], Optional[Dict[str, Any]]]:
+    """The names and values region_meta writes a region's output sizes from: the region traced
+    again from its inputs (_retraced) when the graph's sizes are symbolic, else (or when that trace
+    fails) the recorded values with the inputs' and weights' names."""
+    if any(bridge.is_symbolic(n.meta.get("val")) for n in inputs):
+        try:
+            return _retraced(nodes, inputs, outputs, constants)
+        except Exception:  # noqa: BLE001 - an operator the fake trace cannot run: the recorded sizes
+            pass
+    return _input_names(inputs, _region_weights(nodes, constants)), None
+
+
+def _region_weights(nodes: Sequence[torch.fx.Node], constants: bridge.Constants) -> List[Tuple[torch.fx.Node, torch.Tensor]]:
+    """The frozen weights a region's nodes read, with their values."""
+    seen: Dict[str, Tuple[torch.fx.Node, torch.Tensor]] = {}
+    for node in nodes:
+        for a in node.all_input_nodes:
+            value = constants.value(a) if a.name not in seen else None
+            if value is not None:
+                seen[a.name] = (a, value)
+    return list(seen.values())
+
+
 def _replace(gm: torch.fx.GraphModule, k: int, region: bridge.Region, backend: str, options: Dict[str, Any],
-             replaced: Dict[torch.fx.Node, torch.fx.Node]) -> None:
+             replaced: Dict[torch.fx.Node, torch.fx.Node], names: Dict[Any, Any],
+             traced: Optional[Dict[str, Any]]) -> None:
     """One region's nodes as one tbk::call_region call on attribute tbk_region_<k>; `replaced` maps
-    the outputs of regions replaced before to what now stands for them, and gains this one's."""
+    the outputs of regions replaced before to what now stands for them, and gains this one's;
+    `names` and `traced`: _output_sizes's, for region_meta."""
     region_options = dict(options)
     region_options[_C.REGION_OPTION] = _origin(k, region.nodes)
     obj = torch.classes.tbk.Region(backend, _bytes_tensor(region.processed), _bytes_tensor(_options_bytes(region_options)),
-                                   region_meta(region.inputs, region.outputs))
+                                   region_meta(region.inputs, region.outputs, names, traced))
     name = f"tbk_region_{k}"
     while hasattr(gm, name):
         name += "_"

@@ -108,6 +108,41 @@ class Compile(unittest.TestCase):
                                                  f"{name} batch {n}")
                     self.assertEqual(len(compiles), 1, f"{name}: compiled {len(compiles)} times")
 
+    def test_regions_after_a_strided_convolution_under_dynamic_shapes(self):
+        # ShuffleNetV2's blocks: a region after a stride-2 convolution reads sizes such as
+        # ((s0 - 1) // 2) + 1 and returns tensors whose sizes only a trace from its own inputs can
+        # write down; before, its chunk was refused over and over (torch 2.14 never finished) and
+        # its convolutions stayed in Inductor. Every convolution in tbk_onednn, one compile.
+        class ShuffleBlock(torch.nn.Module):
+            def __init__(self, channels):
+                super().__init__()
+                self.pointwise = torch.nn.Conv2d(channels // 2, channels // 2, 1)
+                self.depthwise = torch.nn.Conv2d(channels // 2, channels // 2, 3, padding=1, groups=channels // 2)
+
+            def forward(self, x):
+                kept, changed = x.chunk(2, dim=1)
+                out = torch.cat((kept, torch.relu(self.depthwise(self.pointwise(changed)))), dim=1)
+                n, c, h, w = out.size()
+                return out.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, -1, h, w)
+
+        module = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                     torch.nn.MaxPool2d(3, 2, 1), ShuffleBlock(16), ShuffleBlock(16)).eval()
+        torch._dynamo.reset()
+        compiled_graphs = []
+        backend = tbk.compile.backend("tbk_onednn")
+
+        def recorded(gm, example_inputs, **kwargs):
+            compiled_graphs.append(backend(gm, example_inputs, **kwargs))
+            return compiled_graphs[-1]
+        compiled = torch.compile(module, backend=recorded, dynamic=True)
+        with torch.no_grad():
+            for n, side in ((2, 32), (3, 40)):
+                y = torch.randn(n, 3, side, side)
+                self.assertLessEqual(relative_error(compiled(y), module(y)), TOLERANCE, f"batch {n}, {side}x{side}")
+        self.assertEqual(len(compiled_graphs), 1)
+        code = compiled_graphs[0].graph_module.code
+        self.assertNotIn("conv2d", code, compiled_graphs[0].report)
+
     def test_a_node_refused_at_lowering_stays_outside_with_the_reason(self):
         # issue 33: the region that held the empty slice failed; the slice now stays outside
         class EmptySlice(torch.nn.Module):
