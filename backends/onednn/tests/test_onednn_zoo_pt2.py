@@ -1,6 +1,6 @@
 """test_onednn_zoo_pt2.py: tbk_onednn under torch.compile and in torch.export programs on
 torchvision's own networks (random weights, eval mode) at a reduced input size: a subset of the
-zoo (residual, inverted residual with relu6, SiLU and squeeze-excite, dense concatenation, a
+zoo (residual, inverted residual with relu6, SiLU and squeeze-excite, dense concatenation, channel shuffle, a
 transformer) compiled with torch.compile(backend="tbk_onednn", dynamic=True) and called at two
 batch sizes with one compile, and lowered with tbk.export: results equal eager within 1e-4 of the
 output's scale, every convolution and linear layer in tbk_onednn. Needs a torch 2 with torchvision
@@ -27,7 +27,7 @@ import tbk.export  # noqa: E402
 import tbk.onednn  # noqa: E402,F401  (registers tbk_onednn, for torch.compile too)
 
 warnings.filterwarnings("ignore")
-NETWORKS = ("resnet18", "mobilenet_v2", "efficientnet_b0", "densenet121", "vit_b_16")
+NETWORKS = ("resnet18", "mobilenet_v2", "efficientnet_b0", "densenet121", "shufflenet_v2_x1_0", "vit_b_16")
 SIZE = {"vit_b_16": 224}  # ViT's position embedding fixes its image size
 WEIGHTED = ("aten.conv2d", "aten.convolution", "aten.linear", "aten.addmm", "aten.mm", "aten.matmul", "aten.bmm")
 
