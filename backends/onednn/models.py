@@ -277,6 +277,31 @@ class AttentionOps(nn.Module):
         return y[:, 0], y[:, 1:-1]
 
 
+class ReshapedLinear(nn.Module):
+    """A linear layer whose result is reshaped with -1 (issue 33: exported with a dynamic batch,
+    it ran at the example's size only). Input [N, 32], output [N, 10, 16]."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(32, 160)
+
+    def forward(self, x):
+        return self.fc(x).reshape(-1, 10, 16)
+
+
+class EmptySlice(nn.Module):
+    """A linear layer and an empty slice of its result (issue 33: tbk_onednn refuses the slice at
+    lowering, and the partitioners must leave it outside). Input [N, 8], outputs [N, 6], [N, 0]."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h, h[:, 3:3]
+
+
 def operator_networks():
     """name -> (module in eval mode, input): small networks that use every operator tbk_onednn runs."""
     torch.manual_seed(7)

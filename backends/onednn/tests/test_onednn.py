@@ -479,15 +479,7 @@ print("wrong", len(wrong))
 
     def test_a_linear_layer_reshaped_with_minus_one_takes_every_batch(self):
         # issue 33's report: lowered at batch 4, the reshape's -1 is the batch at every call
-        class ReshapedLinear(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = torch.nn.Linear(32, 160)
-
-            def forward(self, x):
-                return self.fc(x).reshape(-1, 10, 16)
-
-        module, x = ReshapedLinear().eval(), torch.randn(4, 32)
+        module, x = models.ReshapedLinear().eval(), torch.randn(4, 32)
         for source in (torch.jit.script(module), torch.jit.trace(module, (x,))):
             lowered = tbk.lower(source, "tbk_onednn", {"forward": {}}, example_inputs=(x,))
             self.check_shapes(lowered, module, ((1, 32), (7, 32), (9, 32)))

@@ -164,15 +164,7 @@ class OnExecuTorch(unittest.TestCase):
 
     def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
         # issue 33: exported with a dynamic batch, it ran only at the example's size
-        class ReshapedLinear(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = torch.nn.Linear(32, 160)
-
-            def forward(self, x):
-                return self.fc(x).reshape(-1, 10, 16)
-
-        module, x = ReshapedLinear().eval(), torch.randn(4, 32)
+        module, x = models.ReshapedLinear().eval(), torch.randn(4, 32)
         exported = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=64)},))
         partitioner = tbk.executorch.partitioner("tbk_onednn")
         edge = to_edge_transform_and_lower(exported, partitioner=[partitioner])
@@ -194,16 +186,7 @@ class OnExecuTorch(unittest.TestCase):
     def test_a_node_refused_at_lowering_stays_in_executorch_with_the_reason(self):
         # issue 33: the partitioner claimed the empty slice, preprocess refused it, and the
         # whole export failed; now the slice runs in ExecuTorch's kernels, the linear in tbk_onednn
-        class EmptySlice(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = torch.nn.Linear(8, 6)
-
-            def forward(self, x):
-                h = self.fc(x)
-                return h, h[:, 3:3]
-
-        partitioner = self.check("empty_slice", EmptySlice().eval(), torch.randn(2, 8))
+        partitioner = self.check("empty_slice", models.EmptySlice().eval(), torch.randn(2, 8))
         self.assertEqual(list(partitioner.refusals.values()),
                          ["refused by the backend at lowering: the slice [3, 3) is empty (tbk's partitioners leave "
                           "such a node outside tbk_onednn: tbk::partition, tbk.partition, tbk.executorch, tbk.export, "

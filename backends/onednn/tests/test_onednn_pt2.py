@@ -145,16 +145,7 @@ class Compile(unittest.TestCase):
 
     def test_a_node_refused_at_lowering_stays_outside_with_the_reason(self):
         # issue 33: the region that held the empty slice failed; the slice now stays outside
-        class EmptySlice(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = torch.nn.Linear(8, 6)
-
-            def forward(self, x):
-                h = self.fc(x)
-                return h, h[:, 3:3]
-
-        module, x = EmptySlice().eval(), torch.randn(2, 8)
+        module, x = models.EmptySlice().eval(), torch.randn(2, 8)
         lowered = tbk.export.lower(torch.export.export(module, (x,)), "tbk_onednn")
         self.assertNotIn("linear", lowered.graph_module.code)
         self.assertRegex(tbk.export.report(lowered), r"slice\w*: refused by the backend at lowering: "
@@ -168,15 +159,7 @@ class Compile(unittest.TestCase):
 
     def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
         # issue 33: exported with a dynamic batch, it ran only at the example's size
-        class ReshapedLinear(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = torch.nn.Linear(32, 160)
-
-            def forward(self, x):
-                return self.fc(x).reshape(-1, 10, 16)
-
-        module, x = ReshapedLinear().eval(), torch.randn(4, 32)
+        module, x = models.ReshapedLinear().eval(), torch.randn(4, 32)
         exported = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=64)},))
         lowered = tbk.export.lower(exported, "tbk_onednn")
         self.assertNotIn("linear", lowered.graph_module.code)
