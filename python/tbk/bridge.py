@@ -691,9 +691,10 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
     node as one region. When lowering a region fails naming some of its nodes (as tbk::node_text
     does), those nodes are left out with the reason and the graph grouped again, until every region
     lowers: each pass lowers every group and collects every refusal before grouping again, and a
-    region that comes back unchanged is not lowered again. A failure that names no node is raised. `refuse(nodes, inputs, outputs) -> {node name:
-    reason}` may leave nodes out before a region is lowered (the runtime's own limits). Returns the regions and the NodeSupport whose
-    `refusals` say why the others stay outside."""
+    region that comes back unchanged is not lowered again. A failure that names no node is raised.
+    `refuse(nodes, inputs, outputs) -> {node name: reason}` may leave nodes out before a region is
+    lowered (the runtime's own limits). Returns the regions and the NodeSupport whose `refusals`
+    say why the others stay outside."""
     support = NodeSupport(backend, graph, constants, supports)
     whole = supports is None and not _C.has_supports(backend)
     # (index, nodes, inputs, outputs) -> processed bytes: a region grouped again unchanged is not
