@@ -137,7 +137,7 @@ inline std::vector<at::Tensor> tensors_of_shapes(const std::vector<shape_t>& sha
 // those instead: the examples with exactly those doubled (the batch where a transformer's region
 // has it, at dimension 1), then with those but the channels (dimension 1 of a 4-D or 5-D input:
 // torch.compile(dynamic=True) calls every dimension dynamic, and a convolution's weights fix its
-// input's channels), then each alone; empty when it names none.
+// input's channels), then each alone but the channels; empty when it names none.
 inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Tensor>& examples,
                                                         const c10::optional<std::vector<std::vector<int64_t>>>& dynamic = {}) {
   if (dynamic) {
@@ -163,6 +163,7 @@ inline std::vector<std::vector<shape_t>> spatial_probes(const std::vector<at::Te
     add(doubled_where([&](std::size_t i, int64_t d) { return d != 1 || (examples[i].dim() != 4 && examples[i].dim() != 5); }));
     for (std::size_t i = 0; i < examples.size() && i < dynamic->size(); ++i) {
       for (int64_t alone : (*dynamic)[i]) {
+        if (alone == 1 && (examples[i].dim() == 4 || examples[i].dim() == 5)) continue;  // (the channels)
         add(doubled_where([&](std::size_t j, int64_t d) { return j == i && d == alone; }));
       }
     }

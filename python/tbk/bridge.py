@@ -690,15 +690,16 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
     inputs, outputs) -> processed bytes` (k: its index, in graph order). A backend without a supports hook gets every operator
     node as one region. When lowering a region fails naming some of its nodes (as tbk::node_text
     does), those nodes are left out with the reason and the graph grouped again, until every region
-    lowers: each pass lowers every group and collects every refusal before grouping again, and a
-    region that comes back unchanged is not lowered again. A failure that names no node is raised.
-    `refuse(nodes, inputs, outputs) -> {node name: reason}` may leave nodes out before a region is
-    lowered (the runtime's own limits). Returns the regions and the NodeSupport whose `refusals`
+    lowers: each pass collects every refusal of every group before grouping again, and a region
+    that comes back unchanged at the same position is not lowered again. A failure that names no
+    node is raised. `refuse(nodes, inputs, outputs) -> {node name: reason}` may leave nodes out
+    before any region is lowered (the runtime's own limits; with no supports hook, where the method
+    is one region, its refusal is raised). Returns the regions and the NodeSupport whose `refusals`
     say why the others stay outside."""
     support = NodeSupport(backend, graph, constants, supports)
     whole = supports is None and not _C.has_supports(backend)
-    # (index, nodes, inputs, outputs) -> processed bytes: a region grouped again unchanged is not
-    # lowered again (each pass lowers every group and collects every refusal, then groups once more)
+    # (position, nodes, inputs, outputs) -> processed bytes: a region grouped again unchanged, at
+    # the same position, is not lowered again
     lowered: Dict[Tuple[Any, ...], bytes] = {}
     runtime_refusals: Dict[Tuple[Any, ...], Dict[str, str]] = {}  # (nodes, inputs, outputs) -> refuse's answer
     while True:
@@ -716,6 +717,7 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
                                                 not constants.is_constant(n)) >= min_nodes]
         out: List[Region] = []
         refused_now: Dict[str, str] = {}
+        built = []  # (nodes, module, inputs, outputs, names) per group, in graph order
         for nodes in sorted(groups, key=lambda g: order_of(graph, g[0])):
             try:
                 module, inputs, outputs = region_module(nodes, constants)
@@ -724,13 +726,17 @@ def regions(backend: str, graph: torch.fx.Graph, constants: Constants,
             names = tuple(tuple(n.name for n in group) for group in (nodes, inputs, outputs))
             if names not in runtime_refusals:
                 runtime_refusals[names] = refuse(nodes, inputs, outputs) if refuse is not None else {}
-            if runtime_refusals[names]:
-                refused_now.update(runtime_refusals[names])
-                continue
-            key = (len(out), *names)
+            refused_now.update(runtime_refusals[names])
+            built.append((nodes, module, inputs, outputs, names))
+        if refused_now and whole:  # one region of every node: nothing to group again
+            raise RuntimeError(f"tbk({backend}): the method cannot be one region: " +
+                               "; ".join(f"{name}: {why}" for name, why in refused_now.items()))
+        for k, (nodes, module, inputs, outputs, names) in enumerate(built if not refused_now else []):
+            # (lowered only when the runtime refused nothing; k is the region's index when all lower)
+            key = (k, *names)
             if key not in lowered:
                 try:
-                    lowered[key] = lower(len(out), module, nodes, inputs, outputs)
+                    lowered[key] = lower(k, module, nodes, inputs, outputs)
                 except Exception as error:  # noqa: BLE001 - the backend's refusal, any type
                     view = script_view(nodes, constants, inputs, outputs, with_self=True)
                     named = _named_in(str(error), nodes, view.nodes)

@@ -50,6 +50,19 @@ def with_batch(x, n):
     return torch.randn(n, *x.shape[1:])
 
 
+def compiled_with_records(module, **kwargs):
+    """torch.compile(module, backend="tbk_onednn", **kwargs), and the list that gains what the
+    backend returns for each graph (its graph_module and its report)."""
+    torch._dynamo.reset()
+    records = []
+    backend = tbk.compile.backend("tbk_onednn")
+
+    def recorded(gm, example_inputs, **more):
+        records.append(backend(gm, example_inputs, **more))
+        return records[-1]
+    return torch.compile(module, backend=recorded, **kwargs), records
+
+
 class Export(unittest.TestCase):
     def test_every_network_as_an_exported_program(self):
         for name, (module, x) in all_networks().items():
@@ -127,14 +140,7 @@ class Compile(unittest.TestCase):
 
         module = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
                                      torch.nn.MaxPool2d(3, 2, 1), ShuffleBlock(16), ShuffleBlock(16)).eval()
-        torch._dynamo.reset()
-        compiled_graphs = []
-        backend = tbk.compile.backend("tbk_onednn")
-
-        def recorded(gm, example_inputs, **kwargs):
-            compiled_graphs.append(backend(gm, example_inputs, **kwargs))
-            return compiled_graphs[-1]
-        compiled = torch.compile(module, backend=recorded, dynamic=True)
+        compiled, compiled_graphs = compiled_with_records(module, dynamic=True)
         with torch.no_grad():
             for n, side in ((2, 32), (3, 40)):
                 y = torch.randn(n, 3, side, side)
@@ -150,12 +156,13 @@ class Compile(unittest.TestCase):
         self.assertNotIn("linear", lowered.graph_module.code)
         self.assertRegex(tbk.export.report(lowered), r"slice\w*: refused by the backend at lowering: "
                                                      r"the slice \[3, 3\) is empty")
-        torch._dynamo.reset()
-        compiled = torch.compile(module, backend="tbk_onednn")
+        compiled, records = compiled_with_records(module)
         with torch.no_grad():
             for got, want in ((lowered.module()(x), module(x)), (compiled(x), module(x))):
                 self.assertEqual([g.shape for g in got], [w.shape for w in want])
                 self.assertLessEqual(relative_error(got[0], want[0]), TOLERANCE)
+        self.assertNotIn("linear", records[0].graph_module.code)
+        self.assertRegex(str(records[0].report), r"slice\w*: refused by the backend at lowering: the slice \[3, 3\)")
 
     def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
         # issue 33: exported with a dynamic batch, it ran only at the example's size
@@ -163,13 +170,15 @@ class Compile(unittest.TestCase):
         exported = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=64)},))
         lowered = tbk.export.lower(exported, "tbk_onednn")
         self.assertNotIn("linear", lowered.graph_module.code)
-        torch._dynamo.reset()
-        compiled = torch.compile(module, backend="tbk_onednn", dynamic=True)
+        compiled, records = compiled_with_records(module, dynamic=True)
         for n in (1, 4, 7, 9):
             with self.subTest(batch=n), torch.no_grad():
                 y = torch.randn(n, 32)
                 self.assertLessEqual(relative_error(lowered.module()(y), module(y)), TOLERANCE)
                 self.assertLessEqual(relative_error(compiled(y), module(y)), TOLERANCE)
+        self.assertTrue(records)
+        for record in records:  # (batch 1 is specialized: a graph of its own)
+            self.assertNotIn("linear", record.graph_module.code, record.report)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@
 #include <torch/csrc/jit/ir/alias_analysis.h>  // torch::jit::AliasDb
 #include <torch/csrc/jit/ir/ir.h>              // torch::jit::Graph, Block, Node, Value
 
-#include <algorithm>      // std::sort, std::stable_sort
+#include <algorithm>      // std::sort, std::stable_sort, std::remove_if
 #include <cstddef>        // std::size_t
 #include <functional>     // std::function
 #include <set>            // std::set
@@ -444,24 +444,29 @@ class region_planner {
   // TorchScript: its elements leave the region as values, and the list is built where it is read.
   // A backend's execute policy returns tensors; a List output would not fit it (cat([y[:, :2],
   // y[:, 2:2], y[:, 2:]]) with the empty slice and its cat left out did that).
+  // (Last node first, so that a list read only by a list left out is left out too.)
   static void leave_lists_read_outside(planned_region& r, partition_plan& out) {
-    const std::unordered_set<const torch::jit::Node*> members(r.nodes.begin(), r.nodes.end());
+    std::unordered_set<const torch::jit::Node*> members(r.nodes.begin(), r.nodes.end());
     auto read_inside = [&](const torch::jit::Node* node) {
       for (const torch::jit::Use& use : node->output()->uses()) {
         if (members.count(use.user) != 0) return true;
       }
       return false;
     };
-    std::vector<torch::jit::Node*> kept;
-    for (torch::jit::Node* node : r.nodes) {
-      if (node->kind() == c10::prim::ListConstruct && !read_inside(node)) {
-        out.left.push_back({node, "a list the region would return is built outside it, from the tensors the "
-                                  "region returns (every node that reads the list is outside the region)"});
-      } else {
-        kept.push_back(node);
+    std::vector<torch::jit::Node*> left;
+    for (auto it = r.nodes.rbegin(); it != r.nodes.rend(); ++it) {
+      if ((*it)->kind() == c10::prim::ListConstruct && !read_inside(*it)) {
+        members.erase(*it);
+        left.push_back(*it);
       }
     }
-    r.nodes = std::move(kept);
+    for (auto it = left.rbegin(); it != left.rend(); ++it) {
+      out.left.push_back({*it, "a list the region would return is built outside it, from the tensors the "
+                               "region returns (every node that reads the list is outside the region)"});
+    }
+    r.nodes.erase(std::remove_if(r.nodes.begin(), r.nodes.end(),
+                                 [&](const torch::jit::Node* node) { return members.count(node) == 0; }),
+                  r.nodes.end());
   }
 
   // min_nodes and max_regions; what they drop is reported with the reason.
