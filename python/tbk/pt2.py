@@ -311,9 +311,17 @@ def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str,
         if not static:  # which dimensions change, so that the backend need not guess
             region_options[_C.DYNAMIC_DIMS_OPTION] = bridge.dynamic_dims(recorded)
         return _C.processed_region(module, backend, region_options, examples, static, len(inputs), len(outputs), where)
+    output_sizes: Dict[Tuple[Any, ...], Any] = {}  # region (node names) -> _output_sizes, made once
+
+    def sizes_of(nodes, inputs, outputs):
+        key = tuple(tuple(n.name for n in group) for group in (nodes, inputs, outputs))
+        if key not in output_sizes:
+            output_sizes[key] = _output_sizes(nodes, inputs, outputs, constants)
+        return output_sizes[key]
+
     def refuse(nodes, inputs, outputs):  # outputs whose sizes the fake kernel could not give
         refusals = {}
-        names, traced = _output_sizes(nodes, inputs, outputs, constants)  # (once per region, not per output)
+        names, traced = sizes_of(nodes, inputs, outputs)  # (once per region, not per output)
         for node in outputs:
             try:
                 region_meta(inputs, [node], names, traced)
@@ -327,8 +335,9 @@ def delegate(gm: torch.fx.GraphModule, backend: str, options: Optional[Dict[str,
     operators = [n for n in gm.graph.nodes if n.op == "call_function" and not constants.is_constant(n)]
     bridge.warn_if_nothing(where, len(found), support.refusals, len(operators))
     replaced: Dict[torch.fx.Node, torch.fx.Node] = {}  # an earlier region's outputs -> its call's elements
-    # (each region's output sizes before any region is replaced: a replaced region's readers read its call)
-    sizes = [_output_sizes(region.nodes, region.inputs, region.outputs, constants) for region in found]
+    # (each region's output sizes, as refuse() found them, before any region is replaced: a replaced
+    # region's readers read its call)
+    sizes = [sizes_of(region.nodes, region.inputs, region.outputs) for region in found]
     for k, region in enumerate(found):
         _replace(gm, k, region, backend, options, replaced, *sizes[k])
     from torch.fx.passes.tools_common import legalize_graph
