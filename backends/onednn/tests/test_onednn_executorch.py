@@ -90,6 +90,22 @@ class OnExecuTorch(unittest.TestCase):
                 self.assertLessEqual(relative_error(g, w), 1e-4, name)
         return partitioner
 
+    def check_at_shapes(self, edge, name, module, shapes):
+        """Saves `edge` as <name>.pte, runs its forward at each of `shapes` (one input) from
+        ExecuTorch's Python runtime: result of eager's shape, within 1e-4 of its scale."""
+        path = os.path.join(self.dir.name, name + ".pte")
+        with open(path, "wb") as f:
+            f.write(edge.to_executorch().buffer)
+        method = Runtime.get().load_program(path).load_method("forward")
+        for shape in shapes:
+            with self.subTest(shape=shape):
+                y = torch.randn(*shape)
+                with torch.no_grad():
+                    want = module(y)
+                got = method.execute([y])[0]
+                self.assertEqual(got.shape, want.shape)
+                self.assertLessEqual(relative_error(got, want), 1e-4)
+
     def test_the_pte_runs_from_cpp_with_the_module_api(self):
         import subprocess
         for name in ("resnet", "mobilenet_v2"):
@@ -149,18 +165,7 @@ class OnExecuTorch(unittest.TestCase):
         self.assertEqual(partitioner.refusals.get("sym_size"),
                          "its result is a size computed at run time, not a tensor; a tbk region takes and "
                          "returns tensors", partitioner.refusals)
-        path = os.path.join(self.dir.name, "dynamic.pte")
-        with open(path, "wb") as f:
-            f.write(edge.to_executorch().buffer)
-        method = Runtime.get().load_program(path).load_method("forward")
-        for n, size in ((1, 32), (3, 24), (8, 17), (2, 32)):
-            with self.subTest(batch=n, size=size):
-                y = torch.randn(n, 3, size, size)
-                with torch.no_grad():
-                    want = model(y)
-                got = method.execute([y])[0]
-                self.assertEqual(got.shape, want.shape)
-                self.assertLessEqual(relative_error(got, want), 1e-4)
+        self.check_at_shapes(edge, "dynamic", model, [(n, 3, size, size) for n, size in ((1, 32), (3, 24), (8, 17), (2, 32))])
 
     def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
         # issue 33: exported with a dynamic batch, it ran only at the example's size
@@ -170,18 +175,7 @@ class OnExecuTorch(unittest.TestCase):
         edge = to_edge_transform_and_lower(exported, partitioner=[partitioner])
         graph = edge.exported_program().graph_module
         self.assertNotIn("addmm", graph.code, partitioner.refusals)
-        path = os.path.join(self.dir.name, "reshaped.pte")
-        with open(path, "wb") as f:
-            f.write(edge.to_executorch().buffer)
-        method = Runtime.get().load_program(path).load_method("forward")
-        for n in (1, 4, 7, 9):
-            with self.subTest(batch=n):
-                y = torch.randn(n, 32)
-                with torch.no_grad():
-                    want = module(y)
-                got = method.execute([y])[0]
-                self.assertEqual(got.shape, want.shape)
-                self.assertLessEqual(relative_error(got, want), 1e-4)
+        self.check_at_shapes(edge, "reshaped", module, [(n, 32) for n in (1, 4, 7, 9)])
 
     def test_a_node_refused_at_lowering_stays_in_executorch_with_the_reason(self):
         # issue 33: the partitioner claimed the empty slice, preprocess refused it, and the
