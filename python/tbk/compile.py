@@ -21,6 +21,7 @@ changed since (another tensor, or one written in place: its version counter move
 graph again, with a warning, rather than use stale weights.
 """
 import copy
+import operator
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -141,11 +142,21 @@ def _export(frozen: torch.fx.GraphModule, inputs: _Inputs, gm: torch.fx.GraphMod
 def _positional(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` (an ExportedProgram's .module(), delegated) as a graph module that takes its
     inputs as they come and returns its outputs' tuple: without the pytree flattening and the input
-    checks of .module(), about 50 us a call, which Dynamo's guards make redundant here (Dynamo
-    calls it with exactly the flat inputs it recorded)."""
+    checks of .module() (its `_guards_fn` call among them: about 60 us a call together), which
+    Dynamo's guards make redundant here (Dynamo calls it with exactly the flat inputs it recorded,
+    their sizes guarded by the same code's trace)."""
     graph = copy.deepcopy(module.graph)
     graph._codegen = torch.fx.graph.CodeGen()
+    for node in [n for n in graph.nodes if n.op == "call_module" and n.target == "_guards_fn"]:
+        graph.erase_node(node)
     return torch.fx.GraphModule(module, graph)
+
+
+def _only_regions(module: torch.fx.GraphModule) -> bool:
+    """Whether every operation of `module` is a region's call or the taking of one of its outputs:
+    then Inductor has nothing to compile, and calling it would only add its wrapper (about 0.1 ms)."""
+    return all(n.target in (torch.ops.tbk.call_region.default, operator.getitem)
+               for n in module.graph.nodes if n.op not in ("placeholder", "get_attr", "output"))
 
 
 def _needs_autograd(example_inputs: Sequence[Any]) -> bool:
@@ -173,7 +184,9 @@ class _Compiled:
         delegated, self.report = pt2.delegate(exported.module(), self.name, self.options, supports=self.supports,
                                               min_nodes=self.min_nodes, where=f"torch.compile(backend={self.name!r})")
         self.graph_module = _positional(delegated)
-        self.run = torch.compile(self.graph_module, backend="inductor") if self.rest == "inductor" else self.graph_module
+        compiles_rest = self.rest == "inductor" and not _only_regions(self.graph_module)
+        # the graph's own forward when nothing compiles it: no nn.Module call wrapper (hooks) per call
+        self.run = torch.compile(self.graph_module, backend="inductor") if compiles_rest else self.graph_module.forward
 
     def _versions(self, args: Sequence[Any]) -> Any:
         return (_C.tensor_versions([args[i] for i in self.weight_indices]),
