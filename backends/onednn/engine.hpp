@@ -47,6 +47,9 @@ class compiled_method {
         std::none_of(implementations.begin(), implementations.end(), [&](const std::string& i) { return builder.preferred(i); })) {
       detail::warn_preference_unmatched(options_.method, options_.preferred_implementation, implementations);
     }
+    if (built_.fp32_instead > 0) {
+      detail::warn_fp32_instead(options_.method, options_.compute, built_.fp32_instead, detail::effective_isa());
+    }
     arena_bytes_ = detail::plan_memory(built_.slots);
     idle_.push_back(make_arena());  // the first caller finds one ready
   }
@@ -63,7 +66,7 @@ class compiled_method {
         built_.primitives[s].execute(a->stream, a->args[s]);
       } catch (const dnnl::error& e) {
         release(std::move(a));
-        // summary: "step 2: inner_product [1, 784] -> [1, 512] + eltwise_relu: x64:gemm:jit"
+        // summary: "step 2: inner_product [1, 784] -> [1, 512] + eltwise_relu, f32: x64:gemm:jit"
         throw std::runtime_error("oneDNN could not run " + built_.summary[s] + " (of " + std::to_string(steps()) +
                                  " steps): " + e.what() + ", status " + dnnl_status2str(e.status));
       }
@@ -76,8 +79,12 @@ class compiled_method {
   std::size_t steps() const { return built_.primitives.size(); }
 
   // One line per step, in order: "step 3: convolution [1, 64, 56, 56] -> [1, 64, 56, 56] +
-  // eltwise_relu: jit:avx2" (the primitive, what it computes, the implementation oneDNN runs).
+  // eltwise_relu, f32: jit:avx2" (the primitive, what it computes, the data types it reads and
+  // writes, the implementation oneDNN runs).
   const std::vector<std::string>& summary() const { return built_.summary; }
+  // The precision the method's convolutions and linear layers were asked to compute in (steps
+  // oneDNN runs in bf16 with its reference implementation only are fp32: the summary says which).
+  precision compute() const { return options_.compute; }
   std::size_t scratch_bytes() const { return arena_bytes_ + built_.scratchpad_bytes; }
 
  private:

@@ -7,6 +7,7 @@
 #include "host_memory.hpp"     // host_pool
 #include "implementation.hpp"
 #include "layouts.hpp"
+#include "precision.hpp"   // precision, data_type_of, data_type_name
 #include "program.hpp"
 
 #include <dnnl.hpp>
@@ -26,11 +27,13 @@ inline const dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// How a method is compiled: its name (for messages) and the compile spec option
-// "implementation" (prefer oneDNN implementations whose name contains it, e.g. "gemm").
+// How a method is compiled: its name (for messages), the compile spec option "implementation"
+// (prefer oneDNN implementations whose name contains it, e.g. "gemm") and the precision its
+// convolutions and linear layers compute in (the option "precision", resolved: precision.hpp).
 struct compile_options {
   std::string method = "forward";
   std::string preferred_implementation;
+  precision compute = precision::fp32;
 };
 
 namespace detail {
@@ -79,12 +82,13 @@ struct built_steps {
   std::vector<dnnl::primitive> primitives;
   std::vector<step_args> args;               // per step
   std::vector<md> scratchpads;               // per step
-  std::vector<std::string> summary;          // per step: "step 2: convolution [..] -> [..] + eltwise_relu: jit:avx2"
+  std::vector<std::string> summary;          // per step: "step 2: convolution [..] -> [..] + eltwise_relu, f32: jit:avx2"
   std::vector<std::string> implementations;  // per step
   std::vector<slot> slots;
   std::vector<dnnl::memory> constants;
   host_pool weight_memory;                   // where the packed weights among constants live
   std::size_t scratchpad_bytes = 0;          // the largest step's
+  std::size_t fp32_instead = 0;              // weighted steps in fp32 for want of a fast kernel in the precision
 };
 
 class method_builder {
@@ -99,6 +103,11 @@ class method_builder {
   const operation& op(const fused_op& f) const { return program_.ops[f.op]; }
   const shape_t& shape(uint32_t v) const { return shapes_[v]; }
   const shape_t& weight_shape(uint32_t w) const { return program_.weights[w].shape; }
+  // The data type convolutions and linear layers compute in (and write their results in).
+  dt compute_type() const { return data_type_of(options_.compute); }
+  // A convolution or linear layer that runs in fp32 although the method's precision is not
+  // (oneDNN has no implementation but its reference one for it at this ISA), and how many did.
+  void note_fp32_instead() { ++out_.fp32_instead; }
   // The layout value v has now.
   const md& layout(uint32_t v) const { return value_desc_[v]; }
 
@@ -158,9 +167,25 @@ class method_builder {
     const std::string implementation = implementation_of(pd);
     if (is_reference(pd)) warn_reference(options_.method, kind + " " + what, implementation, preferred(implementation));
     out_.implementations.push_back(implementation);
-    out_.summary.push_back("step " + std::to_string(steps() + 1) + ": " + kind + " " + what + ": " + implementation);
+    out_.summary.push_back("step " + std::to_string(steps() + 1) + ": " + kind + " " + what + ", " +
+                           data_types(args) + ": " + implementation);
     out_.primitives.push_back(std::move(primitive));
     out_.args.push_back(std::move(args));
+  }
+
+  // The data types a step reads and writes, for the summary: "bf16", or "f32 -> bf16" where its
+  // (first) source's differs from its destination's.
+  static std::string data_types(const step_args& args) {
+    const md* from = nullptr;
+    const md* to = nullptr;
+    for (const auto& [arg, r] : args) {
+      if (!from && (arg == DNNL_ARG_SRC || arg == DNNL_ARG_FROM || arg == DNNL_ARG_MULTIPLE_SRC)) from = &r.desc;
+      if (!to && (arg == DNNL_ARG_DST || arg == DNNL_ARG_TO)) to = &r.desc;
+    }
+    if (!to) return "";
+    const std::string written = data_type_name(to->data_type());
+    if (!from || from->data_type() == to->data_type()) return written;
+    return data_type_name(from->data_type()) + " -> " + written;
   }
 
   // Whether the compile option "implementation" asked for `implementation`.
@@ -223,10 +248,11 @@ class method_builder {
     return -1;
   }
 
-  // The destination layout: that of the value a sum post-op writes over, else oneDNN's choice.
-  md destination(const fused_op& f) const {
+  // The destination layout: that of the value a sum post-op writes over, else oneDNN's choice in
+  // data type `type`.
+  md destination(const fused_op& f, dt type = dt::f32) const {
     const int64_t target = sum_target(f);
-    return target >= 0 ? value_desc_[static_cast<std::size_t>(target)] : any_desc(shapes_[f.result]);
+    return target >= 0 ? value_desc_[static_cast<std::size_t>(target)] : any_desc(shapes_[f.result], type);
   }
 
   // The destination argument: a new slot, or the memory of the value a sum post-op writes over.
@@ -245,17 +271,24 @@ class method_builder {
   }
 
   // The descriptor `make(layout)` gives for the layout value v has, or, when that has only the
-  // reference implementation, for the first of fallbacks that has another (a reorder step then
-  // makes v in it: see as()); with the layout it is for.
+  // reference implementation, for the first of fallbacks that has another, in v's data type and
+  // then in fp32 (a bf16 value goes fp32 before an operator oneDNN runs in bf16 only with its
+  // reference implementation; a reorder step then makes v in it: see as()); with the layout it
+  // is for.
   template <class PrimitiveDesc>
   std::pair<PrimitiveDesc, md> with_input_layout(uint32_t v, const std::function<PrimitiveDesc(const md&)>& make) {
     PrimitiveDesc pd = make(value_desc_[v]);
     if (!is_reference(pd)) return {pd, value_desc_[v]};
-    for (fallback kind : fallbacks) {
-      const md layout = fallback_layout(shapes_[v], kind);
-      if (layout.is_zero()) continue;
-      PrimitiveDesc other = make(layout);
-      if (!is_reference(other)) return {other, layout};
+    const dt own = value_desc_[v].data_type();
+    std::vector<dt> types{own};
+    if (own != dt::f32) types.push_back(dt::f32);
+    for (dt type : types) {
+      for (fallback kind : fallbacks) {
+        const md layout = fallback_layout(shapes_[v], kind, type);
+        if (layout.is_zero()) continue;
+        PrimitiveDesc other = make(layout);
+        if (!is_reference(other)) return {other, layout};
+      }
     }
     return {pd, value_desc_[v]};
   }

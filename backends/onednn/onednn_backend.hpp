@@ -10,6 +10,7 @@
 #include "host_memory.hpp"  // return_freed_memory
 #include "operators.hpp"
 #include "payload_checksums.hpp"  // add_checksums, check_checksums
+#include "precision.hpp"          // precision_from_option, precision_name
 #include "program.hpp"
 
 #include <tbk/backend.hpp>  // tbk::backend, tbk::rest, tbk::method_spec, tbk::compile_spec
@@ -46,11 +47,11 @@ struct onednn_compile {
   // the method option "dynamic_shapes", true by default unless tbk::static_shapes_option is set),
   // else why it takes no other shapes.
   static c10::IValue preprocess(const torch::jit::Module& module, const tbk::compile_spec& spec) {
-    // a misspelled option fails here too, at lowering: an ExecuTorch program compiles only when
+    // a misspelled option (or precision) fails here too, at lowering: an ExecuTorch program compiles only when
     // it is loaded, maybe on another machine
     for (const std::string& name : spec.method_names()) {
       try {
-        check_option_names(spec.method(name));
+        check_options(spec.method(name));
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("method " + name + ": " + e.what());
       }
@@ -179,22 +180,26 @@ struct onednn_compile {
   static constexpr const char* frozen_module_key = ":frozen_module";
 
   // The method options tbk_onednn reads, besides tbk's own (example inputs, static shapes): an
-  // option of another name is a mistake (a misspelled dynamic_shapes would be ignored), refused.
-  static void check_option_names(const tbk::method_spec& method) {
+  // option of another name is a mistake (a misspelled dynamic_shapes would be ignored), refused;
+  // so is a precision other than "fp32", "bf16" and "auto".
+  static void check_options(const tbk::method_spec& method) {
     for (const std::string& key : method.keys()) {
-      if (key == "implementation" || key == "dynamic_shapes" || key == "shape_cache" || key == "batch_cache" ||
+      if (key == "implementation" || key == "precision" || key == "dynamic_shapes" || key == "shape_cache" ||
+          key == "batch_cache" ||
           key == tbk::example_inputs_option || key == tbk::static_shapes_option || key == tbk::dynamic_dims_option ||
           key == tbk::region_option) {
         continue;
       }
       throw std::invalid_argument("unknown option '" + key + "'; tbk_onednn's method options are implementation "
-                                  "(str), dynamic_shapes (bool) and shape_cache (int)");
+                                  "(str), precision (\"fp32\", \"bf16\" or \"auto\"), dynamic_shapes (bool) and "
+                                  "shape_cache (int)");
     }
+    if (method.contains("precision")) precision_from_option(method.get<std::string>("precision"));
   }
 
   // Load time: the method's program, decoded and checked in full, then built into primitives.
   static method_handle compile(const tbk::method_spec& method, const c10::IValue& payload) {
-    check_option_names(method);
+    check_options(method);
     if (!payload.isGenericDict()) {
       throw std::invalid_argument("the payload is a " + std::string(payload.tagKind()) +
                                   ", not the Dict[str, Tensor] tbk_onednn writes");
@@ -234,7 +239,8 @@ struct onednn_compile {
         reader = [graph](const std::vector<shape_t>& shapes) { return graph->at(shapes); };
       }
     }
-    compile_options options{method.name(), method.get<std::string>("implementation", "")};
+    compile_options options{method.name(), method.get<std::string>("implementation", ""),
+                            precision_from_option(method.get<std::string>("precision", "fp32"))};
     // "batch_cache": this option's name before other shapes than the batch were taken
     const char* cache_option = method.contains("shape_cache") || !method.contains("batch_cache") ? "shape_cache" : "batch_cache";
     const int64_t cache = method.get<int64_t>(cache_option, static_cast<int64_t>(default_shape_cache));
@@ -251,12 +257,13 @@ struct onednn_compile {
 
   // With TBK_ONEDNN_VERBOSE set (and not "0"), each compiled method's steps and the oneDNN
   // implementation of each, on stderr: "tbk_onednn.forward: step 2: convolution [1, 3, 64, 64]
-  // -> [1, 16, 32, 32] + eltwise_relu: jit:avx2", after a line naming the ISA oneDNN uses.
+  // -> [1, 16, 32, 32] + eltwise_relu, f32: jit:avx2", after a line naming the precision asked
+  // for and the ISA oneDNN uses.
   static void print_summary_if_verbose(const std::string& method, const compiled_method& compiled) {
     const char* verbose = std::getenv("TBK_ONEDNN_VERBOSE");
     if (verbose == nullptr || std::string(verbose).empty() || std::string(verbose) == "0") return;
-    std::string text = "tbk_onednn." + method + ": " + std::to_string(compiled.steps()) + " steps at ISA " +
-                       detail::effective_isa() + "\n";
+    std::string text = "tbk_onednn." + method + ": precision " + precision_name(compiled.compute()) + ", " +
+                       std::to_string(compiled.steps()) + " steps at ISA " + detail::effective_isa() + "\n";
     for (const std::string& line : compiled.summary()) text += "tbk_onednn." + method + ": " + line + "\n";
     std::fputs(text.c_str(), stderr);
   }

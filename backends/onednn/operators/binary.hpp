@@ -146,7 +146,8 @@ inline dnnl::algorithm algorithm(binary_kind kind) {
 
 // a OP b: b a value, or a constant (a weight, plain). When a's layout has only the reference
 // implementation, a is reordered into a fallback layout; a value b of a's shape follows it, a
-// broadcast value b goes plain, a constant b stays as the payload has it (plain).
+// broadcast value b goes plain (in a's data type), a constant b stays as the payload has it
+// (plain, fp32).
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const operation& op = b.op(f);
   const uint32_t x = op.inputs[0];
@@ -159,7 +160,7 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
     const shape_t b_shape = second.desc.dims();
     const detail::md b_layout = a_layout == a.desc || !b_is_value ? second.desc
                                 : b_shape == b.shape(x)           ? a_layout
-                                                                  : detail::plain_desc(b_shape);
+                                                                  : detail::plain_desc(b_shape, a_layout.data_type());
     const detail::md dst = b.sum_target(f) >= 0 ? b.destination(f) : a_layout;
     const dnnl::binary::desc d(algorithm(static_cast<binary_kind>(op.ints[0])), a_layout, b_layout, dst);
     return b.choose<dnnl::binary::primitive_desc>([&] { return dnnl::binary::primitive_desc(d, attr, cpu_engine()); });

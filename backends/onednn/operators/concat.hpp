@@ -9,7 +9,7 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
-#include <algorithm>  // std::any_of
+#include <algorithm>  // std::all_of, std::any_of
 #include <iterator>   // std::size
 #include <memory>     // std::make_shared
 
@@ -95,6 +95,14 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   };
   std::vector<detail::md> sources;
   for (uint32_t v : op.inputs) sources.push_back(b.layout(v));
+  // inputs of different data types (bf16 pieces beside fp32 ones) go fp32 first: concat takes one
+  const bool one_type = std::all_of(sources.begin(), sources.end(),
+                                    [&](const detail::md& m) { return m.data_type() == sources[0].data_type(); });
+  if (!one_type) {
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+      sources[k] = detail::with_data_type(sources[k], detail::dt::f32);
+    }
+  }
   dnnl::concat::primitive_desc pd = make(sources);
   for (std::size_t k = 0; k < std::size(detail::fallbacks) && detail::is_reference(pd); ++k) {
     std::vector<detail::md> layouts;

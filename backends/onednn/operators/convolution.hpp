@@ -9,6 +9,8 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
+#include <optional>  // std::optional
+
 namespace tbk_onednn::operators::convolution {
 
 using detail::is_float_tensor;
@@ -85,22 +87,40 @@ inline detail::md bias_desc(const detail::method_builder& b, const operation& op
   return op.weights.size() == 2 ? detail::plain_desc(b.weight_shape(op.weights[1])) : detail::md();
 }
 
-// The step of a convolution or linear operation (its descriptor `d` made, with activations in
-// oneDNN's choice of layout): its implementation (false when the fusion has only the reference
-// one: it is built unfused), its input in the layout it asks for, its weights reordered once,
-// its bias.
-template <class Primitive>
-bool weighted_step(detail::method_builder& b, const detail::fused_op& f, const typename Primitive::desc& d,
+// The step of a convolution or linear operation: its descriptor made by `make_desc(type)` (with
+// activations in oneDNN's choice of layout) in the method's precision, or in fp32 where oneDNN
+// has only its reference implementation for that precision here (bf16 below AVX-512); its
+// implementation (false when the fusion has only the reference one: it is built unfused), its
+// input in the layout and data type it asks for, its weights reordered (and converted) once, its
+// bias in fp32.
+template <class Primitive, class MakeDesc>
+bool weighted_step(detail::method_builder& b, const detail::fused_op& f, const MakeDesc& make_desc,
                    const dnnl::primitive_attr& attr, const detail::md& w_plain, detail::step_args args) {
   using primitive_desc = typename Primitive::primitive_desc;
   const operation& op = b.op(f);
-  const primitive_desc pd = b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
-  if (b.slow_fusion(f, pd)) return false;
-  args.push_back({DNNL_ARG_SRC, b.as(op.inputs[0], pd.src_desc())});
-  args.push_back({DNNL_ARG_WEIGHTS, b.weight(op.weights[0], w_plain, pd.weights_desc())});
+  auto chosen_in = [&](detail::dt type) {
+    const typename Primitive::desc d = make_desc(type);  // outlives the choice (choose_implementation)
+    return b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
+  };
+  std::optional<primitive_desc> pd;
+  if (b.compute_type() != detail::dt::f32) {
+    try {  // below AVX-512, oneDNN 2.6 has no bf16 implementation at all: it cannot make the descriptor
+      pd = chosen_in(b.compute_type());
+    } catch (const dnnl::error&) {
+    }
+    if (!pd || detail::is_reference(*pd)) {
+      pd = chosen_in(detail::dt::f32);
+      b.note_fp32_instead();
+    }
+  } else {
+    pd = chosen_in(detail::dt::f32);
+  }
+  if (b.slow_fusion(f, *pd)) return false;
+  args.push_back({DNNL_ARG_SRC, b.as(op.inputs[0], pd->src_desc())});
+  args.push_back({DNNL_ARG_WEIGHTS, b.weight(op.weights[0], w_plain, pd->weights_desc())});
   if (op.weights.size() == 2) args.push_back({DNNL_ARG_BIAS, b.weight(op.weights[1], bias_desc(b, op), bias_desc(b, op))});
-  args.push_back({DNNL_ARG_DST, b.result_ref(f, pd.dst_desc())});
-  b.add_step(Primitive(pd), pd, b.description(f), std::move(args));
+  args.push_back({DNNL_ARG_DST, b.result_ref(f, pd->dst_desc())});
+  b.add_step(Primitive(*pd), *pd, b.description(f), std::move(args));
   return true;
 }
 
@@ -112,11 +132,13 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   detail::step_args args;
   const dnnl::primitive_attr attr = b.attributes(f, args);
   // activations in oneDNN's choice of layout (docs/onednn.md, "On every CPU")
-  const dnnl::convolution_forward::desc d(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(b.shape(op.inputs[0])),
-      detail::any_desc(wdims), bias_desc(b, op), b.destination(f), {op.ints[0], op.ints[1]},
-      {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
-  return weighted_step<dnnl::convolution_forward>(b, f, d, attr, detail::plain_desc(wdims), std::move(args));
+  auto make_desc = [&](detail::dt type) {
+    return dnnl::convolution_forward::desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, detail::any_desc(b.shape(op.inputs[0]), type),
+        detail::any_desc(wdims, type), bias_desc(b, op), b.destination(f, type), {op.ints[0], op.ints[1]},
+        {op.ints[4] - 1, op.ints[5] - 1}, {op.ints[2], op.ints[3]}, {op.ints[2], op.ints[3]});
+  };
+  return weighted_step<dnnl::convolution_forward>(b, f, make_desc, attr, detail::plain_desc(wdims), std::move(args));
 }
 
 }  // namespace tbk_onednn::operators::convolution

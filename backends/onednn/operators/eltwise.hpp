@@ -9,7 +9,7 @@
 #include "../lowering.hpp"
 #include "../method_builder.hpp"
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::any_of, std::min
 #include <cmath>    // INFINITY
 #include <tuple>    // std::tuple
 #include <vector>   // std::vector
@@ -132,14 +132,23 @@ inline std::vector<std::tuple<dnnl::algorithm, float, float>> pieces(eltwise_kin
   throw std::invalid_argument("unknown eltwise kind");
 }
 
-// One step per piece: the first writes the result's slot, later ones work in place.
+// One step per piece: the first writes the result's slot, later ones work in place. The pieces run
+// on the input's layout, or, when oneDNN has only its reference implementation for the first
+// piece there, on the first fallback layout (then in fp32, for a bf16 input) that has another.
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const operation& op = b.op(f);
-  detail::ref current = b.source(op.inputs[0]);
-  for (auto [algorithm, alpha, beta] : pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1])) {
-    const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, current.desc, alpha, beta);
-    const auto pd = b.choose<dnnl::eltwise_forward::primitive_desc>(
+  const auto all = pieces(static_cast<eltwise_kind>(op.ints[0]), op.floats[0], op.floats[1]);
+  auto chosen = [&](const detail::md& src, dnnl::algorithm algorithm, float alpha, float beta) {
+    const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src, alpha, beta);
+    return b.choose<dnnl::eltwise_forward::primitive_desc>(
         [&] { return dnnl::eltwise_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });
+  };
+  const auto& [first, first_alpha, first_beta] = all.front();
+  const auto layout = b.with_input_layout<dnnl::eltwise_forward::primitive_desc>(
+      op.inputs[0], [&](const detail::md& src) { return chosen(src, first, first_alpha, first_beta); }).second;
+  detail::ref current = b.as(op.inputs[0], layout);
+  for (auto [algorithm, alpha, beta] : all) {
+    const auto pd = chosen(current.desc, algorithm, alpha, beta);
     const detail::ref to = b.defined(f.result) ? b.source(f.result) : b.define(f.result, pd.dst_desc());
     b.add_step(dnnl::eltwise_forward(pd), pd,
                shape_text(b.shape(f.result)) + " " + dnnl_alg_kind2str(dnnl::convert_to_c(algorithm)),

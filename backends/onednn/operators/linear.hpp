@@ -81,9 +81,12 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const shape_t& w = b.weight_shape(op.weights[0]);
   detail::step_args args;
   const dnnl::primitive_attr attr = b.attributes(f, args);
-  const dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, detail::any_desc(b.shape(op.inputs[0])),
-                                            detail::any_desc(w), convolution::bias_desc(b, op), b.destination(f));
-  return convolution::weighted_step<dnnl::inner_product_forward>(b, f, d, attr, detail::plain_desc(w), std::move(args));
+  auto make_desc = [&](detail::dt type) {
+    return dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, detail::any_desc(b.shape(op.inputs[0]), type),
+                                             detail::any_desc(w, type), convolution::bias_desc(b, op), b.destination(f, type));
+  };
+  return convolution::weighted_step<dnnl::inner_product_forward>(b, f, make_desc, attr, detail::plain_desc(w),
+                                                                 std::move(args));
 }
 
 }  // namespace tbk_onednn::operators::linear

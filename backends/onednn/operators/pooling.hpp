@@ -255,7 +255,7 @@ inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const auto& i = op.ints;
   auto make = [&](const detail::md& src) {
     const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithms[i[0]], src,
-                                        detail::any_desc(b.shape(f.result)), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
+                                        detail::any_desc(b.shape(f.result), src.data_type()), {i[3], i[4]}, {i[1], i[2]}, {i[5], i[6]},
                                         {i[7], i[8]});
     return b.choose<dnnl::pooling_forward::primitive_desc>(
         [&] { return dnnl::pooling_forward::primitive_desc(d, detail::user_scratchpad(), cpu_engine()); });

@@ -260,8 +260,15 @@ class AnyBatch(unittest.TestCase):
         module, x = NETWORKS["mlp"]
         with self.assertRaisesRegex(RuntimeError, r"tbk_onednn: preprocess failed: method forward: unknown option "
                                                   r"'dynamic_shape'; tbk_onednn's method options are implementation "
-                                                  r"\(str\), dynamic_shapes \(bool\) and shape_cache \(int\)"):
+                                                  r"\(str\), precision \(\"fp32\", \"bf16\" or \"auto\"\), "
+                                                  r"dynamic_shapes \(bool\) and shape_cache \(int\)"):
             tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"dynamic_shape": False}}, example_inputs=(x,))
+
+    def test_a_precision_other_than_fp32_bf16_auto_is_refused_by_name(self):
+        module, x = NETWORKS["mlp"]
+        with self.assertRaisesRegex(RuntimeError, r"tbk_onednn: preprocess failed: method forward: .*option "
+                                                  r"'precision' must be \"fp32\", \"bf16\" or \"auto\", got \"half\""):
+            tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"precision": "half"}}, example_inputs=(x,))
 
     def test_a_negative_cache_size_is_refused(self):
         module, x = NETWORKS["mlp"]

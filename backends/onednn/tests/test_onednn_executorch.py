@@ -186,6 +186,22 @@ class OnExecuTorch(unittest.TestCase):
                           "such a node outside tbk_onednn: tbk::partition, tbk.partition, tbk.executorch, tbk.export, "
                           "tbk.compile)"], partitioner.refusals)
 
+    def test_bf16_runs_from_the_pte_as_from_torchscript(self):
+        # the option reaches the delegate: the .pte's results are the bf16 TorchScript module's
+        # (the same oneDNN program: bf16 where the CPU has AVX-512, fp32 below), eager's within 2e-2
+        module, x = models.networks(size=32)["resnet"]
+        partitioner = tbk.executorch.partitioner("tbk_onednn", {"precision": "bf16"})
+        edge = to_edge_transform_and_lower(torch.export.export(module, (x,)), partitioner=[partitioner])
+        path = os.path.join(self.dir.name, "bf16.pte")
+        with open(path, "wb") as f:
+            f.write(edge.to_executorch().buffer)
+        scripted = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": {"precision": "bf16"}},
+                             example_inputs=(x,))
+        got = Runtime.get().load_program(path).load_method("forward").execute([x])[0]
+        with torch.no_grad():
+            self.assertTrue(torch.equal(got, scripted(x)))
+            self.assertLessEqual(relative_error(got, module(x)), 2e-2)
+
     def test_a_misspelled_option_is_refused_when_the_program_is_lowered(self):
         # not only when the .pte is loaded, maybe on another machine
         module, x = models.networks(size=32)["mlp"]

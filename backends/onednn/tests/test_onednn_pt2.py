@@ -164,6 +164,22 @@ class Compile(unittest.TestCase):
         self.assertNotIn("linear", records[0].graph_module.code)
         self.assertRegex(str(records[0].report), r"slice\w*: refused by the backend at lowering: the slice \[3, 3\)")
 
+    def test_bf16_under_torch_compile_and_in_an_exported_program_as_from_torchscript(self):
+        # the option reaches the regions: results are the bf16 TorchScript module's (the same oneDNN
+        # program: bf16 where the CPU has AVX-512, fp32 below), eager's within 2e-2
+        module, x = models.networks(size=32)["mobilenet_v2"]
+        options = {"precision": "bf16"}
+        scripted = tbk.lower(torch.jit.script(module), "tbk_onednn", {"forward": options}, example_inputs=(x,))
+        torch._dynamo.reset()
+        compiled = torch.compile(module, backend=tbk.compile.backend("tbk_onednn", options))
+        exported = tbk.export.lower(torch.export.export(module, (x,)), "tbk_onednn", options).module()
+        with torch.no_grad():
+            want, reference = module(x), scripted(x)
+            for path, got in (("torch.compile", compiled(x)), ("tbk.export", exported(x))):
+                with self.subTest(path=path):
+                    self.assertTrue(torch.equal(got, reference))
+                    self.assertLessEqual(relative_error(got, want), 2e-2)
+
     def test_a_linear_layer_reshaped_with_minus_one_runs_at_every_batch(self):
         # issue 33: exported with a dynamic batch, it ran only at the example's size
         module, x = models.ReshapedLinear().eval(), torch.randn(4, 32)

@@ -1,0 +1,72 @@
+// precision.hpp: the data type a tbk_onednn method computes its convolutions and linear layers in,
+// the method option "precision": "fp32" (the default: results within 1e-4 of eager), "bf16"
+// (weights and the activations between steps in bfloat16, fp32 at the method's inputs and
+// outputs), or "auto" (bf16 where oneDNN runs it on AMX tiles, fp32 elsewhere: on CPUs without
+// AMX oneDNN 2.6's bf16 convolutions measured slower than its fp32 ones; docs/onednn.md,
+// "Precision"). Read where the method is compiled, so that "auto" answers for the CPU that runs it.
+#pragma once
+#include <c10/util/Exception.h>  // TORCH_WARN
+#include <dnnl.hpp>
+
+#include <cstddef>    // std::size_t
+#include <mutex>      // std::mutex, std::lock_guard
+#include <set>        // std::set
+#include <stdexcept>  // std::invalid_argument
+#include <string>     // std::string
+
+namespace tbk_onednn {
+
+enum class precision { fp32, bf16 };
+
+inline const char* precision_name(precision p) { return p == precision::bf16 ? "bf16" : "fp32"; }
+
+// Whether oneDNN, at the ISA it uses in this process, runs bf16 on AMX tiles (avx512_core_amx):
+// the CPUs where "auto" picks bf16.
+inline bool bf16_on_amx() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+
+// The precision the option's value asks for, "auto" answered for this process's ISA. Throws
+// std::invalid_argument naming the option and the value for any other value.
+inline precision precision_from_option(const std::string& value) {
+  if (value == "fp32") return precision::fp32;
+  if (value == "bf16") return precision::bf16;
+  if (value == "auto") return bf16_on_amx() ? precision::bf16 : precision::fp32;
+  throw std::invalid_argument("option 'precision' must be \"fp32\", \"bf16\" or \"auto\", got \"" + value + "\"");
+}
+
+namespace detail {
+
+// oneDNN's data type for a precision's activations and weights.
+inline dnnl::memory::data_type data_type_of(precision p) {
+  return p == precision::bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+// oneDNN's name of a data type, as the method's summary gives it ("f32", "bf16").
+inline std::string data_type_name(dnnl::memory::data_type type) {
+  switch (type) {
+    case dnnl::memory::data_type::f32: return "f32";
+    case dnnl::memory::data_type::bf16: return "bf16";
+    case dnnl::memory::data_type::f16: return "f16";
+    case dnnl::memory::data_type::s32: return "s32";
+    case dnnl::memory::data_type::s8: return "s8";
+    case dnnl::memory::data_type::u8: return "u8";
+    default: return "undef";
+  }
+}
+
+// Says once per process and method that `asked` was asked for, yet `count` of its convolutions
+// and linear layers run in fp32: oneDNN has no implementation for them in that precision at ISA
+// `isa` but its reference one (bf16 below AVX-512: not even that), which tbk_onednn never runs.
+inline void warn_fp32_instead(const std::string& method, precision asked, std::size_t count, const std::string& isa) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!said.insert(method).second) return;
+  }
+  TORCH_WARN("tbk_onednn.", method, ": precision '", precision_name(asked), "' was asked for, but ", count,
+             " convolution and linear steps run in fp32: oneDNN has no ", precision_name(asked),
+             " implementation for them at ISA ", isa, " other than its slow reference one, if any");
+}
+
+}  // namespace detail
+}  // namespace tbk_onednn
