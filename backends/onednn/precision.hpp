@@ -1,8 +1,9 @@
 // precision.hpp: the data type a tbk_onednn method computes its convolutions and linear layers in,
 // the method option "precision": "fp32" (the default: results within 1e-4 of eager), "bf16"
 // (weights and the activations between steps in bfloat16, fp32 at the method's inputs and
-// outputs), or "auto" (bf16 where oneDNN runs it on AMX tiles, fp32 elsewhere: on CPUs without
-// AMX oneDNN 2.6's bf16 convolutions measured slower than its fp32 ones; docs/onednn.md,
+// outputs), or "auto" (bf16 where the CPU has bf16 instructions that oneDNN uses, avx512_bf16 or
+// AMX; fp32 elsewhere: oneDNN 2.6 emulates bf16 on plain AVX-512, about 3x slower than its fp32,
+// and has no bf16 below). Measured with backends/onednn/benchmarks/precision.py (docs/onednn.md,
 // "Precision"). Read where the method is compiled, so that "auto" answers for the CPU that runs it.
 #pragma once
 #include <c10/util/Exception.h>  // TORCH_WARN
@@ -20,16 +21,19 @@ enum class precision { fp32, bf16 };
 
 inline const char* precision_name(precision p) { return p == precision::bf16 ? "bf16" : "fp32"; }
 
-// Whether oneDNN, at the ISA it uses in this process, runs bf16 on AMX tiles (avx512_core_amx):
-// the CPUs where "auto" picks bf16.
-inline bool bf16_on_amx() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+// Whether oneDNN, at the ISA it uses in this process, has bf16 instructions (avx512_core_bf16:
+// AVX512_BF16's dot products; avx512_core_amx: AMX tiles too): the CPUs where "auto" picks bf16.
+inline bool native_bf16() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
 
 // The precision the option's value asks for, "auto" answered for this process's ISA. Throws
 // std::invalid_argument naming the option and the value for any other value.
 inline precision precision_from_option(const std::string& value) {
   if (value == "fp32") return precision::fp32;
   if (value == "bf16") return precision::bf16;
-  if (value == "auto") return bf16_on_amx() ? precision::bf16 : precision::fp32;
+  if (value == "auto") return native_bf16() ? precision::bf16 : precision::fp32;
   throw std::invalid_argument("option 'precision' must be \"fp32\", \"bf16\" or \"auto\", got \"" + value + "\"");
 }
 

@@ -48,7 +48,10 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 OPSET = 13
 TORCHVISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large"]
 NETWORKS = [f"torchvision.{name}" for name in TORCHVISION] + ["mlp"]
-RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # runtime -> pip package
+# runtime -> pip package (and module); openvino_default: OpenVINO at its own default precision
+# (bf16 on CPUs it runs bf16 on), the others f32
+RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino_default": "openvino"}
+DEFAULT_RUNTIMES = ["onnxruntime", "openvino"]  # what a child loads unless told (--runtimes)
 OPENVINO_CONFIG = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                    "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False}
 WARM_UP_CALLS = 3
@@ -141,23 +144,28 @@ def onnxruntime_runner(path):
     return lambda x: session.run(None, {name: x})[0]  # the first output: the networks have one
 
 
-def openvino_runner(path):
-    """OpenVINO's CPU plugin, one thread, one stream, latency hint, fp32 (not bf16 where the CPU
-    has it), no pinning."""
+def openvino_runner(path, precision="f32"):
+    """OpenVINO's CPU plugin, one thread, one stream, latency hint, no pinning; fp32 (not bf16
+    where the CPU has it), or, with precision None, at OpenVINO's default inference precision."""
     import openvino
-    request = openvino.Core().compile_model(path, "CPU", OPENVINO_CONFIG).create_infer_request()
+    config = dict(OPENVINO_CONFIG)
+    if precision is None:
+        del config["INFERENCE_PRECISION_HINT"]
+    request = openvino.Core().compile_model(path, "CPU", config).create_infer_request()
     return lambda x: request.infer({0: x})[0]
 
 
-RUNNERS = {"onnxruntime": onnxruntime_runner, "openvino": openvino_runner}
+RUNNERS = {"onnxruntime": onnxruntime_runner, "openvino": openvino_runner,
+           "openvino_default": lambda path: openvino_runner(path, precision=None)}
 
 
-def installed_runtimes():
-    """({runtime: version} of those that import, {runtime or "numpy": install hint} of the others)."""
+def installed_runtimes(selected=DEFAULT_RUNTIMES):
+    """({runtime: version} of the `selected` that import, {runtime or "numpy": install hint} of the
+    others)."""
     versions, missing = {}, {}
-    for runtime, package in {"numpy": "numpy", **RUNTIMES}.items():
+    for runtime, package in {"numpy": "numpy", **{r: RUNTIMES[r] for r in selected}}.items():
         try:
-            versions[runtime] = importlib.import_module(runtime).__version__
+            versions[runtime] = importlib.import_module(package).__version__
         except ImportError:
             missing[runtime] = install_hint(package)
     if "numpy" in missing:
@@ -234,11 +242,11 @@ def protocol_stdout():
     return out
 
 
-def serve(cases):
+def serve(cases, selected=DEFAULT_RUNTIMES):
     """One JSON line with versions, missing, and each case's errors and failures; then, for each
     request line {"case", "runtime", "calls"}, one line {"ms": mean ms per call}."""
     out = protocol_stdout()
-    versions, missing = installed_runtimes()
+    versions, missing = installed_runtimes(selected)
     loaded = load_cases(cases, versions)
     ready = {"versions": versions, "missing": missing,
              "cases": {key: {"errors": e["errors"], "failed": e["failed"]} for key, e in loaded.items()}}
@@ -256,8 +264,8 @@ def runtimes_command(mode, manifest_path, *extra):
     return [RUNTIMES_PYTHON, os.path.abspath(__file__), mode, manifest_path, *extra]
 
 
-def everything_missing(why):
-    return {"versions": {}, "missing": {runtime: why for runtime in RUNTIMES}, "cases": {}}
+def everything_missing(why, selected=DEFAULT_RUNTIMES):
+    return {"versions": {}, "missing": {runtime: why for runtime in selected}, "cases": {}}
 
 
 def measure_onnx_child(manifest_path, repetitions=15, calls=5):
@@ -279,15 +287,16 @@ class Runtimes:
     failed: {case: {runtime: ...}}; available(case): the runtimes that run it; missing: {runtime:
     install hint}. A context manager; close() ends the child."""
 
-    def __init__(self, manifest_path):
-        command, self.child_ = runtimes_command("--serve", manifest_path), None
+    def __init__(self, manifest_path, runtimes=DEFAULT_RUNTIMES):
+        command, self.child_ = runtimes_command("--serve", manifest_path, "--runtimes", *runtimes), None
         try:
             self.child_ = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                            env=dict(os.environ, **ONE_THREAD))
             line = self.child_.stdout.readline()
-            ready = json.loads(line) if line else everything_missing(f"{' '.join(command)} failed (see above)")
+            ready = json.loads(line) if line else everything_missing(f"{' '.join(command)} failed (see above)",
+                                                                     runtimes)
         except OSError as e:
-            ready = everything_missing(f"{RUNTIMES_PYTHON} did not start: {e}")
+            ready = everything_missing(f"{RUNTIMES_PYTHON} did not start: {e}", runtimes)
         self.versions, self.missing = ready["versions"], ready["missing"]
         self.errors = {key: c["errors"] for key, c in ready["cases"].items()}
         self.failed = {key: c["failed"] for key, c in ready["cases"].items()}
@@ -389,6 +398,8 @@ def main():
     parser.add_argument("--export", metavar="DIR", help="Debian's torch: export only, into DIR")
     parser.add_argument("--measure", metavar="MANIFEST", help="the runtimes' Python: print the result as JSON")
     parser.add_argument("--serve", metavar="MANIFEST", help="the runtimes' Python: one sample per request")
+    parser.add_argument("--runtimes", nargs="+", default=DEFAULT_RUNTIMES, choices=list(RUNTIMES),
+                        help="with --serve: the runtimes to load")
     parser.add_argument("--compare", metavar="OUT", help=argparse.SUPPRESS)  # Debian's torch: the whole run
     args = parser.parse_args()
     if args.export:
@@ -400,7 +411,7 @@ def main():
         with open(args.measure or args.serve) as f:
             cases = json.load(f)["cases"]
         if args.serve:
-            return serve(cases)
+            return serve(cases, args.runtimes)
         out = protocol_stdout()
         return print(json.dumps(measure_onnx(cases, args.repetitions, args.calls)), file=out, flush=True)
     if args.compare:
