@@ -48,7 +48,8 @@ class compiled_method {
       detail::warn_preference_unmatched(options_.method, options_.preferred_implementation, implementations);
     }
     if (built_.fp32_instead > 0) {
-      detail::warn_fp32_instead(options_.method, options_.compute, built_.fp32_instead, detail::effective_isa());
+      detail::warn_fp32_instead(options_.method, options_.compute, built_.fp32_instead, built_.weighted_steps,
+                                detail::effective_isa());
     }
     arena_bytes_ = detail::plan_memory(built_.slots);
     idle_.push_back(make_arena());  // the first caller finds one ready

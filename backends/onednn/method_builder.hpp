@@ -88,7 +88,8 @@ struct built_steps {
   std::vector<dnnl::memory> constants;
   host_pool weight_memory;                   // where the packed weights among constants live
   std::size_t scratchpad_bytes = 0;          // the largest step's
-  std::size_t fp32_instead = 0;              // weighted steps in fp32 for want of a fast kernel in the precision
+  std::size_t weighted_steps = 0;            // convolution and linear steps
+  std::size_t fp32_instead = 0;              // those in fp32 for want of a fast kernel in the precision
 };
 
 class method_builder {
@@ -105,9 +106,13 @@ class method_builder {
   const shape_t& weight_shape(uint32_t w) const { return program_.weights[w].shape; }
   // The data type convolutions and linear layers compute in (and write their results in).
   dt compute_type() const { return data_type_of(options_.compute); }
-  // A convolution or linear layer that runs in fp32 although the method's precision is not
-  // (oneDNN has no implementation but its reference one for it at this ISA), and how many did.
-  void note_fp32_instead() { ++out_.fp32_instead; }
+  // A convolution or linear step built, in the method's precision or, when `fp32_instead`, in fp32
+  // although the precision is not (oneDNN has no implementation but its reference one for it in
+  // that precision at this ISA): counted for the warning (warn_fp32_instead).
+  void note_weighted_step(bool fp32_instead) {
+    ++out_.weighted_steps;
+    if (fp32_instead) ++out_.fp32_instead;
+  }
   // The layout value v has now.
   const md& layout(uint32_t v) const { return value_desc_[v]; }
 

@@ -57,18 +57,20 @@ inline std::string data_type_name(dnnl::memory::data_type type) {
   }
 }
 
-// Says once per process and method that `asked` was asked for, yet `count` of its convolutions
-// and linear layers run in fp32: oneDNN has no implementation for them in that precision at ISA
-// `isa` but its reference one (bf16 below AVX-512: not even that), which tbk_onednn never runs.
-inline void warn_fp32_instead(const std::string& method, precision asked, std::size_t count, const std::string& isa) {
+// Says once per process and method that `fell_back` of its `weighted` convolution and linear
+// steps run in fp32 although its precision (the option, or what "auto" picked) is `asked`: oneDNN
+// has no implementation for them in that precision at ISA `isa` but its reference one (bf16 below
+// AVX-512: not even that; a fused 3-channel convolution on AVX512_BF16), which tbk_onednn never runs.
+inline void warn_fp32_instead(const std::string& method, precision asked, std::size_t fell_back, std::size_t weighted,
+                              const std::string& isa) {
   static std::mutex mutex;
   static std::set<std::string> said;
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (!said.insert(method).second) return;
   }
-  TORCH_WARN("tbk_onednn.", method, ": precision '", precision_name(asked), "' was asked for, but ", count,
-             " convolution and linear steps run in fp32: oneDNN has no ", precision_name(asked),
+  TORCH_WARN("tbk_onednn.", method, ": ", fell_back, " of its ", weighted, " convolution and linear steps run in fp32, not ",
+             precision_name(asked), " as the option 'precision' asks: oneDNN has no ", precision_name(asked),
              " implementation for them at ISA ", isa, " other than its slow reference one, if any");
 }
 

@@ -35,4 +35,9 @@ with torch.no_grad():
 for m in (model, tbk.load("net.pt")):
     assert (m(x) - expected).abs().max() <= 1e-4 * expected.abs().max()
 assert "method forward: 1 region, 6 of 7 nodes in the backend" in tbk.report(model)
+# Precision: "auto" is bf16 where the CPU has bf16 instructions, else fp32 (the default)
+fast = tbk.partition(torch.jit.script(net), "tbk_onednn", {"forward": {"precision": "auto"}},
+                     example_inputs=(x,), freeze=True)
+with torch.no_grad():
+    assert (fast(x) - expected).abs().max() <= 2e-2 * expected.abs().max()  # bf16: 8 significant bits
 print("onednn_from_python: the partitioned model gives eager's results")

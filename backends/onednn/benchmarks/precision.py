@@ -113,7 +113,7 @@ def measure(networks, batches, repetitions, calls, directory):
 
 def openvino_default_precision():
     """OpenVINO's default inference precision on this CPU, asked in the runtimes' Python."""
-    probe = "import openvino; print(openvino.Core().get_property('CPU', 'INFERENCE_PRECISION_HINT'))"
+    probe = "import openvino; print(openvino.Core().get_property('CPU', 'INFERENCE_PRECISION_HINT').to_string())"
     done = subprocess.run([alternatives.RUNTIMES_PYTHON, "-c", probe], capture_output=True, text=True)
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
@@ -175,7 +175,7 @@ def report(results, found, isa, versions, missing, default_precision, repetition
     notes += [f"- {r}: {why}" for r, why in missing.items()]
     return "\n".join([
         f"{run_onednn.cpu_model()}, oneDNN ISA {isa}; Debian's torch {torch.__version__}; "
-        + ", ".join(f"{r} {v}" for r, v in versions.items())
+        + (f"OpenVINO {versions['openvino'].split('-')[0]}" if "openvino" in versions else "no OpenVINO")
         + f"; one thread; {repetitions} repetitions, paths in random turns; ms per call (GFLOP/s).",
         "", f"Peaks of this core: {peak_text}.", "", *times, "",
         "Largest error against eager fp32, relative to the output's largest magnitude:", "", *errors,

@@ -89,8 +89,9 @@ inline detail::md bias_desc(const detail::method_builder& b, const operation& op
 
 // The step of a convolution or linear operation: its descriptor made by `make_desc(type)` (with
 // activations in oneDNN's choice of layout) in the method's precision, or in fp32 where oneDNN
-// has only its reference implementation for that precision here (bf16 below AVX-512); its
-// implementation (false when the fusion has only the reference one: it is built unfused), its
+// has only its reference implementation for that precision here (bf16 below AVX-512; a fusion
+// first tries unfused in the precision); its implementation (false when the fusion has only the
+// reference one: it is built unfused), its
 // input in the layout and data type it asks for, its weights reordered (and converted) once, its
 // bias in fp32.
 template <class Primitive, class MakeDesc>
@@ -103,19 +104,19 @@ bool weighted_step(detail::method_builder& b, const detail::fused_op& f, const M
     return b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
   };
   std::optional<primitive_desc> pd;
+  bool fp32_instead = false;
   if (b.compute_type() != detail::dt::f32) {
     try {  // below AVX-512, oneDNN 2.6 has no bf16 implementation at all: it cannot make the descriptor
       pd = chosen_in(b.compute_type());
     } catch (const dnnl::error&) {
     }
-    if (!pd || detail::is_reference(*pd)) {
-      pd = chosen_in(detail::dt::f32);
-      b.note_fp32_instead();
-    }
-  } else {
-    pd = chosen_in(detail::dt::f32);
+    // the precision before the fusion: unfused, the step may have a fast kernel in it
+    if (pd && detail::is_reference(*pd) && !f.posts.empty()) return false;
+    fp32_instead = !pd || detail::is_reference(*pd);
   }
+  if (!pd || fp32_instead) pd = chosen_in(detail::dt::f32);
   if (b.slow_fusion(f, *pd)) return false;
+  b.note_weighted_step(fp32_instead);
   args.push_back({DNNL_ARG_SRC, b.as(op.inputs[0], pd->src_desc())});
   args.push_back({DNNL_ARG_WEIGHTS, b.weight(op.weights[0], w_plain, pd->weights_desc())});
   if (op.weights.size() == 2) args.push_back({DNNL_ARG_BIAS, b.weight(op.weights[1], bias_desc(b, op), bias_desc(b, op))});
