@@ -17,6 +17,13 @@ difference from eager fp32, relative to the output's largest magnitude. Peaks: f
 FMA) and lowp_peak.c (AVX512_BF16's vdpbf16ps; AVX512_VNNI's vpdpbusd or AVX-512BW's and AVX2's
 three-instruction int8 sequence; AMX said present or not, not measured), built with cc.
 
+With --zoo instead: bf16's error on torchvision's 17 classification networks (zoo.py's, traced,
+tbk.lower whole or tbk.partition(freeze=True) where a node is refused, --zoo-batch random inputs
+at each one's standard size): the largest difference from eager fp32 relative to the output's
+scale, top-1 agreement (the share of inputs whose argmax is eager's) and eager's top-1 margin (the
+median gap between its two largest logits, relative to the output's scale: random weights leave
+some networks' logits closer than bf16's error, where top-1 agreement means nothing).
+
 Goal lines (issue 34), each printed, measured or "not measured" with the reason: on a CPU with AMX,
 bf16 at least 1.0x OpenVINO's default on each network at batch 1 and 4x tbk_onednn fp32 on
 ResNet-50; on a CPU without AMX, "auto" never slower than fp32 (its interval's low end at or below
@@ -41,7 +48,8 @@ import tbk.onednn  # noqa: F401  (registers tbk_onednn)
 warnings.filterwarnings("ignore")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from zoo import load_script  # noqa: E402  (the folder's scripts as modules)
+import zoo  # noqa: E402  (the folder's scripts as modules; the torchvision networks)
+from zoo import load_script  # noqa: E402
 
 run_onednn = load_script("run_onednn")
 alternatives, bench = run_onednn.alternatives, run_onednn.bench
@@ -182,6 +190,31 @@ def report(results, found, isa, versions, missing, default_precision, repetition
         *([""] + notes if notes else []), "", "```text", *goals(results, found), "```"])
 
 
+def zoo_errors(batch):
+    """Markdown: for each of zoo.py's networks in bf16, its error against eager fp32 and top-1
+    agreement over `batch` random inputs."""
+    lines = ["| network | how | error | top-1 agreement | eager's top-1 margin |", "| --- | --- | ---: | ---: | ---: |"]
+    for name in zoo.NETWORKS:
+        module = zoo.make(name)
+        side = 299 if name == "inception_v3" else 224
+        x = torch.randn(batch, 3, side, side)
+        traced = torch.jit.trace(module, x, check_trace=False)
+        options = {"forward": {"precision": "bf16"}}
+        try:
+            lowered, how = tbk.lower(traced, "tbk_onednn", options, example_inputs=(x,)), "whole"
+        except RuntimeError:
+            lowered, how = tbk.partition(traced, "tbk_onednn", options, example_inputs=(x,), freeze=True), "partitioned"
+        with torch.no_grad():
+            want, got = module(x), lowered(x)
+        error = ((got - want).abs().max() / want.abs().max()).item()
+        agreement = (got.argmax(1) == want.argmax(1)).float().mean().item()
+        top2 = want.topk(2, dim=1).values
+        margin = ((top2[:, 0] - top2[:, 1]) / want.abs().max()).median().item()
+        lines.append(f"| {name} | {how} | {error:.1e} | {agreement:.0%} | {margin:.1e} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", nargs="+", default=NETWORKS, choices=NETWORKS)
@@ -189,7 +222,17 @@ def main():
     parser.add_argument("--repetitions", type=int, default=9)
     parser.add_argument("--calls", type=int, default=3, help="calls per timed sample")
     parser.add_argument("--out", help="also write the report to this file")
+    parser.add_argument("--zoo", action="store_true", help="bf16's error on zoo.py's 17 networks instead")
+    parser.add_argument("--zoo-batch", type=int, default=16)
     args = parser.parse_args()
+    if args.zoo:
+        text = (f"{run_onednn.cpu_model()}, oneDNN ISA {onednn_isa()}; Debian's torch {torch.__version__}; "
+                f"bf16 against eager fp32, {args.zoo_batch} random inputs per network.\n\n" + zoo_errors(args.zoo_batch))
+        print(text)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+        return
     with tempfile.TemporaryDirectory() as directory:
         found = peaks(directory)
         results, versions, missing = measure(args.networks, args.batches, args.repetitions, args.calls, directory)
