@@ -10,16 +10,72 @@ diagnostics. Backends are C++ libraries: load yours first with torch.ops.load_li
     partitioned = tbk.partition(scripted, "add_sub_graph")
     print(tbk.report(partitioned))
 """
+import os
 import re
 import warnings
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 
-from . import _C
+from . import _build
+
+
+def _check_torch_version() -> None:
+    """tbk._C and the backends' libraries use torch's C++ ABI, which changes between releases:
+    another torch than the one tbk was built for is refused here, by name, not left to crash."""
+    running = ".".join(torch.__version__.split("+")[0].split(".")[:2])
+    if running != _build.TORCH_VERSION:
+        raise ImportError(f"tbk was built for torch {_build.TORCH_VERSION}, but this Python imports torch "
+                          f"{torch.__version__} (from {os.path.dirname(torch.__file__)}); build tbk again against "
+                          "this torch (pip install --no-build-isolation --force-reinstall <tbk's source>)")
+
+
+_check_torch_version()
+
+from . import _C  # noqa: E402  (after the torch check)
 
 __all__ = ["lower", "partition", "report", "load", "registered_backends", "unsupported", "Unsupported",
-           "load_library"]
+           "load_library", "get_include", "get_cmake_dir", "get_pkgconfig_dir"]
+
+
+def _installed(inside: str, elsewhere: str, marker: str, what: str, function: str) -> str:
+    """The directory `inside` the package (pip install .) if it holds `marker`, else `elsewhere`
+    (meson install's) if that does."""
+    for path in (os.path.join(os.path.dirname(os.path.abspath(__file__)), inside), elsewhere):
+        if path and os.path.isfile(os.path.join(path, marker)):
+            return path
+    raise FileNotFoundError(f"{function}: this tbk has no {what} installed beside it (it runs from a build tree); "
+                            "install tbk (pip install --no-build-isolation <tbk's source>, or meson install)")
+
+
+def get_include() -> str:
+    """The directory that holds tbk's headers (#include <tbk/tbk.hpp>): tbk/include inside the
+    installed package (pip install .), meson install's include directory, or, from a build tree,
+    the source tree's include/. Code that includes them needs torch's headers too and the C++
+    standard in tbk._build.CXX_STD (tbk.cpp_extension.load passes both)."""
+    try:
+        return _installed("include", _build.INSTALLED_INCLUDE, os.path.join("tbk", "tbk.hpp"), "headers",
+                          "tbk.get_include")
+    except FileNotFoundError:
+        if os.path.isdir(_build.SOURCE_INCLUDE):
+            return _build.SOURCE_INCLUDE
+        raise
+
+
+def get_cmake_dir() -> str:
+    """The directory of tbk's CMake package (torch-backend-kitConfig.cmake, target tbk::tbk):
+    pass it as -Dtorch-backend-kit_DIR=... (find_package(Torch) must find the same torch). Raises
+    FileNotFoundError from a build tree."""
+    return _installed(os.path.join("lib", "cmake", "torch-backend-kit"), _build.INSTALLED_CMAKE,
+                      "torch-backend-kitConfig.cmake", "CMake package", "tbk.get_cmake_dir")
+
+
+def get_pkgconfig_dir() -> str:
+    """The directory of tbk's pkg-config file (torch-backend-kit.pc: --cflags, and the variables
+    torch_cflags, torch_libs, cxx_std): put it on PKG_CONFIG_PATH. Raises FileNotFoundError from a
+    build tree."""
+    return _installed(os.path.join("lib", "pkgconfig"), _build.INSTALLED_PKGCONFIG, "torch-backend-kit.pc",
+                      "pkg-config file", "tbk.get_pkgconfig_dir")
 
 _PATHS = ("native", "fast")
 

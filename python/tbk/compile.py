@@ -241,3 +241,11 @@ def register_all() -> None:
     """Every tbk backend registered in this process as a torch.compile backend of its name."""
     for name in _C.registered_backends():
         register(name)
+
+
+def tbk_onednn(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], **kwargs: Any) -> Any:
+    """The torch_dynamo_backends entry point of an installed tbk (pyproject.toml): torch.compile(
+    model, backend="tbk_onednn") without an import. Loads tbk_onednn's library (import
+    tbk.onednn) on the first graph, then compiles as tbk.compile.backend("tbk_onednn") does."""
+    import tbk.onednn  # noqa: F401  (its register() finds the name taken by this entry point: kept)
+    return backend("tbk_onednn")(gm, example_inputs, **kwargs)
