@@ -29,7 +29,8 @@ def main() -> int:
     spec = importlib.util.find_spec("torch")
     if spec is None or not spec.submodule_search_locations:
         print(f"{sys.executable} cannot import torch; install it with "
-              f"'{sys.executable} -m pip install torch==2.13.0' or use -Dtorch=system",
+              f"'{sys.executable} -m pip install torch==2.13.0' or use -Dtorch=system (under pip install: "
+              "pass --no-build-isolation, so that the build sees the torch installed beside it)",
               file=sys.stderr)
         return 1
     root = list(spec.submodule_search_locations)[0]

@@ -11,7 +11,8 @@ then, in the venv:
   process without importing tbk (the torch_dynamo_backends entry point);
 - import tbk under another torch version than it was built for fails with both versions named;
 - tbk.cpp_extension.load builds the template's backend from its .cpp and loads it: tbk.lower and
-  torch.compile run it, its option errors name the backend and the method;
+  torch.compile run it, its option errors name the backend and the method; and the add/sub
+  example's partitioning backend (a supports hook): tbk.partition runs it;
 - the template project (examples/backend_template: setuptools with torch's BuildExtension) is
   pip-installed, imported, and lowered to.
 Skipped (exit 77) without torch 2, meson-python or setuptools.
@@ -137,6 +138,23 @@ class PipInstall(unittest.TestCase):
         self.assertIn("clamp_backend", out[3])
         self.assertIn("forward", out[3])
         self.assertIn("option 'min' (7.000000) must not exceed 'max' (6.000000)", out[3])
+
+    def test_a_backend_with_a_supports_hook_built_with_cpp_extension_load_partitions(self):
+        source = os.path.join(SOURCE, "examples", "add_sub", "register_add_sub_graph.cpp")
+        out = self.run_in_venv(f"""
+            import torch, tbk, tbk.cpp_extension
+            tbk.cpp_extension.load("add_sub_graph_ext", [{source!r}], build_directory={self.dir.name!r})
+            class Mixed(torch.nn.Module):
+                def forward(self, a, b):
+                    return torch.relu(a + b), a - b
+            a, b = torch.randn(5), torch.randn(5)
+            partitioned = tbk.partition(torch.jit.script(Mixed()), "add_sub_graph")
+            got, want = partitioned(a, b), Mixed()(a, b)
+            print(all(torch.equal(g, w) for g, w in zip(got, want)))
+            print(tbk.report(partitioned).splitlines()[0])
+        """).stdout.splitlines()
+        self.assertEqual(out[0], "True")
+        self.assertIn("add_sub_graph", out[1])
 
     def test_the_template_project_installs_and_lowers(self):
         self.pip([os.path.join(SOURCE, "examples", "backend_template")])
