@@ -3,7 +3,9 @@ torchvision's own networks (random weights, eval mode) at a reduced input size: 
 zoo (residual, inverted residual with relu6, SiLU and squeeze-excite, dense concatenation, channel shuffle, a
 transformer) compiled with torch.compile(backend="tbk_onednn", dynamic=True) and called at two
 batch sizes with one compile, and lowered with tbk.export: results equal eager within 1e-4 of the
-output's scale, every convolution and linear layer in tbk_onednn. Needs a torch 2 with torchvision
+output's scale, every convolution and linear layer in tbk_onednn; and two of them lowered in
+TorchScript and as ExecuTorch programs (one delegate call, run by ExecuTorch's runtime; where the
+executorch package imports). Needs a torch 2 with torchvision
 (torch 2.14.1 + torchvision 0.29.1): skipped (exit 77) without one;
 backends/onednn/benchmarks/zoo_pt2.py runs all 17 networks.
 """
@@ -79,6 +81,39 @@ class ZooUnderTorchCompile(unittest.TestCase):
                 self.assertEqual(weighted_left(lowered.graph_module), [], tbk.export.report(lowered))
                 with torch.no_grad():
                     self.assertLessEqual(relative_error(lowered.module()(x), model(x)), 1e-4, name)
+
+
+class ZooOnTheOtherRuntimes(unittest.TestCase):
+    """The same torchvision networks through TorchScript and ExecuTorch, on the stack that has both
+    torchvision and a torch 2 (2.14.1): each runtime tbk serves, from the same policies."""
+
+    def test_lowered_in_torchscript(self):
+        for name in ("resnet18", "mobilenet_v2"):
+            with self.subTest(name):
+                model, x = network(name), torch.randn(2, 3, 64, 64)
+                lowered = tbk.lower(torch.jit.trace(model, x), "tbk_onednn", {"forward": {}}, example_inputs=(x,))
+                with torch.no_grad():
+                    self.assertLessEqual(relative_error(lowered(x), model(x)), 1e-4, name)
+
+    def test_as_executorch_programs(self):
+        try:
+            import tbk.executorch
+            from executorch.exir import to_edge_transform_and_lower
+            from executorch.runtime import Runtime
+        except ImportError as e:
+            self.skipTest(f"ExecuTorch's Python package or tbk.executorch is missing: {e}")
+        for name in ("resnet18", "mobilenet_v2"):
+            with self.subTest(name):
+                model, x = network(name), torch.randn(1, 3, 64, 64)
+                edge = to_edge_transform_and_lower(torch.export.export(model, (x,)),
+                                                   partitioner=[tbk.executorch.partitioner("tbk_onednn")])
+                graph = edge.exported_program().graph_module
+                self.assertEqual(weighted_left(graph), [], name)
+                self.assertEqual(graph.code.count("executorch_call_delegate("), 1, f"{name}: one delegate call")
+                buffer = edge.to_executorch().buffer  # kept: the loaded program reads it in place
+                method = Runtime.get().load_program(buffer).load_method("forward")
+                with torch.no_grad():
+                    self.assertLessEqual(relative_error(method.execute([x])[0], model(x)), 1e-4, name)
 
 
 if __name__ == "__main__":
