@@ -2,9 +2,10 @@
 
     test_pip_install.py SOURCE_ROOT
 
-With the python3 that runs it (pip's torch, meson-python and setuptools installed there), makes a
-venv that sees that Python's packages (--system-site-packages: its torch, not a download of one),
-then, in the venv:
+With the python3 that runs it (pip's torch), makes a venv that sees that Python's packages
+(--system-site-packages: its torch, not a download of one), installs the build's tools in the
+venv (meson-python, meson, ninja, wheel: in the venv only, so that the build trees keep their
+Meson), then, in the venv:
 - pip install --no-build-isolation SOURCE_ROOT: tbk, tbk._C, tbk.onednn and tbk.executorch import;
   tbk.get_include(), get_cmake_dir(), get_pkgconfig_dir() point inside the installed package and
   pkg-config reads the .pc there; torch.compile(model, backend="tbk_onednn") works in a fresh
@@ -15,7 +16,7 @@ then, in the venv:
   example's partitioning backend (a supports hook): tbk.partition runs it;
 - the template project (examples/backend_template: setuptools with torch's BuildExtension) is
   pip-installed, imported, and lowered to.
-Skipped (exit 77) without torch 2, meson-python or setuptools.
+Skipped (exit 77) without torch 2.
 """
 import os
 import subprocess
@@ -25,13 +26,8 @@ import textwrap
 import unittest
 
 SOURCE = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.getcwd()
-try:
-    import mesonpy  # noqa: F401
-    import setuptools  # noqa: F401
-    import torch
-except ImportError as e:
-    print(f"skipped: {e}")
-    sys.exit(77)
+import torch  # noqa: E402
+
 if int(torch.__version__.split(".")[0]) < 2:
     print(f"skipped: the installed package is tested on torch 2 (this is {torch.__version__})")
     sys.exit(77)
@@ -47,6 +43,7 @@ class PipInstall(unittest.TestCase):
         cls.venv = os.path.join(cls.dir.name, "venv")
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", cls.venv], check=True)
         cls.python = os.path.join(cls.venv, "bin", "python")
+        cls.pip(["meson-python", "meson", "ninja", "wheel", "setuptools"], from_index=True)
         cls.pip([SOURCE])
 
     @classmethod
@@ -54,8 +51,11 @@ class PipInstall(unittest.TestCase):
         cls.dir.cleanup()
 
     @classmethod
-    def pip(cls, args):
-        done = subprocess.run([cls.python, "-m", "pip", "install", "--no-build-isolation", "--no-deps", *args],
+    def pip(cls, args, from_index=False):
+        """pip install in the venv: the projects `args` built against what the venv has (no build
+        isolation, no dependencies fetched), or, from_index, packages from the index."""
+        flags = [] if from_index else ["--no-build-isolation", "--no-deps"]
+        done = subprocess.run([cls.python, "-m", "pip", "install", *flags, *args],
                               capture_output=True, text=True, cwd=cls.dir.name, env=ENV)
         if done.returncode != 0:
             raise AssertionError(f"pip install {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
