@@ -91,9 +91,8 @@ inline detail::md bias_desc(const detail::method_builder& b, const operation& op
 // activations in oneDNN's choice of layout) in the method's precision, or in fp32 where oneDNN
 // has only its reference implementation for that precision here (bf16 below AVX-512; a fusion
 // first tries unfused in the precision); its implementation (false when the fusion has only the
-// reference one: it is built unfused), its
-// input in the layout and data type it asks for, its weights reordered (and converted) once, its
-// bias in fp32.
+// reference one: it is built unfused), its input in the layout and data type it asks for, its
+// weights reordered (and converted) once, its bias in fp32.
 template <class Primitive, class MakeDesc>
 bool weighted_step(detail::method_builder& b, const detail::fused_op& f, const MakeDesc& make_desc,
                    const dnnl::primitive_attr& attr, const detail::md& w_plain, detail::step_args args) {
