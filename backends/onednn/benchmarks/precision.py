@@ -32,7 +32,6 @@ measured: tbk_onednn has no int8 yet.
 """
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -79,16 +78,6 @@ def peaks(directory):
             found[kind] = (None, "none") if value == "none" else (float(value), how[0])
         found["amx"] = out[2].split(" ", 1)[1]
     return found
-
-
-def onednn_isa():
-    """The ISA oneDNN uses in this process, as tbk_onednn's summary names it (a child prints it)."""
-    probe = ("import torch, tbk, tbk.onednn\n"
-             "m = torch.jit.script(torch.nn.Linear(4, 4).eval())\n"
-             "tbk.lower(m, 'tbk_onednn', {'forward': {}}, example_inputs=(torch.randn(1, 4),))\n")
-    done = subprocess.run([sys.executable, "-c", probe], env=dict(os.environ, TBK_ONEDNN_VERBOSE="1"),
-                          capture_output=True, text=True, check=True)
-    return re.search(r"steps at ISA (\S+)", done.stderr).group(1)
 
 
 def measure(networks, batches, repetitions, calls, directory):
@@ -226,7 +215,8 @@ def main():
     parser.add_argument("--zoo-batch", type=int, default=16)
     args = parser.parse_args()
     if args.zoo:
-        text = (f"{run_onednn.cpu_model()}, oneDNN ISA {onednn_isa()}; Debian's torch {torch.__version__}; "
+        isa = run_onednn.onednn_isa(os.environ)
+        text = (f"{run_onednn.cpu_model()}, oneDNN ISA {isa}; Debian's torch {torch.__version__}; "
                 f"bf16 against eager fp32, {args.zoo_batch} random inputs per network.\n\n" + zoo_errors(args.zoo_batch))
         print(text)
         if args.out:
@@ -236,7 +226,8 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         found = peaks(directory)
         results, versions, missing = measure(args.networks, args.batches, args.repetitions, args.calls, directory)
-    text = report(results, found, onednn_isa(), versions, missing, openvino_default_precision(), args.repetitions)
+    text = report(results, found, run_onednn.onednn_isa(os.environ), versions, missing, openvino_default_precision(),
+                  args.repetitions)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
