@@ -3,7 +3,7 @@
 #include "add_sub.hpp"
 TBK_REGISTER_BACKEND(add_sub_backend, "custom_backend");
 
-#ifdef TBK_ADD_SUB_FOR_EXECUTORCH  // examples/add_sub/meson.build sets it when ExecuTorch is found
+#ifdef TBK_WITH_EXECUTORCH  // ExecuTorch's runtime is in the build (tbk's executorch_dep defines it)
 #include <tbk/executorch.hpp>
 TBK_REGISTER_EXECUTORCH_BACKEND(add_sub_backend, "custom_backend");
 #endif

@@ -5,7 +5,7 @@
 #include "fused_linear.hpp"
 TBK_REGISTER_BACKEND(fused_linear_backend, "fused_linear");
 
-#ifdef TBK_FUSED_LINEAR_FOR_EXECUTORCH  // meson.build sets it when ExecuTorch is found
+#ifdef TBK_WITH_EXECUTORCH  // ExecuTorch's runtime is in the build (tbk's executorch_dep defines it)
 #include <tbk/executorch.hpp>
 TBK_REGISTER_EXECUTORCH_BACKEND(fused_linear_backend, "fused_linear");
 #endif

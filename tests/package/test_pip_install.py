@@ -11,11 +11,12 @@ Meson), then, in the venv:
   pkg-config reads the .pc there; torch.compile(model, backend="tbk_onednn") works in a fresh
   process without importing tbk (the torch_dynamo_backends entry point);
 - import tbk under another torch version than it was built for fails with both versions named;
-- tbk.cpp_extension.load builds the template's backend from its .cpp and loads it: tbk.lower and
-  torch.compile run it, its option errors name the backend and the method; and the add/sub
+- tbk.cpp_extension.load builds the template's backend from its .cpp and loads it: tbk.lower,
+  torch.compile and an ExecuTorch program (.pte, tbk.executorch, executorch.runtime) run it, its
+  option errors name the backend and the method; and the add/sub
   example's partitioning backend (a supports hook): tbk.partition runs it;
 - the template project (examples/backend_template: setuptools with torch's BuildExtension) is
-  pip-installed, imported, and lowered to.
+  pip-installed, imported, lowered to, and run as a .pte.
 Skipped (exit 77) without torch 2.
 """
 import os
@@ -34,6 +35,23 @@ if int(torch.__version__.split(".")[0]) < 2:
 
 # the venv's own tbk, not a build tree's; torch's notices ignored
 ENV = dict({k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, PYTHONWARNINGS="ignore")
+
+
+# Lowers the script's Clamp (clamp to `bound`) to an ExecuTorch program with `partitioner` and runs
+# it with executorch.runtime: prints the delegate's backend and whether the results are clamp's.
+# (A str.format template: the scripts' own braces are doubled.)
+PTE_LEG = """
+import tbk.executorch
+from executorch.exir import to_edge_transform_and_lower
+from executorch.runtime import Runtime
+x = torch.randn(4, 5) * 10
+program = to_edge_transform_and_lower(torch.export.export(Clamp(), (x,)),
+                                      partitioner=[{partitioner}]).to_executorch()
+print("delegated to", program.executorch_program.execution_plan[0].delegates[0].id)
+pte = program.buffer  # kept alive while the runtime reads it
+method = Runtime.get().load_program(pte).load_method("forward")
+print("pte", torch.equal(method.execute([x])[0], torch.clamp(x, {bound})))
+"""
 
 
 class PipInstall(unittest.TestCase):
@@ -60,11 +78,12 @@ class PipInstall(unittest.TestCase):
         if done.returncode != 0:
             raise AssertionError(f"pip install {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
-    def run_in_venv(self, script, check=True):
-        """Runs `script` with the venv's Python from a file (torch.jit.script reads its source)."""
+    def run_in_venv(self, script, check=True, then=""):
+        """Runs `script` (dedented), then the code `then`, with the venv's Python from a file
+        (torch.jit.script reads its source)."""
         path = os.path.join(self.dir.name, f"{self.id().rsplit('.', 1)[1]}.py")
         with open(path, "w") as f:
-            f.write(textwrap.dedent(script))
+            f.write(textwrap.dedent(script) + then)
         done = subprocess.run([self.python, path], capture_output=True, text=True, cwd=self.dir.name, env=ENV)
         if check:
             self.assertEqual(done.returncode, 0, done.stderr[-3000:])
@@ -133,11 +152,13 @@ class PipInstall(unittest.TestCase):
                 tbk.lower(torch.jit.script(Clamp()), "clamp_backend", {{"forward": {{"min": 7.0}}}})
             except RuntimeError as e:
                 print(str(e).splitlines()[0])
-        """).stdout.splitlines()
+        """, then=PTE_LEG.format(partitioner='tbk.executorch.partitioner("clamp_backend")', bound="0.0, 6.0")
+        ).stdout.splitlines()
         self.assertEqual(out[:3], ["True", "True", "True"])
         self.assertIn("clamp_backend", out[3])
         self.assertIn("forward", out[3])
         self.assertIn("option 'min' (7.000000) must not exceed 'max' (6.000000)", out[3])
+        self.assertEqual(out[4:], ["delegated to clamp_backend", "pte True"])
 
     def test_a_backend_with_a_supports_hook_built_with_cpp_extension_load_partitions(self):
         source = os.path.join(SOURCE, "examples", "add_sub", "register_add_sub_graph.cpp")
@@ -166,8 +187,9 @@ class PipInstall(unittest.TestCase):
             x = torch.randn(3, 7) * 3
             lowered = tbk.lower(torch.jit.script(Clamp()), "clamp_backend", {"forward": {"min": -1.0, "max": 1.0}})
             print(torch.equal(lowered(x), torch.clamp(x, -1.0, 1.0)))
-        """).stdout.split()
-        self.assertEqual(out, ["True"])
+        """, then=PTE_LEG.format(partitioner='tbk.executorch.partitioner("clamp_backend", {"min": -1.0, "max": 1.0})',
+                                bound="-1.0, 1.0")).stdout.splitlines()
+        self.assertEqual(out, ["True", "delegated to clamp_backend", "pte True"])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 // register_my_backend.cpp: the template's backend, "clamp_backend": each lowered method computes
 // clamp(x, min, max) of its one float tensor input, min and max from the method's options (floats;
-// defaults 0 and 6, ReLU6). Copy the project and replace the policies with your backend's.
+// defaults 0 and 6, ReLU6), in TorchScript, torch.compile, torch.export and, where the build had
+// ExecuTorch's runtime (TBK_WITH_EXECUTORCH: tbk.cpp_extension defines it where executorch is
+// installed), ExecuTorch programs. Copy the project and replace the policies with your backend's.
 #include <ATen/ATen.h>
 #include <tbk/backend.hpp>   // tbk::backend, tbk::method_spec
 #include <tbk/register.hpp>  // TBK_REGISTER_BACKEND
@@ -31,3 +33,8 @@ struct clamp_execute {  // call time: the parameters and the result are deduced 
 
 using clamp_backend = tbk::backend<clamp_compile, clamp_execute>;
 TBK_REGISTER_BACKEND(clamp_backend, "clamp_backend");
+
+#ifdef TBK_WITH_EXECUTORCH
+#include <tbk/executorch.hpp>  // TBK_REGISTER_EXECUTORCH_BACKEND
+TBK_REGISTER_EXECUTORCH_BACKEND(clamp_backend, "clamp_backend");
+#endif
