@@ -36,7 +36,7 @@ class compiled_method {
       : program_(std::move(p)), options_(std::move(options)) {
     shapes_ = infer_shapes(program_);
     detail::method_builder builder(program_, shapes_, options_, built_);
-    for (const detail::fused_op& f : detail::fuse(program_, shapes_)) build(builder, f);
+    for (const detail::fused_op& f : detail::fuse(program_, shapes_, native_int8())) build(builder, f);
     for (uint32_t v : program_.outputs) {
       builder.add_output(outputs_.size(), v);
       outputs_.push_back(v);
@@ -51,6 +51,7 @@ class compiled_method {
       detail::warn_fp32_instead(options_.method, options_.compute, built_.fp32_instead, built_.weighted_steps,
                                 detail::effective_isa());
     }
+    if (built_.int8_as_fp32 > 0) detail::warn_int8_as_fp32(options_.method, built_.int8_as_fp32, detail::effective_isa());
     arena_bytes_ = detail::plan_memory(built_.slots);
     idle_.push_back(make_arena());  // the first caller finds one ready
   }

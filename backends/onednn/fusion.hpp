@@ -1,15 +1,18 @@
 // fusion.hpp: which operations of a tbk_onednn program run as steps, and what is fused into them
 // as oneDNN post-ops: eltwise operations, a residual add (sum), binary operations with a constant
-// or a broadcast value. Decided on the program alone, before any primitive is built.
+// or a broadcast value, the quantize after an int8 layer. Decided on the program alone, before any
+// primitive is built.
 #pragma once
 #include "method_builder.hpp"        // fused_op, post_op
 #include "operators/binary.hpp"   // binary::algorithm
+#include "operators/convolution_shape.hpp"  // convolution::is_int8
 #include "operators/eltwise.hpp"  // eltwise::pieces
+#include "operators/linear_shape.hpp"       // linear::is_int8
 #include "program.hpp"
 
 #include <dnnl.hpp>
 
-#include <algorithm>      // std::find
+#include <algorithm>      // std::find, std::any_of
 #include <cstdint>        // int64_t, uint32_t
 #include <stdexcept>      // std::invalid_argument
 #include <tuple>          // std::tuple
@@ -39,9 +42,14 @@ inline bool conflicts_with_posts(const fused_op& into, const std::vector<std::tu
 // - eltwise: as an eltwise post-op;
 // - add of a same-shaped value that nothing reads later (a residual): as a sum post-op, the
 //   result written over that value's memory;
-// - with a constant, or a smaller (broadcast) value: as a binary post-op.
+// - with a constant, or a smaller (broadcast) value: as a binary post-op;
+// - a quantize after an int8 convolution or linear layer (without a sum): as an eltwise linear
+//   post-op x * (1 / scale) + zero point, the result written in int8 (rounded half to even and
+//   saturated as oneDNN converts), so that the next int8 layer reads it as it is.
 // A binary operation joins only when its other operand exists before the operation it joins.
-inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& shapes) {
+// int8_layers: whether int8 convolutions and linear layers run in int8 (native_int8); else a
+// quantize never joins them.
+inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& shapes, bool int8_layers = true) {
   const std::size_t inputs = p.input_shapes.size();
   std::vector<int> readers(shapes.size(), 0);
   std::vector<std::size_t> last_reader(shapes.size(), 0);
@@ -76,6 +84,23 @@ inline std::vector<fused_op> fuse(const program& p, const std::vector<shape_t>& 
       fused_op* into = joinable(op.inputs[0]);
       if (into && !conflicts_with_posts(*into, pieces)) {
         for (auto [algorithm, alpha, beta] : pieces) into->posts.push_back({post_op::eltwise, algorithm, alpha, beta});
+        join(into, op.inputs[0]);
+        continue;
+      }
+    }
+    if (op.kind == op_kind::quantize) {
+      fused_op* into = joinable(op.inputs[0]);
+      const operation* layer = into ? &p.ops[into->op] : nullptr;
+      const bool int8_layer = layer && ((layer->kind == op_kind::conv2d && operators::convolution::is_int8(*layer)) ||
+                                        (layer->kind == op_kind::linear && operators::linear::is_int8(*layer)));
+      const bool with_sum = into && std::any_of(into->posts.begin(), into->posts.end(),
+                                                [](const post_op& q) { return q.kind == post_op::sum; });
+      const float inverse = static_cast<float>(1.0 / static_cast<double>(op.floats[0]));  // as PyTorch computes it
+      const std::vector<std::tuple<dnnl::algorithm, float, float>> requantize{
+          {dnnl::algorithm::eltwise_linear, inverse, static_cast<float>(op.ints[1])}};
+      if (int8_layers && int8_layer && !with_sum && !conflicts_with_posts(*into, requantize)) {
+        into->posts.push_back({post_op::eltwise, dnnl::algorithm::eltwise_linear, inverse, static_cast<float>(op.ints[1])});
+        into->result_type = static_cast<quantized_type>(op.ints[0]) == quantized_type::u8 ? dt::u8 : dt::s8;
         join(into, op.inputs[0]);
         continue;
       }

@@ -1,5 +1,5 @@
-// ir.hpp: the tbk_onednn program: a method as a list of operations on fp32 tensors (with their
-// weights), the limits a payload must keep, and the shape helpers every layer uses. Each
+// ir.hpp: the tbk_onednn program: a method as a list of operations on fp32 tensors (int8 ones
+// between a quantize and the convolution or linear operations that read them; weights in fp32), the limits a payload must keep, and the shape helpers every layer uses. Each
 // operation kind's attributes and shape rule are in operators/<family>_shape.hpp. Standard C++
 // only: the payload fuzz target links nothing else.
 #pragma once
@@ -32,6 +32,8 @@ enum class op_kind : uint8_t {
   layer_norm = 11,  // operators/layer_norm_shape.hpp
   matmul = 12,      // operators/matmul_shape.hpp
   constant = 13,    // operators/constant_shape.hpp
+  quantize = 14,    // operators/quantize_shape.hpp
+  dequantize = 15,  // operators/quantize_shape.hpp
 };
 
 using shape_t = std::vector<int64_t>;

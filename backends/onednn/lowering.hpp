@@ -243,6 +243,32 @@ class graph_translator {
   std::unordered_map<const Value*, tensor_list> tensor_lists_;
 };
 
+// Drops the operations without weights whose results nothing reads (a dequantize whose int8 input
+// the int8 layers after it read instead), renumbering the values after them.
+inline void drop_unread(program& p) {
+  const std::size_t inputs = p.input_shapes.size();
+  std::vector<bool> read(inputs + p.ops.size(), false);
+  for (uint32_t v : p.outputs) read[v] = true;
+  std::vector<bool> keep(p.ops.size(), true);
+  for (std::size_t i = p.ops.size(); i-- > 0;) {
+    keep[i] = read[inputs + i] || !p.ops[i].weights.empty();
+    if (keep[i]) {
+      for (uint32_t v : p.ops[i].inputs) read[v] = true;
+    }
+  }
+  std::vector<uint32_t> renumbered(inputs + p.ops.size());
+  for (std::size_t v = 0; v < inputs; ++v) renumbered[v] = static_cast<uint32_t>(v);
+  std::vector<operation> kept;
+  for (std::size_t i = 0; i < p.ops.size(); ++i) {
+    if (!keep[i]) continue;
+    for (uint32_t& v : p.ops[i].inputs) v = renumbered[v];
+    renumbered[inputs + i] = static_cast<uint32_t>(inputs + kept.size());
+    kept.push_back(std::move(p.ops[i]));
+  }
+  p.ops = std::move(kept);
+  for (uint32_t& v : p.outputs) v = renumbered[v];
+}
+
 inline program graph_translator::run(const torch::jit::Graph& graph) {
   const auto inputs = graph.inputs();
   if (inputs.size() != program_.input_shapes.size() + 1) {
@@ -278,6 +304,7 @@ inline program graph_translator::run(const torch::jit::Graph& graph) {
     }
     program_.outputs.push_back(found->second);
   }
+  drop_unread(program_);
   infer_shapes(program_);  // every check the loader makes, made now
   return std::move(program_);
 }

@@ -59,6 +59,7 @@ struct fused_op {
   std::vector<post_op> posts;
   std::vector<std::size_t> joined; // the operations fused into it, in order
   uint32_t result;                 // the value it finally makes
+  dt result_type = dt::f32;        // its data type: int8 where a quantize joined an int8 layer
 };
 
 // What a primitive argument points at: a value's slot (an input, an intermediate, an output
@@ -90,6 +91,7 @@ struct built_steps {
   std::size_t scratchpad_bytes = 0;          // the largest step's
   std::size_t weighted_steps = 0;            // convolution and linear steps
   std::size_t fp32_instead = 0;              // those in fp32 for want of a fast kernel in the precision
+  std::size_t int8_as_fp32 = 0;              // int8 ones in fp32 for want of VNNI (native_int8)
 };
 
 class method_builder {
@@ -113,6 +115,11 @@ class method_builder {
     ++out_.weighted_steps;
     if (fp32_instead) ++out_.fp32_instead;
   }
+  // An int8 convolution or linear step built in fp32 (native_int8 says no).
+  void note_int8_as_fp32() {
+    ++out_.weighted_steps;
+    ++out_.int8_as_fp32;
+  }
   // The layout value v has now.
   const md& layout(uint32_t v) const { return value_desc_[v]; }
 
@@ -134,8 +141,13 @@ class method_builder {
   // Value v in layout `wanted`: itself, or a reordered copy made by a new step.
   ref as(uint32_t v, const md& wanted) {
     if (value_desc_[v] == wanted) return source(v);
+    return converted(v, wanted, user_scratchpad());
+  }
+  // A copy of value v in layout (and data type) `wanted`, made by a new reorder step with
+  // `attr` (a dequantize's scale and zero point).
+  ref converted(uint32_t v, const md& wanted, const dnnl::primitive_attr& attr) {
     const ref from = source(v);
-    dnnl::reorder::primitive_desc pd(cpu_engine(), from.desc, cpu_engine(), wanted, user_scratchpad());
+    dnnl::reorder::primitive_desc pd(cpu_engine(), from.desc, cpu_engine(), wanted, attr);
     const int64_t index = static_cast<int64_t>(out_.slots.size());
     out_.slots.push_back({wanted.get_size(), steps(), steps()});
     const ref to{slot_ref, wanted, index};
@@ -156,6 +168,9 @@ class method_builder {
     std::vector<float>().swap(values);
     return {constant_ref, wanted, constant(packed)};
   }
+  // A weight's values as the payload has them, for a builder that prepares them (an int8 layer's
+  // scales and bias) before weight() packs them.
+  std::vector<float>& weight_values(uint32_t w) { return program_.weights[w].values; }
   // A weight in the payload's plain layout.
   ref plain_weight(uint32_t w) { return weight(w, plain_desc(weight_shape(w)), plain_desc(weight_shape(w))); }
 

@@ -58,6 +58,9 @@ struct onednn_compile {
     }
     torch::jit::Module copy = module.clone();
     copy.eval();
+    for (const std::string& name : spec.method_names()) {  // int8 weights stay int8 through freezing
+      operators::quantize::keep_quantized_weights(*copy.get_method(name).graph());
+    }
     std::vector<std::string> preserved;
     for (const std::string& name : spec.method_names()) {
       if (name != "forward") preserved.push_back(name);

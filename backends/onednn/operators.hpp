@@ -18,6 +18,7 @@
 #include "operators/matmul.hpp"
 #include "operators/permute.hpp"
 #include "operators/pooling.hpp"
+#include "operators/quantize.hpp"
 #include "operators/reshape.hpp"
 #include "operators/softmax.hpp"
 #include "operators/split.hpp"
@@ -96,6 +97,10 @@ inline const std::vector<operator_entry>& aten_operators() {
       {aten::expand, op::constant::refusal, op::constant::translate},
       {aten::slice, op::split::slice_refusal, op::split::translate_slice},
       {aten::select, op::split::slice_refusal, op::split::translate_slice},
+      {op::quantize::quantize_per_tensor(), op::quantize::refusal, op::quantize::translate},
+      {op::quantize::dequantize_per_tensor(), op::quantize::refusal, op::quantize::translate},
+      {op::quantize::dequantize_per_channel(), op::quantize::refusal, op::quantize::translate},
+      {op::quantize::quantized_weight(), op::quantize::refusal, op::quantize::translate},
   };
   return table;
 }
@@ -120,7 +125,7 @@ inline constexpr build_fn builders[] = {
     operators::convolution::build, operators::linear::build, operators::eltwise::build, operators::binary::build,
     operators::pooling::build,     operators::reshape::build, operators::concat::build, operators::softmax::build,
     operators::permute::build,     operators::split::build,   operators::layer_norm::build, operators::matmul::build,
-    operators::constant::build,
+    operators::constant::build,    operators::quantize::build, operators::quantize::build,
 };
 static_assert(sizeof builders / sizeof builders[0] == last_kind, "one builder per op_kind");
 

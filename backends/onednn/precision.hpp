@@ -28,6 +28,18 @@ inline bool native_bf16() {
   return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+// Whether oneDNN's int8 convolutions and matmuls at the ISA it uses in this process compute what
+// PT2E's reference does: with VNNI's 32-bit dot products (avx512_core_vnni, avx2_vnni and the ISAs
+// above them). Below, oneDNN 2.6 multiplies u8 by s8 with vpmaddubsw, whose 16-bit pair sums
+// saturate, so it halves the weights (7 bits, its "scale adjust"): measured 2e-2 to 4.8e-1 of the
+// output's scale off the quantized model on backends/onednn/models.py's networks at AVX2. There,
+// tbk_onednn computes its int8 layers in fp32 from the dequantized input and weights instead.
+inline bool native_int8() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+         isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
+}
+
 // The precision the option's value asks for, "auto" answered for this process's ISA. Throws
 // std::invalid_argument naming the option and the value for any other value.
 inline precision precision_from_option(const std::string& value) {
@@ -72,6 +84,20 @@ inline void warn_fp32_instead(const std::string& method, precision asked, std::s
   TORCH_WARN("tbk_onednn.", method, ": ", fell_back, " of its ", weighted, " convolution and linear steps run in fp32, not ",
              precision_name(asked), " as the option 'precision' asks: oneDNN has no ", precision_name(asked),
              " implementation for them at ISA ", isa, " other than its slow reference one, if any");
+}
+
+// Says once per process and method that its `int8` int8 convolution and linear steps run in fp32
+// (native_int8: oneDNN's int8 kernels at ISA `isa` would keep the weights at 7 bits).
+inline void warn_int8_as_fp32(const std::string& method, std::size_t int8, const std::string& isa) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!said.insert(method).second) return;
+  }
+  TORCH_WARN("tbk_onednn.", method, ": its ", int8, " int8 convolution and linear steps run in fp32 on their dequantized ",
+             "inputs and weights: at ISA ", isa, " (no VNNI) oneDNN's int8 kernels keep the weights at 7 bits, which the ",
+             "quantized model does not");
 }
 
 }  // namespace detail

@@ -14,6 +14,7 @@
 #include "operators/linear_shape.hpp"
 #include "operators/matmul_shape.hpp"
 #include "operators/permute_shape.hpp"
+#include "operators/quantize_shape.hpp"
 #include "operators/pooling_shape.hpp"
 #include "operators/reshape_shape.hpp"
 #include "operators/softmax_shape.hpp"
@@ -41,10 +42,11 @@ inline constexpr kind_entry kinds[] = {
     {"cat", operators::concat::shape},         {"softmax", operators::softmax::shape},
     {"permute", operators::permute::shape},    {"slice", operators::split::shape},
     {"layer_norm", operators::layer_norm::shape}, {"matmul", operators::matmul::shape},
-    {"constant", operators::constant::shape},
+    {"constant", operators::constant::shape},     {"quantize", operators::quantize::shape},
+    {"dequantize", operators::quantize::shape},
 };
 constexpr uint8_t last_kind = static_cast<uint8_t>(sizeof kinds / sizeof kinds[0]);
-static_assert(last_kind == static_cast<uint8_t>(op_kind::constant), "one row per op_kind");
+static_assert(last_kind == static_cast<uint8_t>(op_kind::dequantize), "one row per op_kind");
 
 inline const kind_entry& entry(op_kind kind) { return kinds[static_cast<uint8_t>(kind) - 1]; }
 

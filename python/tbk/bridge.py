@@ -119,11 +119,19 @@ def aten_overload(target: Any) -> Optional[torch._ops.OpOverload]:
     return wrapped if isinstance(wrapped, torch._ops.OpOverload) else None
 
 
+def _is_dequantize(node: torch.fx.Node) -> bool:
+    """Whether an FX node is one of PT2E quantization's dequantize operators."""
+    return aten_overload(node.target)._schema.name.startswith("quantized_decomposed::dequantize")
+
+
 class Constants:
     """The FX nodes whose values are known when lowering: the weights (placeholders given in
     `values`: parameters, buffers, lifted constants) and every node computed from them alone
     (Edge's permute_copy of a weight, as it writes a linear layer), evaluated once. A backend sees
-    them as constants, as tbk.partition(freeze=True) shows frozen weights."""
+    them as constants, as tbk.partition(freeze=True) shows frozen weights. Except PT2E
+    quantization's dequantize of a quantized weight (quantized_decomposed's dequantize_per_channel
+    and dequantize_per_tensor): it stays an operator on its int8 constant, so that a backend that
+    runs int8 sees the integers and their scales (and one that does not dequantizes them)."""
 
     def __init__(self, values: Mapping[str, Any]):
         self._values: Dict[str, Any] = dict(values)
@@ -135,7 +143,7 @@ class Constants:
             return self._known[node.name]
         value = self._values.get(node.name) if node.op in ("placeholder", "get_attr") else None
         if value is None and node.op == "call_function" and node.all_input_nodes and \
-                aten_overload(node.target) is not None and \
+                aten_overload(node.target) is not None and not _is_dequantize(node) and \
                 all(self.value(a) is not None for a in node.all_input_nodes):
             read = lambda a: self.value(a) if isinstance(a, torch.fx.Node) else a  # noqa: E731
             with torch.no_grad():

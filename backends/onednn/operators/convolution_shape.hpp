@@ -2,6 +2,7 @@
 // Standard C++ only (read by the decoder and its fuzz target); lowering and the oneDNN primitive
 // are in convolution.hpp.
 #pragma once
+#include "quantize_shape.hpp"  // check_quantization
 #include "../shape_check.hpp"
 
 namespace tbk_onednn {
@@ -10,8 +11,18 @@ namespace convolution {
 
 // conv2d: inputs x [N, C, H, W]; ints stride h/w, padding h/w, dilation h/w, groups; weights
 // w [OC, C / groups, KH, KW] [, bias [OC]]. Result [N, OC, OH, OW] (PyTorch's conv2d).
+// In int8 (PT2E quantization): x int8, ints also its data type and zero point (quantized_type),
+// floats its scale; weights w (integers -128..127), its per-channel scales [OC] and bias [OC]
+// (zeros where the layer has none); the result in fp32.
+inline bool is_int8(const operation& op) { return op.ints.size() == 9; }
+
 inline shape_t shape(const detail::operation_check& c) {
-  c.arity(1, 1, 7, 0, 1, 2);
+  if (is_int8(c.op)) {
+    c.arity(1, 1, 9, 1, 3, 3);
+    quantize::check_quantization(c, 7, 0);
+  } else {
+    c.arity(1, 1, 7, 0, 1, 2);
+  }
   const shape_t& x = c.input(0);
   const shape_t& w = c.weight(0);
   c.rank(x, 4, "the input");
@@ -27,8 +38,11 @@ inline shape_t shape(const detail::operation_check& c) {
     c.fail("weight " + shape_text(w) + " does not fit input channels " + std::to_string(x[1]) + " in " +
            std::to_string(groups) + " groups");
   }
-  if (c.op.weights.size() == 2 && c.weight(1) != shape_t{oc}) {
-    c.fail("bias has shape " + shape_text(c.weight(1)) + "; expected [" + std::to_string(oc) + "]");
+  for (std::size_t k = 1; k < c.op.weights.size(); ++k) {
+    if (c.weight(k) != shape_t{oc}) {
+      c.fail(std::string(is_int8(c.op) && k == 1 ? "weight scales have" : "bias has") + " shape " +
+             shape_text(c.weight(k)) + "; expected [" + std::to_string(oc) + "]");
+    }
   }
   return {x[0], oc, c.window_output(x[2], ph, ph, dh * (w[2] - 1) + 1, sh),
           c.window_output(x[3], pw, pw, dw * (w[3] - 1) + 1, sw)};

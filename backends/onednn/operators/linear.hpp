@@ -1,7 +1,9 @@
 // linear.hpp: aten::linear, and the forms of x @ W a frozen graph has (matmul, mm, addmm), in
 // tbk_onednn: which nodes it runs (a constant 2-D weight), how one becomes a linear operation
-// (inputs of more than 2 dimensions reshaped around it), and its oneDNN inner product primitive.
-// The payload attributes and shape rule: linear_shape.hpp.
+// (inputs of more than 2 dimensions reshaped around it), and its oneDNN inner product primitive;
+// in int8 where PT2E quantization made its 2-D input and its weight int8 (quantize.hpp), a matmul
+// primitive (oneDNN 2.6's inner product takes no input zero point). The payload attributes and
+// shape rule: linear_shape.hpp.
 #pragma once
 #include "convolution.hpp"  // weighted_step, bias_desc: the same step as a convolution's
 #include "linear_shape.hpp"
@@ -19,7 +21,8 @@ inline std::string refusal(const torch::jit::Node& node) {
   const auto in = node.inputs();
   const auto kind = node.kind();
   if (kind == aten::linear) {
-    if (!is_float_tensor(in[1]) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
+    const bool quantized = quantize::is_channel_weight(in[1]);
+    if (!(quantized || is_float_tensor(in[1])) || !(is_none(in[2]) || is_float_tensor(in[2]))) {
       return "the weight and bias must be constant float tensors (freeze the module: tbk.partition(..., freeze=True))";
     }
   } else if (kind == aten::addmm) {
@@ -65,8 +68,29 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   const uint32_t input = t.value(node, in[kind == aten::addmm ? 1 : 0]);
   at::Tensor w, b;
   if (kind == aten::linear) {
-    w = c(1).toTensor();
+    const auto quantized = quantize::channel_weight_for(t, node, in[1]);
+    w = quantized ? quantized->dequantized() : c(1).toTensor();
     if (!is_none(in[2])) b = c(2).toTensor();
+    // int8: an input that is a dequantize of a quantize, read as its int8 values (viewed as
+    // [rows, in], as in fp32); else fp32, with the weight dequantized
+    const auto int8_input = quantized && w.dim() == 2 ? quantize::int8_input_of(in[0]) : std::nullopt;
+    if (int8_input && t.shape(t.value(node, int8_input->first)).size() >= 2) {
+      const quantize::per_tensor& q = int8_input->second;
+      const uint32_t x = t.value(node, int8_input->first);
+      const shape_t si = t.shape(x);
+      int64_t rows = 1;
+      for (std::size_t d = 0; d + 1 < si.size(); ++d) rows *= si[d];
+      const uint32_t flat = si.size() == 2 ? x : t.add(node, op_kind::reshape, {x}, {rows, si.back()});
+      const at::Tensor bias = b.defined() ? b : at::zeros({w.size(0)});
+      uint32_t out = t.add(node, op_kind::linear, {flat}, {static_cast<int64_t>(q.type), q.zero_point}, {q.scale},
+                           {t.weight_of(quantized->values), t.weight_of(quantized->scales), t.weight_of(bias)});
+      if (si.size() > 2) {
+        shape_t back(si.begin(), si.end() - 1);
+        back.push_back(w.size(0));
+        out = t.add(node, op_kind::reshape, {out}, back);
+      }
+      return t.bind(node, out);
+    }
   } else if (kind == aten::addmm) {
     w = c(2).toTensor().t();
     b = c(0).toTensor().reshape({-1});
@@ -79,6 +103,19 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const operation& op = b.op(f);
   const shape_t& w = b.weight_shape(op.weights[0]);
+  if (is_int8(op)) {  // x [N, in] @ W^T [in, out]: the payload's W [out, in] read transposed
+    detail::step_args args;
+    const dnnl::primitive_attr attr = b.attributes(f, args);
+    const detail::md bias = detail::plain_desc({1, w[0]});
+    auto make_desc = [&](detail::dt type, detail::dt weight_type) {
+      return dnnl::matmul::desc(detail::plain_desc(b.shape(op.inputs[0]), type), detail::any_desc({w[1], w[0]}, weight_type),
+                                bias, b.destination(f, f.result_type));
+    };
+    const detail::md w_plain({w[1], w[0]}, detail::dt::f32, dnnl::memory::format_tag::ba);
+    return convolution::int8_weighted_step<dnnl::matmul>(b, f, make_desc, 1 << 1, attr, w_plain, bias,
+                                                         static_cast<quantized_type>(op.ints[0]), op.ints[1], op.floats[0],
+                                                         std::move(args));
+  }
   detail::step_args args;
   const dnnl::primitive_attr attr = b.attributes(f, args);
   auto make_desc = [&](detail::dt type) {

@@ -112,12 +112,15 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
   t.bind(node, x);  // contiguous, clone: tbk_onednn's values have no strides to change, and are never written over
 }
 
-// A plain copy of the input, read as the new shape.
+// A plain copy of the input, read as the new shape: in fp32, or in the input's int8 type (an
+// int8 linear layer's input of more than 2 dimensions, flattened).
 inline bool build(detail::method_builder& b, const detail::fused_op& f) {
   const uint32_t x = b.op(f).inputs[0];
-  const detail::md from_plain = detail::plain_desc(b.shape(x));
+  const detail::dt own = b.layout(x).data_type();
+  const detail::dt type = own == detail::dt::u8 || own == detail::dt::s8 ? own : detail::dt::f32;
+  const detail::md from_plain = detail::plain_desc(b.shape(x), type);
   const dnnl::reorder::primitive_desc pd(cpu_engine(), b.layout(x), cpu_engine(), from_plain, detail::user_scratchpad());
-  detail::ref to = b.define(f.result, detail::plain_desc(b.shape(f.result)));
+  detail::ref to = b.define(f.result, detail::plain_desc(b.shape(f.result), type));
   to.desc = from_plain;
   b.add_step(dnnl::reorder(pd), pd, b.description(f), {{DNNL_ARG_FROM, b.source(x)}, {DNNL_ARG_TO, to}});
   return true;
