@@ -17,12 +17,15 @@ namespace tbk_onednn {
 // Version 2: version 1's operation kinds (conv2d to softmax) and permute, slice, layer_norm,
 // matmul, constant, and eltwise's gelu_tanh. Version 3: version 2's program, in a payload that
 // always has the part ":checksums" (payload_checksums.hpp), so one without it is damaged.
-// Payloads of versions 1 and 2 are read too; one of another version is refused by name, never
+// Version 4: version 3's and int8 (quantize, dequantize, conv2d and linear with int8 inputs).
+// Payloads of versions 1 to 3 are read too; one of another version is refused by name, never
 // guessed at.
-constexpr uint32_t format_version = 3;
+constexpr uint32_t format_version = 4;
+constexpr uint32_t first_version_with_int8 = 4;
 constexpr uint32_t oldest_format_version = 1;
 constexpr uint32_t first_version_with_checksums = 3;
 constexpr uint8_t last_kind_of_version_1 = static_cast<uint8_t>(op_kind::softmax);
+constexpr uint8_t last_kind_of_version_3 = static_cast<uint8_t>(op_kind::constant);
 constexpr char format_magic[8] = {'T', 'B', 'K', 'D', 'N', 'N', 'L', '1'};
 
 namespace detail {
@@ -162,7 +165,8 @@ inline program decode(const uint8_t* data, std::size_t size) {
   p.ops.resize(ops);
   for (operation& op : p.ops) {
     const uint8_t kind = r.u8("an operation");
-    if (!is_op_kind(kind) || (version == 1 && kind > last_kind_of_version_1)) {
+    if (!is_op_kind(kind) || (version == 1 && kind > last_kind_of_version_1) ||
+        (version < first_version_with_int8 && kind > last_kind_of_version_3)) {
       throw std::invalid_argument("operation " + std::to_string(&op - p.ops.data()) + " has unknown kind " +
                                   std::to_string(kind) + " for a payload of version " + std::to_string(version));
     }
@@ -175,6 +179,13 @@ inline program decode(const uint8_t* data, std::size_t size) {
     for (float& v : op.floats) v = r.f32("operation floats");
     op.weights.resize(r.count("operation weights", sizeof(uint32_t)));
     for (uint32_t& v : op.weights) v = r.u32("operation weights");
+    const bool int8 = (op.kind == op_kind::conv2d && operators::convolution::is_int8(op)) ||
+                      (op.kind == op_kind::linear && operators::linear::is_int8(op));
+    if (int8 && version < first_version_with_int8) {
+      throw std::invalid_argument("operation " + std::to_string(&op - p.ops.data()) + " is an int8 " +
+                                  op_name(op.kind) + ", which a payload of version " + std::to_string(version) +
+                                  " cannot hold");
+    }
   }
   p.outputs.resize(r.count("outputs", sizeof(uint32_t)));
   for (uint32_t& v : p.outputs) v = r.u32("outputs");

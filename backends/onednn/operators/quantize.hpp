@@ -219,6 +219,18 @@ inline bool is_weight_reader(const torch::jit::Use& use) {
   return use.offset == 1 && (kind == c10::aten::conv2d || kind == c10::aten::_convolution || kind == c10::aten::linear);
 }
 
+// Why tbk_onednn cannot run a dequantize_per_tensor of an activation (its parameters checked).
+inline std::string dequantize_refusal(const torch::jit::Node& node) {
+  if (node.inputs().size() > 6 && !detail::is_none(node.inputs()[6])) {
+    auto out_dtype = detail::constant(node.inputs()[6]);
+    if (!out_dtype || !out_dtype->isInt() || static_cast<at::ScalarType>(out_dtype->toInt()) != at::kFloat) {
+      return "it dequantizes to another dtype than float32";
+    }
+  }
+  if (node.inputs()[0]->node()->kind() != quantize_per_tensor()) return "its input is not quantized by a quantize_per_tensor";
+  return "";
+}
+
 inline std::string refusal(const torch::jit::Node& node) {
   if (is_weight_dequantize(node)) {
     if (node.kind() != quantized_weight()) {
@@ -234,19 +246,16 @@ inline std::string refusal(const torch::jit::Node& node) {
   if (auto why = per_tensor_refusal(node); !why.empty()) return why;
   if (node.kind() == quantize_per_tensor()) {
     if (auto why = detail::operand_refusal(node.inputs()[0]); !why.empty()) return why;
+    // (never an int8 result out of tbk_onednn: every reader is a dequantize it runs)
     for (const auto& use : node.output()->uses()) {
-      if (use.user->kind() != dequantize_per_tensor()) return "tbk_onednn reads its int8 result only through a dequantize_per_tensor";
+      if (use.user->kind() != dequantize_per_tensor() || !per_tensor_refusal(*use.user).empty() ||
+          !dequantize_refusal(*use.user).empty()) {
+        return "tbk_onednn reads its int8 result only through a dequantize_per_tensor it runs";
+      }
     }
     return "";
   }
-  if (node.inputs().size() > 6 && !detail::is_none(node.inputs()[6])) {
-    auto out_dtype = detail::constant(node.inputs()[6]);
-    if (!out_dtype || !out_dtype->isInt() || static_cast<at::ScalarType>(out_dtype->toInt()) != at::kFloat) {
-      return "it dequantizes to another dtype than float32";
-    }
-  }
-  if (node.inputs()[0]->node()->kind() != quantize_per_tensor()) return "its input is not quantized by a quantize_per_tensor";
-  return "";
+  return dequantize_refusal(node);
 }
 
 // quantize_per_tensor, dequantize_per_tensor: a quantize or dequantize operation; a dequantize

@@ -197,8 +197,8 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   CHECK(backend.get_method("compile")({payload, forward_spec}).toGenericDict().contains("forward"));
 
   at::Tensor versioned = blob.clone();
-  versioned[8] = 4;  // the version field follows the 8-byte magic
-  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 4; this build of tbk_onednn reads versions 1 to 3");
+  versioned[8] = 5;  // the version field follows the 8-byte magic
+  CHECK_CONTAINS(compile_error(with_blob(versioned)), "payload format version 5; this build of tbk_onednn reads versions 1 to 4");
   at::Tensor first_version = blob.clone();  // a model lowered before version 2 still loads
   first_version[8] = 1;
   CHECK(backend.get_method("compile")({with_blob(first_version), forward_spec}).toGenericDict().contains("forward"));
@@ -209,7 +209,7 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   CHECK(backend.get_method("compile")({without_checksums(second_version), forward_spec}).toGenericDict().contains("forward"));
   CHECK_CONTAINS(compile_error(without_checksums(blob)), "the payload has no checksums part, though its part 'forward' "
                                                           "(the program and weights of method forward) is of format "
-                                                          "version 3, always written with one");
+                                                          "version 4, always written with one");
   at::Tensor foreign = blob.clone();
   foreign[0] = 'X';
   CHECK_CONTAINS(compile_error(with_blob(foreign)), "not a tbk_onednn payload");
@@ -241,6 +241,23 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   at::Tensor old_permute = encoded(permuted);
   old_permute[8] = 1;
   CHECK_CONTAINS(compile_error(with_blob(old_permute)), "operation 0 has unknown kind 9 for a payload of version 1");
+  // int8 came with version 4: a quantize, or an int8 linear layer, in a payload that says version 3 is refused
+  tbk_onednn::program quantizes;
+  quantizes.input_shapes = {{2, 3}};
+  quantizes.ops = {{tbk_onednn::op_kind::quantize, {0}, {0, 128}, {0.5f}, {}}};
+  quantizes.outputs = {1};
+  at::Tensor old_quantize = encoded(quantizes);
+  old_quantize[8] = 3;
+  CHECK_CONTAINS(compile_error(with_blob(old_quantize)), "operation 0 has unknown kind 14 for a payload of version 3");
+  tbk_onednn::program int8_linear;
+  int8_linear.input_shapes = {{2, 3}};
+  int8_linear.weights = {{{4, 3}, std::vector<float>(12, 1)}, {{4}, std::vector<float>(4, 0.1f)}, {{4}, std::vector<float>(4, 0)}};
+  int8_linear.ops = {{tbk_onednn::op_kind::linear, {0}, {0, 128}, {0.5f}, {0, 1, 2}}};  // (its input's type unchecked)
+  int8_linear.outputs = {1};
+  at::Tensor old_linear = encoded(int8_linear);
+  CHECK(backend.get_method("compile")({with_blob(old_linear), forward_spec}).toGenericDict().contains("forward"));
+  old_linear[8] = 3;
+  CHECK_CONTAINS(compile_error(with_blob(old_linear)), "operation 0 is an int8 linear, which a payload of version 3 cannot hold");
 
   // Other shapes: a note that says the method is read again, and the frozen module it needs.
   auto with_module = [&](const c10::optional<at::Tensor>& module) {
@@ -273,7 +290,7 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   }
 }
 
-TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant refuse what no lowering makes") {
+TEST_CASE("the shape rules of permute, slice, layer_norm, matmul, constant, quantize and dequantize refuse what no lowering makes") {
   auto error_for = [](tbk_onednn::operation op, std::vector<tbk_onednn::weight> weights = {}) {
     tbk_onednn::program p;
     p.input_shapes = {{2, 3, 4}, {2, 4, 5}};
@@ -289,6 +306,9 @@ TEST_CASE("the shape rules of permute, slice, layer_norm, matmul and constant re
                  "operation 0 (layer_norm): scale [3] and shift [3] must both be [4]");
   CHECK_CONTAINS(error_for({k::matmul, {1, 0}, {0}, {1.f}, {}}), "operation 0 (matmul): operands [2, 4, 5] and [2, 3, 4] do not multiply");
   CHECK_CONTAINS(error_for({k::constant, {0}, {}, {}, {0}}, {{{2}, {1, 2}}}), "operation 0 (constant): has 1 inputs");
+  CHECK_CONTAINS(error_for({k::quantize, {0}, {2, 0}, {0.1f}, {}}), "operation 0 (quantize): unknown int8 data type");
+  CHECK_CONTAINS(error_for({k::quantize, {0}, {0, 300}, {0.1f}, {}}), "operation 0 (quantize): zero point 300 is outside u8's range");
+  CHECK_CONTAINS(error_for({k::dequantize, {0}, {1, 0}, {0.f}, {}}), "operation 0 (dequantize): scale 0.000000 must be finite and above 0");
   // and what lowering makes passes: [2, 3, 4] @ [2, 4, 5]
   tbk_onednn::program fine;
   fine.input_shapes = {{2, 3, 4}, {2, 4, 5}};
