@@ -60,7 +60,9 @@ inline const char* op_name(op_kind kind) {
 }
 
 // The shape of ops[i]'s result, given the shapes of the values before it; an error naming the
-// operation for anything a well-formed program cannot have. Marks the weights it uses.
+// operation for anything a well-formed program cannot have (a weight another operation uses too:
+// each weight serves one operation, which packs it and frees the payload's copy). Marks the
+// weights it uses.
 inline shape_t op_shape(const program& p, std::size_t i, const std::vector<shape_t>& shapes,
                         std::vector<bool>& weight_used) {
   const operation& op = p.ops[i];
@@ -73,6 +75,7 @@ inline shape_t op_shape(const program& p, std::size_t i, const std::vector<shape
   }
   for (uint32_t w : op.weights) {
     if (w >= p.weights.size()) check.fail("uses weight " + std::to_string(w) + " of " + std::to_string(p.weights.size()));
+    if (weight_used[w]) check.fail("uses weight " + std::to_string(w) + ", which another operation uses");
     weight_used[w] = true;
   }
   if (!is_op_kind(static_cast<uint8_t>(op.kind))) check.fail("has an unknown kind");

@@ -118,6 +118,12 @@ inline std::string channel_weight_refusal(const torch::jit::Node& node, channel_
     *out = {*values, at::full({values->size(0)}, scale, at::kFloat)};
     return "";
   }
+  if (in.size() > 7 && !detail::is_none(in[7])) {  // out_dtype
+    auto out_dtype = detail::constant(in[7]);
+    if (!out_dtype || !out_dtype->isInt() || static_cast<at::ScalarType>(out_dtype->toInt()) != at::kFloat) {
+      return "the weight is dequantized to another dtype than float32";
+    }
+  }
   const auto values = in.size() >= 7 ? tensor(0) : std::nullopt;
   const auto scales = values ? tensor(1) : std::nullopt;
   if (!values || !scales || values->scalar_type() != at::kChar || values->dim() < 1) {
@@ -216,7 +222,8 @@ inline std::optional<std::pair<const torch::jit::Value*, per_tensor>> int8_input
 
 inline bool is_weight_reader(const torch::jit::Use& use) {
   const auto kind = use.user->kind();
-  return use.offset == 1 && (kind == c10::aten::conv2d || kind == c10::aten::_convolution || kind == c10::aten::linear);
+  return use.offset == 1 && (kind == c10::aten::conv2d || kind == c10::aten::conv1d || kind == c10::aten::_convolution ||
+                             kind == c10::aten::linear);
 }
 
 // Why tbk_onednn cannot run a dequantize_per_tensor of an activation (its parameters checked).

@@ -230,6 +230,14 @@ TEST_CASE("tbk_onednn refuses a malformed payload, naming what is wrong") {
   tbk_onednn::program forward_read = p;
   forward_read.ops[0].inputs[0] = 5;
   CHECK_CONTAINS(compile_error(with_blob(encoded(forward_read))), "reads value 5, which is not made before it");
+  tbk_onednn::program shared_weight = p;  // two operations naming one weight (the first frees it when packed)
+  std::vector<tbk_onednn::operation*> weighted;
+  for (tbk_onednn::operation& op : shared_weight.ops) {
+    if (!op.weights.empty()) weighted.push_back(&op);
+  }
+  REQUIRE(weighted.size() >= 2);
+  weighted[1]->weights.back() = weighted[0]->weights.back();
+  CHECK_CONTAINS(compile_error(with_blob(encoded(shared_weight))), "which another operation uses");
   tbk_onednn::program bad_weight = p;
   bad_weight.weights[0].shape = {784, 512};
   CHECK_CONTAINS(compile_error(with_blob(encoded(bad_weight))), "does not fit input");
