@@ -152,11 +152,23 @@ bool int8_weighted_step(detail::method_builder& b, const detail::fused_op& f, co
   const operation& op = b.op(f);
   const std::vector<float>& weight_scales = b.weight_values(op.weights[1]);
   std::vector<float>& bias = b.weight_values(op.weights[2]);
-  // (the weights' values change only once the step is built: a fusion refused is built again unfused)
-  if (!native_int8()) {
-    const typename Primitive::desc d = make_desc(detail::dt::f32, detail::dt::f32);
-    const primitive_desc pd = b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
-    if (b.slow_fusion(f, pd)) return false;
+  const bool int8 = native_int8();
+  std::vector<float> output_scales(weight_scales.size());
+  for (std::size_t k = 0; k < output_scales.size(); ++k) output_scales[k] = scale * weight_scales[k];
+  if (int8) {
+    attr.set_output_scales(channel_mask, output_scales);
+    if (zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int32_t>(zero_point)});
+  }
+  const typename Primitive::desc d = int8 ? make_desc(quantize::data_type(static_cast<int64_t>(type)), detail::dt::s8)
+                                          : make_desc(detail::dt::f32, detail::dt::f32);
+  const primitive_desc pd = b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
+  if (b.slow_fusion(f, pd)) return false;
+  // the weights' values change only now that the step is built (a fusion refused is built again unfused)
+  if (int8) {
+    b.note_weighted_step(false);
+    for (std::size_t k = 0; k < bias.size(); ++k) bias[k] /= output_scales[k];
+    args.push_back({DNNL_ARG_SRC, b.as(op.inputs[0], pd.src_desc())});
+  } else {
     b.note_int8_as_fp32();
     std::vector<float>& values = b.weight_values(op.weights[0]);
     const std::size_t per_channel = values.size() / weight_scales.size();
@@ -165,22 +177,7 @@ bool int8_weighted_step(detail::method_builder& b, const detail::fused_op& f, co
     dequantize.set_output_scales(0, {scale});
     if (zero_point != 0) dequantize.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int32_t>(zero_point)});
     args.push_back({DNNL_ARG_SRC, b.converted(op.inputs[0], pd.src_desc(), dequantize)});
-    args.push_back({DNNL_ARG_WEIGHTS, b.weight(op.weights[0], w_plain, pd.weights_desc())});
-    args.push_back({DNNL_ARG_BIAS, b.weight(op.weights[2], bias_plain, bias_plain)});
-    args.push_back({DNNL_ARG_DST, b.result_ref(f, pd.dst_desc())});
-    b.add_step(Primitive(pd), pd, b.description(f), std::move(args));
-    return true;
   }
-  std::vector<float> output_scales(weight_scales.size());
-  for (std::size_t k = 0; k < output_scales.size(); ++k) output_scales[k] = scale * weight_scales[k];
-  attr.set_output_scales(channel_mask, output_scales);
-  if (zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int32_t>(zero_point)});
-  const typename Primitive::desc d = make_desc(quantize::data_type(static_cast<int64_t>(type)), detail::dt::s8);
-  const primitive_desc pd = b.choose<primitive_desc>([&] { return primitive_desc(d, attr, cpu_engine()); });
-  if (b.slow_fusion(f, pd)) return false;
-  b.note_weighted_step(false);
-  for (std::size_t k = 0; k < bias.size(); ++k) bias[k] /= output_scales[k];
-  args.push_back({DNNL_ARG_SRC, b.as(op.inputs[0], pd.src_desc())});
   args.push_back({DNNL_ARG_WEIGHTS, b.weight(op.weights[0], w_plain, pd.weights_desc())});
   args.push_back({DNNL_ARG_BIAS, b.weight(op.weights[2], bias_plain, bias_plain)});
   args.push_back({DNNL_ARG_DST, b.result_ref(f, pd.dst_desc())});

@@ -39,23 +39,29 @@ inline std::string refusal(const torch::jit::Node& node) {
   return "";
 }
 
-// x @ w^T + b for a constant w [out, in] (and b [out], when defined) on x [..., in]: a linear
-// operation on x viewed as [rows, in], its result viewed back as [..., out].
-inline uint32_t add(detail::graph_translator& t, const torch::jit::Node& node, uint32_t input, const at::Tensor& w,
-                    const at::Tensor& b) {
-  if (w.dim() != 2) t.refuse(node, "the weight must be 2-D");
+// A linear operation (attributes `ints`, `floats`, `weights`) with `out` features on x [..., in]:
+// on x viewed as [rows, in], its result viewed back as [..., out].
+inline uint32_t add_on_rows(detail::graph_translator& t, const torch::jit::Node& node, uint32_t input, int64_t out,
+                            std::vector<int64_t> ints, std::vector<float> floats, std::vector<uint32_t> weights) {
   const shape_t si = t.shape(input);
   if (si.size() < 2) t.refuse(node, "the input must have 2 or more dimensions");
   int64_t rows = 1;
   for (std::size_t d = 0; d + 1 < si.size(); ++d) rows *= si[d];
   const uint32_t flat = si.size() == 2 ? input : t.add(node, op_kind::reshape, {input}, {rows, si.back()});
+  const uint32_t y = t.add(node, op_kind::linear, {flat}, std::move(ints), std::move(floats), std::move(weights));
+  if (si.size() == 2) return y;
+  shape_t back(si.begin(), si.end() - 1);
+  back.push_back(out);
+  return t.add(node, op_kind::reshape, {y}, back);
+}
+
+// x @ w^T + b for a constant w [out, in] (and b [out], when defined) on x [..., in] (add_on_rows).
+inline uint32_t add(detail::graph_translator& t, const torch::jit::Node& node, uint32_t input, const at::Tensor& w,
+                    const at::Tensor& b) {
+  if (w.dim() != 2) t.refuse(node, "the weight must be 2-D");
   std::vector<uint32_t> weights{t.weight_of(w)};
   if (b.defined()) weights.push_back(t.weight_of(b));
-  const uint32_t out = t.add(node, op_kind::linear, {flat}, {}, {}, weights);
-  if (si.size() == 2) return out;
-  shape_t back(si.begin(), si.end() - 1);
-  back.push_back(w.size(0));
-  return t.add(node, op_kind::reshape, {out}, back);
+  return add_on_rows(t, node, input, w.size(0), {}, {}, std::move(weights));
 }
 
 // linear(x, W, b), matmul(x, W^T), mm(x, W^T), addmm(b, x, W^T, beta=1, alpha=1)
@@ -74,22 +80,12 @@ inline void translate(detail::graph_translator& t, const torch::jit::Node& node)
     // int8: an input that is a dequantize of a quantize, read as its int8 values (viewed as
     // [rows, in], as in fp32); else fp32, with the weight dequantized
     const auto int8_input = quantized && w.dim() == 2 ? quantize::int8_input_of(in[0]) : std::nullopt;
-    if (int8_input && t.shape(t.value(node, int8_input->first)).size() >= 2) {
+    if (int8_input) {
       const quantize::per_tensor& q = int8_input->second;
-      const uint32_t x = t.value(node, int8_input->first);
-      const shape_t si = t.shape(x);
-      int64_t rows = 1;
-      for (std::size_t d = 0; d + 1 < si.size(); ++d) rows *= si[d];
-      const uint32_t flat = si.size() == 2 ? x : t.add(node, op_kind::reshape, {x}, {rows, si.back()});
       const at::Tensor bias = b.defined() ? b : at::zeros({w.size(0)});
-      uint32_t out = t.add(node, op_kind::linear, {flat}, {static_cast<int64_t>(q.type), q.zero_point}, {q.scale},
-                           {t.weight_of(quantized->values), t.weight_of(quantized->scales), t.weight_of(bias)});
-      if (si.size() > 2) {
-        shape_t back(si.begin(), si.end() - 1);
-        back.push_back(w.size(0));
-        out = t.add(node, op_kind::reshape, {out}, back);
-      }
-      return t.bind(node, out);
+      return t.bind(node, add_on_rows(t, node, t.value(node, int8_input->first), w.size(0),
+                                      {static_cast<int64_t>(q.type), q.zero_point}, {q.scale},
+                                      {t.weight_of(quantized->values), t.weight_of(quantized->scales), t.weight_of(bias)}));
     }
   } else if (kind == aten::addmm) {
     w = c(2).toTensor().t();
